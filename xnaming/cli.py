@@ -18,6 +18,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import import_module
 from importlib.metadata import version
 
 __all__ = ["COMMANDS", "EXIT_NOT_BUILT", "Command", "build_parser", "main"]
@@ -38,25 +39,32 @@ class Command:
         One line for ``xnaming --help``.
     issue
         The issue that builds this command; named in the "not implemented yet" message.
-    configure
-        Adds the command's arguments to its parser and sets ``handler`` (a function of the
-        parsed arguments returning an exit status). ``None`` while the command is not built.
+    entry
+        ``"module:function"``: the function adds the command's arguments to its parser and sets
+        ``handler`` (a function of the parsed arguments returning an exit status). The module
+        must import heavy libraries inside the handler, not at import time. ``None`` while the
+        command is not built.
     """
 
     name: str
     summary: str
     issue: int
-    configure: Callable[[argparse.ArgumentParser], None] | None = None
+    entry: str | None = None
 
     @property
     def built(self) -> bool:
-        return self.configure is not None
+        return self.entry is not None
 
-
-def _configure_demo(parser: argparse.ArgumentParser) -> None:
-    from xnaming import demo
-
-    demo.configure(parser)
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        """Give ``parser`` this command's arguments and handler."""
+        if self.entry is None:
+            # Accept anything, so a script written against the final interface gets the
+            # "not implemented yet" answer rather than a usage error.
+            parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            parser.set_defaults(handler=_not_built(self))
+            return
+        module_name, function_name = self.entry.split(":")
+        getattr(import_module(module_name), function_name)(parser)
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -76,7 +84,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("collect", "export the annotators' projects into a tidy namings table", 6),
     Command("analyze", "namings -> coverage, purity, agreement, summaries, report.html", 5),
     Command("simulate", "simulated annotators' namings of a toybirds bundle", 7),
-    Command("demo", "the whole pipeline on generated toybirds, end to end", 7, _configure_demo),
+    Command(
+        "demo", "the whole pipeline on generated toybirds, end to end", 7, "xnaming.demo:configure"
+    ),
 )
 
 
@@ -102,13 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for command in COMMANDS:
         sub = subparsers.add_parser(command.name, help=command.summary, description=command.summary)
-        if command.configure is None:
-            # Accept anything, so a script written against the final interface gets the
-            # "not implemented yet" answer rather than a usage error.
-            sub.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            sub.set_defaults(handler=_not_built(command))
-        else:
-            command.configure(sub)
+        command.configure(sub)
     return parser
 
 

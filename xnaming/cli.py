@@ -58,35 +58,25 @@ class Command:
     def configure(self, parser: argparse.ArgumentParser) -> None:
         """Give ``parser`` this command's arguments and handler."""
         if self.entry is None:
-            # Accept anything, so a script written against the final interface gets the
-            # "not implemented yet" answer rather than a usage error.
-            parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            parser.set_defaults(handler=_not_built(self))
+            # Accept any arguments (see main), so a script written against the final interface
+            # gets the "not implemented yet" answer rather than a usage error.
+            parser.set_defaults(handler=_not_built(self), accepts_any_arguments=True)
             return
         module_name, function_name = self.entry.split(":")
         getattr(import_module(module_name), function_name)(parser)
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command(
-        "data", "make a data set (toybirds) or check a local one (CUB-200-2011, ImageFolder)", 3
-    ),
-    Command(
-        "train",
-        "train the classifier (train dnn) and its per-class explanation networks (train xnn)",
-        3,
-    ),
-    Command("explain", "significant X-features and Excitation Backprop maps: the map bundle", 4),
-    Command(
-        "ls", "run Label Studio and the ML backend (ls start), or the backend alone (ls backend)", 6
-    ),
-    Command("publish", "turn a map bundle into one Label Studio project per annotator", 6),
-    Command("collect", "export the annotators' projects into a tidy namings table", 6),
-    Command("analyze", "namings -> coverage, purity, agreement, summaries, report.html", 5),
+    # Summaries fit one line of `xnaming --help` at 80 columns (60 characters at most).
+    Command("data", "make toybirds, or check a CUB-200-2011 / ImageFolder tree", 3),
+    Command("train", "train the classifier (dnn) and its explanation nets (xnn)", 3),
+    Command("explain", "significant X-features and their maps: the map bundle", 4),
+    Command("ls", "run Label Studio with the ML backend, or the backend alone", 6),
+    Command("publish", "a map bundle -> one Label Studio project per annotator", 6),
+    Command("collect", "annotators' projects -> a tidy namings table", 6),
+    Command("analyze", "namings -> coverage, purity, agreement, report.html", 5),
     Command("simulate", "simulated annotators' namings of a toybirds bundle", 7),
-    Command(
-        "demo", "the whole pipeline on generated toybirds, end to end", 7, "xnaming.demo:configure"
-    ),
+    Command("demo", "the whole pipeline on generated toybirds", 7, "xnaming.demo:configure"),
 )
 
 
@@ -118,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``xnaming`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "accepts_any_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:

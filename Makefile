@@ -34,7 +34,7 @@ lock: $(UV)
 	$(UV) lock $(LOCK_ARGS)
 
 $(UV):
-	python3 -m pip install --quiet --disable-pip-version-check --target .tools/uv uv==$(UV_VERSION)
+	python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target .tools/uv uv==$(UV_VERSION)
 
 # --locked: fail (and say so) if uv.lock no longer matches pyproject.toml, rather than re-resolving.
 $(STAMP): pyproject.toml uv.lock | $(UV)

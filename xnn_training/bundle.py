@@ -1,0 +1,380 @@
+"""The map bundle: what ``xnaming explain`` writes and every later stage reads.
+
+The layout and columns are specified in docs/formats.md. A bundle is written image by image:
+an image's files and activation rows come first, its row in ``images.csv`` last, so a row in
+``images.csv`` means "this image is finished". Reopening the same directory with the same
+identity (runs, layer, threshold, ...) resumes after the last finished image; a directory
+holding anything else is refused, never overwritten.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+__all__ = [
+    "ACTIVATION_COLUMNS",
+    "IMAGE_COLUMNS",
+    "ActivationMap",
+    "BundleError",
+    "BundleWriter",
+    "ExplainedImage",
+    "activation_id",
+    "read_bundle",
+]
+
+BUNDLE_FORMAT = "xnaming-bundle"
+BUNDLE_VERSION = 1
+MANIFEST = "manifest.json"
+ACTIVATION_COLUMNS = (
+    "activation_id",
+    "image_id",
+    "category",
+    "x_feature",
+    "contribution",
+    "share",
+    "rank",
+    "map_path",
+    "overlay_path",
+    "image_path",
+)
+IMAGE_COLUMNS = (
+    "image_id",
+    "category",
+    "true_category",
+    "prediction",
+    "score",
+    "n_significant",
+    "image_path",
+)
+_STRING_COLUMNS = ("activation_id", "image_id", "category", "true_category", "prediction")
+
+
+class BundleError(ValueError):
+    """A directory that is not the expected bundle, or a bundle that is damaged."""
+
+
+@dataclass(frozen=True)
+class ActivationMap:
+    """One significant X-feature of one image, with its map.
+
+    Parameters
+    ----------
+    x_feature
+        Index of the X-feature in the explained class's xNN (0-based).
+    contribution, share, rank
+        ``w_k * x_k``, its share of the positive score, and its rank (1 = largest).
+    heat
+        The raw map, float, image-sized (H x W).
+    overlay
+        What the annotator sees: the image with the map blended on top.
+    """
+
+    x_feature: int
+    contribution: float
+    share: float
+    rank: int
+    heat: np.ndarray
+    overlay: Image.Image
+
+
+@dataclass(frozen=True)
+class ExplainedImage:
+    """An explained image and its significant activations (possibly none)."""
+
+    image_id: str
+    category: str
+    true_category: str
+    prediction: str
+    score: float
+    image: Image.Image
+    activations: Sequence[ActivationMap]
+
+
+def activation_id(image_id: str, x_feature: int) -> str:
+    """The stable identifier of X-feature ``x_feature`` of image ``image_id``."""
+    return f"{image_id}:x{x_feature}"
+
+
+def _file_stem(image_id: str) -> str:
+    """A file-name-safe stem for ``image_id``; distinct ids give distinct stems."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", image_id)
+    if stem != image_id or stem in {"", ".", ".."}:
+        stem = f"{stem}-{hashlib.sha1(image_id.encode()).hexdigest()[:8]}"
+    return stem
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json_atomically(path: Path, content: Mapping[str, Any]) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+    os.replace(partial, path)
+
+
+class BundleWriter:
+    """Write a map bundle incrementally; reopening the same bundle resumes it.
+
+    Parameters
+    ----------
+    root
+        The bundle directory. Created if missing; if it exists it must be empty or hold a
+        bundle with the same ``identity``.
+    identity
+        What makes two runs the same bundle (the runs, map layer, threshold, which class is
+        explained, the split, ...). Stored in the manifest and compared on reopening.
+    extra
+        Further manifest entries that may change between resumed runs (package versions).
+
+    Raises
+    ------
+    BundleError
+        ``root`` holds something that is not a bundle, or a bundle with another identity.
+    """
+
+    def __init__(
+        self, root: Path, identity: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+    ) -> None:
+        self.root = Path(root)
+        self.identity = json.loads(json.dumps(dict(identity)))  # plain JSON values only
+        self._check_or_create()
+        self._manifest: dict[str, Any] = {
+            "format": BUNDLE_FORMAT,
+            "version": BUNDLE_VERSION,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "complete": False,
+            **self.identity,
+            **(extra or {}),
+        }
+        previous = self._read_manifest()
+        if previous is not None:
+            self._manifest["created"] = previous["created"]
+        _write_json_atomically(self.root / MANIFEST, self._manifest)
+        self._done = self._drop_unfinished_rows()
+
+    # --- opening -------------------------------------------------------------------------
+    def _read_manifest(self) -> dict[str, Any] | None:
+        path = self.root / MANIFEST
+        if not path.exists():
+            return None
+        try:
+            manifest = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise BundleError(f"{path} is not valid JSON ({error}); delete the bundle") from error
+        return manifest
+
+    def _check_or_create(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise BundleError(f"{self.root} is a file; the bundle needs a directory")
+        self.root.mkdir(parents=True, exist_ok=True)
+        manifest = self._read_manifest()
+        if manifest is None:
+            if any(self.root.iterdir()):
+                raise BundleError(
+                    f"{self.root} is not empty and holds no {MANIFEST}: it is not a bundle. "
+                    "Choose an empty or new output directory."
+                )
+            return
+        if manifest.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"{self.root / MANIFEST} is not an xnaming bundle manifest")
+        differing = sorted(key for key in self.identity if manifest.get(key) != self.identity[key])
+        if differing:
+            details = "; ".join(
+                f"{key}: bundle has {manifest.get(key)!r}, this run {self.identity[key]!r}"
+                for key in differing
+            )
+            raise BundleError(
+                f"{self.root} holds a different bundle ({details}). "
+                "Choose another output directory, or delete this one to start over."
+            )
+
+    def _drop_unfinished_rows(self) -> set[str]:
+        """Return the finished image ids; forget activation rows of an unfinished image."""
+        images_csv = self.root / "images.csv"
+        if not images_csv.exists():
+            return set()
+        done = set(pd.read_csv(images_csv, dtype={"image_id": str})["image_id"])
+        activations_csv = self.root / "activations.csv"
+        if activations_csv.exists():
+            rows = pd.read_csv(activations_csv, dtype=dict.fromkeys(_STRING_COLUMNS, str))
+            finished = rows[rows["image_id"].isin(done)]
+            if len(finished) != len(rows):
+                partial = activations_csv.with_suffix(".partial")
+                finished.to_csv(partial, index=False)
+                os.replace(partial, activations_csv)
+        return done
+
+    # --- writing -------------------------------------------------------------------------
+    @property
+    def done(self) -> frozenset[str]:
+        """Ids of the images already in the bundle (skip them when resuming)."""
+        return frozenset(self._done)
+
+    def add(self, explained: ExplainedImage) -> None:
+        """Write one image, its maps and overlays, and its rows.
+
+        Raises
+        ------
+        BundleError
+            The image is already in the bundle.
+        """
+        if explained.image_id in self._done:
+            raise BundleError(f"image {explained.image_id!r} is already in {self.root}")
+        stem = _file_stem(explained.image_id)
+        image_path = f"images/{stem}.png"
+        self._save_image(explained.image, image_path)
+        rows = []
+        for activation in explained.activations:
+            map_path = f"maps/{stem}/x{activation.x_feature}.npz"
+            overlay_path = f"overlays/{stem}/x{activation.x_feature}.png"
+            (self.root / map_path).parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(self.root / map_path, map=np.asarray(activation.heat, np.float32))
+            self._save_image(activation.overlay, overlay_path)
+            rows.append(
+                {
+                    "activation_id": activation_id(explained.image_id, activation.x_feature),
+                    "image_id": explained.image_id,
+                    "category": explained.category,
+                    "x_feature": int(activation.x_feature),
+                    "contribution": float(activation.contribution),
+                    "share": float(activation.share),
+                    "rank": int(activation.rank),
+                    "map_path": map_path,
+                    "overlay_path": overlay_path,
+                    "image_path": image_path,
+                }
+            )
+        self._append("activations.csv", ACTIVATION_COLUMNS, rows)
+        # Last: the images.csv row marks the image finished.
+        self._append(
+            "images.csv",
+            IMAGE_COLUMNS,
+            [
+                {
+                    "image_id": explained.image_id,
+                    "category": explained.category,
+                    "true_category": explained.true_category,
+                    "prediction": explained.prediction,
+                    "score": float(explained.score),
+                    "n_significant": len(explained.activations),
+                    "image_path": image_path,
+                }
+            ],
+        )
+        self._done.add(explained.image_id)
+
+    def _save_image(self, image: Image.Image, relative: str) -> None:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.convert("RGB").save(path, format="PNG", optimize=False)
+
+    def _append(self, name: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+        path = self.root / name
+        new = not path.exists()
+        with path.open("a", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=columns)
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+
+    def finish(self, summary: pd.DataFrame | None = None) -> Path:
+        """Write ``summary.csv`` (if given) and the manifest with every file's sha256.
+
+        Returns
+        -------
+        Path
+            The bundle directory.
+        """
+        for name, columns in (
+            ("activations.csv", ACTIVATION_COLUMNS),
+            ("images.csv", IMAGE_COLUMNS),
+        ):
+            if not (self.root / name).exists():  # an empty bundle still has its tables
+                self._append(name, columns, [])
+        if summary is not None:
+            summary.to_csv(self.root / "summary.csv", index=False)
+        files = sorted(
+            path for path in self.root.rglob("*") if path.is_file() and path.name != MANIFEST
+        )
+        self._manifest["files"] = {
+            path.relative_to(self.root).as_posix(): _sha256(path) for path in files
+        }
+        self._manifest["complete"] = True
+        self._manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+        _write_json_atomically(self.root / MANIFEST, self._manifest)
+        return self.root
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle read back: its manifest and its two tables."""
+
+    root: Path
+    manifest: dict[str, Any]
+    activations: pd.DataFrame
+    images: pd.DataFrame
+
+
+def read_bundle(root: Path, *, require_complete: bool = True) -> Bundle:
+    """Read and check a map bundle.
+
+    Parameters
+    ----------
+    root
+        The bundle directory (as written by ``xnaming explain``).
+    require_complete
+        Refuse a bundle whose writing was interrupted.
+
+    Raises
+    ------
+    BundleError
+        Missing files or columns, an unfinished bundle, duplicate activation ids, or
+        activations of images not listed in ``images.csv``; the message says which.
+    """
+    root = Path(root)
+    if not (root / MANIFEST).is_file():
+        raise BundleError(f"{root} is not a map bundle: {MANIFEST} is missing")
+    manifest = json.loads((root / MANIFEST).read_text())
+    if manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{root / MANIFEST} is not an xnaming bundle manifest")
+    if require_complete and not manifest.get("complete"):
+        raise BundleError(
+            f"{root} is unfinished (its explain run was interrupted): run the same "
+            "`xnaming explain` command again to complete it"
+        )
+    tables = {}
+    for name, columns in (("activations.csv", ACTIVATION_COLUMNS), ("images.csv", IMAGE_COLUMNS)):
+        path = root / name
+        if not path.is_file():
+            raise BundleError(f"{path} is missing")
+        table = pd.read_csv(path, dtype=dict.fromkeys(_STRING_COLUMNS, str), keep_default_na=False)
+        missing = [column for column in columns if column not in table.columns]
+        if missing:
+            raise BundleError(f"{path} lacks the columns {missing}")
+        tables[name] = table
+    activations, images = tables["activations.csv"], tables["images.csv"]
+    duplicated = activations["activation_id"][activations["activation_id"].duplicated()]
+    if len(duplicated):
+        raise BundleError(f"{root}/activations.csv repeats activation ids {list(duplicated[:5])}")
+    orphans = sorted(set(activations["image_id"]) - set(images["image_id"]))
+    if orphans:
+        raise BundleError(f"{root}/activations.csv has images not in images.csv: {orphans[:5]}")
+    return Bundle(root, manifest, activations, images)

@@ -1,0 +1,117 @@
+"""docker-compose.yml and the Dockerfile: everything the code expects is there.
+
+Docker cannot run here; these tests read the files, and `docker-compose config` (Debian's
+docker-compose, installed by .ci/run) checks the compose file is valid.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def _env(service: str) -> dict[str, str]:
+    return {key: str(value) for key, value in SERVICES[service]["environment"].items()}
+
+
+def _mounts(service: str) -> dict[str, str]:
+    """Volume name -> mount path in the container."""
+    return {volume.split(":")[0]: volume.split(":")[1] for volume in SERVICES[service]["volumes"]}
+
+
+def test_services_and_volumes():
+    assert set(SERVICES) == {"db", "label-studio", "backend"}
+    assert set(COMPOSE["volumes"]) == {"pg-data", "ls-data", "backend-state", "bundles"}
+    for service in SERVICES.values():
+        assert "healthcheck" in service or service.get("build")  # backend: Dockerfile's
+    assert "HEALTHCHECK" in (REPO / "Dockerfile").read_text()
+
+
+def test_label_studio_is_the_tested_version_on_postgres():
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    tested = next(p["version"] for p in lock["package"] if p["name"] == "label-studio")
+    assert SERVICES["label-studio"]["image"] == f"heartexlabs/label-studio:{tested}"
+    env = _env("label-studio")
+    assert env["DJANGO_DB"] == "default"
+    assert env["POSTGRE_HOST"] == "db"
+    assert SERVICES["label-studio"]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_bundles_are_served_from_the_same_path_the_backend_publishes_from():
+    env = _env("label-studio")
+    assert env["LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED"] == "true"
+    root = env["LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT"]
+    assert _mounts("label-studio")["bundles"] == root
+    assert _mounts("backend")["bundles"] == root
+    assert f"--files-root {root}" in (REPO / "docker-compose.yml").read_text()
+
+
+def test_label_studio_may_call_the_backend_on_the_private_network():
+    env = _env("label-studio")
+    assert env["ML_BLOCK_LOCAL_IP"] == "false"
+    assert env["SSRF_PROTECTION_ENABLED"] == "false"
+
+
+def test_backend_gets_every_variable_the_code_reads():
+    source = "\n".join(path.read_text() for path in (REPO / "ls_backend").glob("*.py"))
+    read = set(re.findall(r"os\.environ(?:\.get)?[(\[]\s*\"([A-Z_]+)\"", source))
+    assert read, "expected the backend to read its settings from the environment"
+    assert read <= set(_env("backend")), (
+        f"missing in docker-compose.yml: {read - set(_env('backend'))}"
+    )
+    command = " ".join(SERVICES["backend"]["command"])
+    assert command.startswith("xnaming ls backend")
+    assert "--host=0.0.0.0" in command
+
+
+def test_env_example_defines_every_variable_the_compose_file_uses():
+    used = set(re.findall(r"\$\{([A-Z_]+)", (REPO / "docker-compose.yml").read_text()))
+    example = (REPO / ".env.example").read_text()
+    defined = set(re.findall(r"^([A-Z_]+)=", example, flags=re.MULTILINE))
+    assert used <= defined, f"add to .env.example: {sorted(used - defined)}"
+    assert "/.env" in (REPO / ".gitignore").read_text().splitlines()  # secrets stay out of git
+
+
+def test_dockerfile_installs_every_package_from_the_lock():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]
+    for package in packages:
+        assert f"COPY {package} ./{package}" in dockerfile
+    assert "uv sync --locked" in dockerfile
+
+
+def test_docker_compose_accepts_the_file(tmp_path):
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian's docker-compose (see .ci/run)")
+        pytest.skip("Debian's docker-compose is not installed (apt-get install docker-compose)")
+    result = subprocess.run(
+        [
+            binary,
+            "--env-file",
+            str(REPO / ".env.example"),
+            "-f",
+            str(REPO / "docker-compose.yml"),
+            "config",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "label-studio" in result.stdout

@@ -1,0 +1,459 @@
+"""Excitation Backprop activation maps (marginal winning probability), and the plain gradient map.
+
+Excitation Backprop (Zhang et al. 2016) passes a probability P top-down from an output unit:
+``P(a_j) = sum_i a_j w+_ij / (sum_k a_k w+_ik) * P(a_i)``, ``w+ = max(w, 0)``, biases ignored.
+The map is P at a chosen layer, summed over channels and upsampled to the image.
+
+How it is computed (docs/maps.md has the derivation): autograd propagates ``c = P / a`` instead
+of P. For ReLU, max pooling, average pooling, flatten and residual sums the rule's ``c`` equals
+the plain gradient, so only weighted layers need a changed backward:
+``c_in = W+^T (c_out * v / z+)`` with ``v`` the layer's actual output and ``z+ = W+ a_in``.
+Linear and Conv layers get that backward through a forward hook; a BatchNorm fed by a Conv is
+folded into it (``W' = s * W``) inside the hook, never in the user's model. The map is ``a * c``.
+
+The forward pass runs once per batch of images without autograd up to the map layer; there
+the activation is copied once per target, so the layers above run per target and the backward
+stops at the map layer.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+__all__ = ["ActivationMaps", "excitation_backprop", "gradient_map"]
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+@dataclass(frozen=True)
+class ActivationMaps:
+    """Maps of a batch of targets, in target order.
+
+    Attributes
+    ----------
+    maps : Tensor, shape (n_targets, H, W)
+        The maps upsampled (bilinear) to the input's size; not normalised.
+    layer_maps : Tensor, shape (n_targets, h, w)
+        The maps at the map layer's resolution, summed over channels.
+    active : Tensor of bool, shape (n_targets,)
+        False where the target unit's output is 0 (an inactive X-feature): its map is all zero.
+    mass : Tensor, shape (n_targets,)
+        Sum of the map layer's signal before any clamping. Excitation Backprop: 1 for an active
+        target (the winning probability is conserved), less where units above the map layer are
+        active through their bias alone (their probability stays there). Contrastive: the
+        target's probability minus its dual's.
+    """
+
+    maps: Tensor
+    layer_maps: Tensor
+    active: Tensor
+    mass: Tensor
+
+
+def excitation_backprop(
+    model: nn.Module,
+    inputs: Tensor,
+    targets: Sequence[tuple[int, int]] | Tensor,
+    map_layer: str,
+    *,
+    contrastive: bool = False,
+) -> ActivationMaps:
+    """Excitation Backprop maps from output units down to an intermediate layer.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any torch model built from Linear, Conv, BatchNorm, ReLU, pooling, flatten, dropout and
+        additions (torchvision VGG and ResNet, ``create_feature_extractor`` graphs, the xNN
+        encoder). It is left as it was: evaluated in eval mode, hooks removed, nothing changed.
+    inputs : Tensor, shape (N, C, H, W)
+        A batch of images, preprocessed as the model expects.
+    targets : sequence of (image index, output unit) pairs, or a long Tensor of shape (n, 2)
+        The units to explain; the unit indexes the flattened output of one image (for a model
+        returning (N, k) X-features: the X-feature). An image may appear any number of times.
+    map_layer : str
+        Name of the module whose output is mapped (as in ``model.named_modules()``), e.g.
+        ``"features.23"`` (VGG16 pool4). Every path from the input to the output must pass it.
+    contrastive : bool, default False
+        Contrastive Excitation Backprop: subtract the map of the dual unit (the target's weights
+        in the last weighted layer negated) and keep the positive part.
+
+    Returns
+    -------
+    ActivationMaps
+        ``maps[t]`` is the map of ``targets[t]``.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``map_layer`` (the valid names are listed), inputs or targets of the wrong
+        shape or out of range, or a map layer that is not spatial or not a cut of the network.
+    TypeError
+        If a module with parameters other than Linear, Conv or BatchNorm is above the map layer.
+
+    References
+    ----------
+    Zhang, Lin, Brandt, Shen, Sclaroff, "Top-down neural attention by excitation backprop",
+    ECCV 2016.
+    """
+    return _attribute(model, inputs, targets, map_layer, excitation=True, contrastive=contrastive)
+
+
+def gradient_map(
+    model: nn.Module,
+    inputs: Tensor,
+    targets: Sequence[tuple[int, int]] | Tensor,
+    map_layer: str,
+) -> ActivationMaps:
+    """Plain gradient x activation maps, computed the same way as :func:`excitation_backprop`.
+
+    The gradient of the target unit with respect to the map layer's output, times that output,
+    summed over channels and upsampled. Same arguments, batching and guarantees as
+    :func:`excitation_backprop`; it is the baseline for its speed, and a simpler explanation.
+    """
+    return _attribute(model, inputs, targets, map_layer, excitation=False, contrastive=False)
+
+
+# --------------------------------------------------------------------------------------------
+# The propagation rule of weighted layers
+
+
+@dataclass
+class _Rule:
+    """A weighted layer's positive part: ``positive(x)`` is ``z+ = W+ x`` (no bias)."""
+
+    weight: Callable[[], Tensor]  # the effective weight W (BatchNorm folded in)
+    positive_forward: Callable[[Tensor, Tensor], Tensor]  # (x, W+) -> W+ x
+    contrast: bool = False  # the last weighted layer of a contrastive run
+
+    def positive(self, x: Tensor, negate: bool = False) -> Tensor:
+        weight = self.weight().detach()
+        return self.positive_forward(x, (-weight if negate else weight).clamp(min=0))
+
+
+def _split(rule: _Rule, x: Tensor, signal: Tensor, negate: bool = False) -> Tensor:
+    """``c_in = W+^T (signal / z+)``: the vector-Jacobian product of ``z+`` at ``x``."""
+    with torch.enable_grad():
+        x = x.detach().requires_grad_()
+        z = rule.positive(x, negate)
+        zd = z.detach()
+        ratio = torch.where(zd != 0, signal / zd, torch.zeros_like(zd))
+        (c_in,) = torch.autograd.grad(z, x, ratio)
+    return c_in
+
+
+class _ExcitationLayer(torch.autograd.Function):
+    """Identity on a layer's output ``v`` whose backward is the Excitation Backprop rule."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, v: Tensor, rule: _Rule) -> Tensor:
+        ctx.save_for_backward(x, v)
+        ctx.rule = rule
+        # A fresh tensor: torchvision's in-place ReLUs may modify it; v stays saved intact.
+        return v.clone()
+
+    @staticmethod
+    def backward(ctx, c_out: Tensor) -> tuple[Tensor, None, None]:
+        x, v = ctx.saved_tensors
+        rule: _Rule = ctx.rule
+        signal = c_out * v  # P at this layer's output
+        c_in = _split(rule, x, signal)
+        if rule.contrast:
+            # The dual unit has the negated weights; P is linear in the signal, so subtracting
+            # here equals subtracting the two maps at the map layer.
+            c_in = c_in - _split(rule, x, signal, negate=True)
+        return c_in, None, None
+
+
+def _linear_rule(module: nn.Linear) -> _Rule:
+    return _Rule(lambda: module.weight, lambda x, w: F.linear(x, w))
+
+
+def _conv_rule(module: nn.Conv1d | nn.Conv2d | nn.Conv3d, bn: _BatchNorm | None = None) -> _Rule:
+    def weight() -> Tensor:
+        if bn is None:
+            return module.weight
+        scale = _bn_scale(bn)
+        return module.weight * scale.view(-1, *([1] * (module.weight.dim() - 1)))
+
+    return _Rule(weight, lambda x, w: module._conv_forward(x, w, None))
+
+
+def _bn_rule(module: _BatchNorm) -> _Rule:
+    def positive_forward(x: Tensor, w: Tensor) -> Tensor:
+        return x * w.view(1, -1, *([1] * (x.dim() - 2)))
+
+    return _Rule(lambda: _bn_scale(module), positive_forward)
+
+
+def _bn_scale(bn: _BatchNorm) -> Tensor:
+    if bn.running_var is None:
+        raise TypeError(
+            f"{type(bn).__name__} without running statistics (track_running_stats=False) uses "
+            "batch statistics even in eval mode; Excitation Backprop needs a fixed affine layer"
+        )
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    return scale * bn.weight if bn.weight is not None else scale
+
+
+# --------------------------------------------------------------------------------------------
+# One run: hooks, forward, backward
+
+
+@dataclass
+class _Session:
+    map_layer: str
+    map_module: nn.Module
+    map_call: int  # which call of map_module gives the map layer's output (1 = the first)
+    image_index: Tensor
+    excitation: bool
+    calls: int = 0  # calls of map_module so far
+    leaf: Tensor | None = None  # the map layer's activation, one row per target
+    above: bool = False  # the forward has passed the map layer
+    rules: list[_Rule] = field(default_factory=list)
+    conv_outputs: dict[int, tuple[Tensor, nn.Module, Tensor]] = field(default_factory=dict)
+
+
+def _attribute(
+    model: nn.Module,
+    inputs: Tensor,
+    targets: Sequence[tuple[int, int]] | Tensor,
+    map_layer: str,
+    *,
+    excitation: bool,
+    contrastive: bool,
+) -> ActivationMaps:
+    _check_model_and_layer(model, map_layer)
+    map_module, map_call = _resolve_map_call(model, map_layer)
+    inputs, targets = _check_inputs_and_targets(inputs, targets)
+    session = _Session(map_layer, map_module, map_call, targets[:, 0].to(inputs.device), excitation)
+
+    with _eval_mode(model), _hooks(model, session):
+        with torch.no_grad():  # the map layer's hook turns autograd on for the layers above
+            try:
+                outputs = model(inputs)
+            except RuntimeError as error:
+                if session.above and "size" in str(error):
+                    raise ValueError(
+                        f"the layers above map layer {map_layer!r} failed on one row per target "
+                        f"({error}); the map layer must be a cut of the network (every path "
+                        "from the input to the output passes through it), e.g. a VGG pooling "
+                        "layer or a ResNet stage"
+                    ) from error
+                raise
+        if session.leaf is None:
+            raise ValueError(f"map layer {map_layer!r} was not called in the model's forward pass")
+        if not isinstance(outputs, Tensor) or outputs.shape[0] != len(targets):
+            raise TypeError(
+                f"the model must return one tensor of shape (N, ...), got {type(outputs).__name__}"
+            )
+        if contrastive:
+            if not session.rules:
+                raise ValueError(
+                    f"contrastive=True needs a Linear or Conv layer above map layer {map_layer!r}"
+                )
+            session.rules[-1].contrast = True
+
+        flat = outputs.reshape(len(targets), -1)
+        units = targets[:, 1].to(flat.device)
+        if int(units.max()) >= flat.shape[1]:
+            raise ValueError(
+                f"target units must be < {flat.shape[1]} (the model's outputs per image), "
+                f"got {int(units.max())}"
+            )
+        rows = torch.arange(len(targets), device=flat.device)
+        value = flat.detach()[rows, units]
+        active = value != 0
+        seed = torch.zeros_like(flat)
+        # Excitation Backprop starts with P = 1 at the target, i.e. c = P / a = 1 / a.
+        start = torch.where(active, 1 / value, 0) if excitation else torch.ones_like(value)
+        seed[rows, units] = start
+        (grad,) = torch.autograd.grad(flat, session.leaf, seed, allow_unused=True)
+        if grad is None:
+            raise ValueError(f"the model's output does not depend on map layer {map_layer!r}")
+
+    signal = (session.leaf.detach() * grad).sum(dim=1)  # P = a * c, summed over channels
+    mass = signal.flatten(1).sum(dim=1)
+    if contrastive:
+        signal = signal.clamp(min=0)
+    maps = F.interpolate(
+        signal[:, None], size=inputs.shape[-2:], mode="bilinear", align_corners=False
+    )[:, 0]
+    return ActivationMaps(maps=maps, layer_maps=signal, active=active.cpu(), mass=mass)
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode (fixed BatchNorm, no dropout) for the run; every module's flag restored."""
+    flags = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, training in flags:
+            module.training = training
+
+
+@contextmanager
+def _hooks(model: nn.Module, session: _Session) -> Iterator[None]:
+    """Register the run's forward hooks; remove every one of them, also on an exception."""
+    handles = []
+    try:
+        handles.append(session.map_module.register_forward_hook(_capture_hook(session)))
+        if session.excitation:
+            for name, module in model.named_modules():
+                if module is not session.map_module and any(True for _ in module.parameters(False)):
+                    handles.append(module.register_forward_hook(_rule_hook(session, name)))
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+        session.conv_outputs.clear()
+
+
+def _capture_hook(session: _Session) -> Callable:
+    def hook(module: nn.Module, args: tuple, output: Tensor) -> Tensor | None:
+        session.calls += 1
+        if session.calls < session.map_call:
+            return None
+        if session.above:
+            raise ValueError(
+                f"map layer {session.map_layer!r} is called more than once in the forward pass; "
+                "choose a module that is called once"
+            )
+        if not isinstance(output, Tensor) or output.dim() != 4:
+            shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+            raise ValueError(
+                f"map layer {session.map_layer!r} must output (N, C, h, w) feature maps, got "
+                f"{shape}; choose a convolutional or pooling layer"
+            )
+        session.leaf = output.detach().index_select(0, session.image_index).requires_grad_()
+        session.above = True
+        torch.set_grad_enabled(True)  # thread-local; the caller's no_grad() restores it
+        # A copy, so that an in-place ReLU after the map layer leaves the leaf alone.
+        return session.leaf.clone()
+
+    return hook
+
+
+def _rule_hook(session: _Session, name: str) -> Callable:
+    def hook(module: nn.Module, args: tuple, output: Tensor) -> Tensor | None:
+        if not session.above:
+            return None
+        x = args[0]
+        if isinstance(module, nn.Linear):
+            rule = _linear_rule(module)
+        elif isinstance(module, _CONVS):
+            rule = _conv_rule(module)
+        elif isinstance(module, _BatchNorm):
+            produced = session.conv_outputs.get(id(x))
+            if produced is not None and produced[0] is x:
+                # Fold into the conv that produced x: the rule starts from the conv's input.
+                _, conv, x = produced
+                rule = _conv_rule(conv, module)
+            else:
+                rule = _bn_rule(module)
+        else:
+            raise TypeError(
+                f"module {name!r} ({type(module).__name__}) has parameters and is above map layer "
+                f"{session.map_layer!r}; Excitation Backprop supports Linear, Conv and BatchNorm "
+                "layers there"
+            )
+        result = _ExcitationLayer.apply(x, output.detach(), rule)
+        session.rules.append(rule)
+        if isinstance(module, _CONVS):
+            session.conv_outputs[id(result)] = (result, module, x)
+        return result
+
+    return hook
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks
+
+
+def _check_model_and_layer(model: nn.Module, map_layer: str) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    modules = dict(model.named_modules())
+    if not isinstance(map_layer, str) or map_layer not in modules or map_layer == "":
+        names = [name for name in modules if name]
+        close = difflib.get_close_matches(str(map_layer), names, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(
+            f"map_layer {map_layer!r} is not a module of {type(model).__name__}.{hint} "
+            f"Valid names: {', '.join(names)}"
+        )
+    return modules[map_layer]
+
+
+def _resolve_map_call(model: nn.Module, map_layer: str) -> tuple[nn.Module, int]:
+    """The module call whose output is the map layer's output.
+
+    A ``torch.fx`` graph (``create_feature_extractor``) calls leaf modules only: a container such
+    as ResNet's ``layer3`` is never called itself. Its output is then that of the last module
+    call inside it in the graph (for torchvision's blocks, the final ReLU, called twice per
+    block, so the call count matters). A container whose forward ends with a function rather
+    than a module call cannot be mapped this way: name a module inside it.
+    """
+    modules = dict(model.named_modules())
+    parts = map_layer.split(".")
+    for cut in range(len(parts) - 1, -1, -1):
+        prefix, relative = ".".join(parts[:cut]), ".".join(parts[cut:])
+        graph_module = modules[prefix]
+        if not isinstance(graph_module, torch.fx.GraphModule):
+            continue
+        calls = [n.target for n in graph_module.graph.nodes if n.op == "call_module"]
+        if relative in calls:
+            break  # called directly: an ordinary hook
+        inside = [i for i, target in enumerate(calls) if target.startswith(relative + ".")]
+        if not inside:
+            raise ValueError(
+                f"map layer {map_layer!r} is never called by the graph module {prefix!r}; choose "
+                "a module its graph calls"
+            )
+        last = calls[inside[-1]]
+        full = f"{prefix}.{last}" if prefix else last
+        return modules[full], calls[: inside[-1] + 1].count(last)
+    return modules[map_layer], 1
+
+
+def _check_inputs_and_targets(
+    inputs: Tensor, targets: Sequence[tuple[int, int]] | Tensor
+) -> tuple[Tensor, Tensor]:
+    if not isinstance(inputs, Tensor) or inputs.dim() != 4 or not inputs.is_floating_point():
+        got = (
+            f"shape {tuple(inputs.shape)}, {inputs.dtype}"
+            if isinstance(inputs, Tensor)
+            else (type(inputs).__name__)
+        )
+        raise ValueError(f"inputs must be a float tensor of shape (N, C, H, W), got {got}")
+    example = "e.g. [(0, 3), (0, 1)] for units 3 and 1 of image 0"
+    try:
+        pairs = torch.as_tensor(targets, dtype=torch.long)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"targets must be (image index, output unit) pairs, {example}") from error
+    if pairs.numel() == 0:
+        raise ValueError(f"targets is empty: give at least one pair, {example}")
+    if pairs.dim() != 2 or pairs.shape[1] != 2:
+        raise ValueError(
+            f"targets must be (image index, output unit) pairs of shape (n, 2), {example}; "
+            f"got shape {tuple(pairs.shape)}"
+        )
+    images, units = pairs[:, 0], pairs[:, 1]
+    if images.min() < 0 or images.max() >= len(inputs):
+        raise ValueError(
+            f"target image indices must be in [0, {len(inputs)}) (the batch), got "
+            f"{images.min().item()}..{images.max().item()}"
+        )
+    if units.min() < 0:
+        raise ValueError(f"target units must be >= 0, got {units.min().item()}")
+    return inputs, pairs

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.weak import WeakIdKeyDictionary
 
 __all__ = ["ActivationMaps", "excitation_backprop", "gradient_map"]
 
@@ -128,26 +129,80 @@ def gradient_map(
 
 @dataclass
 class _Rule:
-    """A weighted layer's positive part: ``positive(x)`` is ``z+ = W+ x`` (no bias)."""
+    """The rule of one weighted layer call: Linear, Conv (BatchNorm folded in) or BatchNorm.
 
-    weight: Callable[[], Tensor]  # the effective weight W (BatchNorm folded in)
-    positive_forward: Callable[[Tensor, Tensor], Tensor]  # (x, W+) -> W+ x
+    Above the map layer every row is a target and rows of the same image hold the same
+    activations, so ``z+ = W+ x`` is computed once per image (``rows``) and shared (``inverse``).
+    """
+
+    layer: nn.Module
+    rows: Tensor  # one row per distinct image
+    inverse: Tensor  # row -> its distinct image
+    bn: _BatchNorm | None = None  # a BatchNorm folded into the conv ``layer``
     contrast: bool = False  # the last weighted layer of a contrastive run
 
-    def positive(self, x: Tensor, negate: bool = False) -> Tensor:
-        weight = self.weight().detach()
-        return self.positive_forward(x, (-weight if negate else weight).clamp(min=0))
+    def weight(self) -> Tensor:
+        """The effective weight: ``s * W`` for a conv with a folded BatchNorm of scale ``s``."""
+        if isinstance(self.layer, _BatchNorm):
+            return _bn_scale(self.layer).detach()
+        weight = self.layer.weight.detach()
+        if self.bn is not None:
+            weight = weight * _bn_scale(self.bn).detach().view(-1, *[1] * (weight.dim() - 1))
+        return weight
+
+    def split(self, x: Tensor, signal: Tensor, negate: bool = False) -> Tensor:
+        """``c_in = W+^T (signal / z+)``, ``z+ = W+ x``; 0 where ``z+ = 0``."""
+        layer = self.layer
+        if isinstance(layer, nn.Linear):
+            return self._split_linear(x, signal, negate)
+        weight = -self.weight() if negate else self.weight()
+        if type(layer) is nn.Conv2d and layer.padding_mode == "zeros" and _numeric(layer.padding):
+            positive = weight.clamp(min=0)
+            options = (layer.stride, layer.padding, layer.dilation, layer.groups)
+            z = F.conv2d(x[self.rows], positive, None, *options)[self.inverse]
+            ratio = _ratio(signal, z)
+            return torch.nn.grad.conv2d_input(x.shape, positive, ratio, *options)
+        return self._split_autograd(x, signal, weight)
+
+    def _split_linear(self, x: Tensor, signal: Tensor, negate: bool) -> Tensor:
+        positive = (-self.weight()).clamp(min=0) if negate else _positive_linear_weight(self.layer)
+        z = torch.matmul(x[self.rows], positive.T)[self.inverse]
+        return torch.matmul(_ratio(signal, z), positive)
+
+    def _split_autograd(self, x: Tensor, signal: Tensor, weight: Tensor) -> Tensor:
+        # Any other layer: the vector-Jacobian product of z+ = W+ x, on every row.
+        positive = weight.clamp(min=0)
+        with torch.enable_grad():
+            x = x.detach().requires_grad_()
+            if isinstance(self.layer, _BatchNorm):
+                z = x * positive.view(1, -1, *[1] * (x.dim() - 2))
+            else:
+                z = self.layer._conv_forward(x, positive, None)
+            (c_in,) = torch.autograd.grad(z, x, _ratio(signal, z.detach()))
+        return c_in
 
 
-def _split(rule: _Rule, x: Tensor, signal: Tensor, negate: bool = False) -> Tensor:
-    """``c_in = W+^T (signal / z+)``: the vector-Jacobian product of ``z+`` at ``x``."""
-    with torch.enable_grad():
-        x = x.detach().requires_grad_()
-        z = rule.positive(x, negate)
-        zd = z.detach()
-        ratio = torch.where(zd != 0, signal / zd, torch.zeros_like(zd))
-        (c_in,) = torch.autograd.grad(z, x, ratio)
-    return c_in
+# W+ of Linear layers, kept while the weight lives and is not modified: VGG16's fc6 holds
+# 400 MB of weights, and clamping them anew for every batch took longer than the products.
+_POSITIVE_WEIGHTS = WeakIdKeyDictionary()
+
+
+def _positive_linear_weight(layer: nn.Linear) -> Tensor:
+    weight = layer.weight
+    cached = _POSITIVE_WEIGHTS.get(weight)
+    if cached is not None and cached[0] == weight._version and cached[1].dtype == weight.dtype:
+        return cached[1]
+    positive = weight.detach().clamp(min=0)
+    _POSITIVE_WEIGHTS[weight] = (weight._version, positive)
+    return positive
+
+
+def _numeric(padding: object) -> bool:
+    return not isinstance(padding, str)
+
+
+def _ratio(signal: Tensor, z: Tensor) -> Tensor:
+    return torch.where(z != 0, signal / z, torch.zeros_like(z))
 
 
 class _ExcitationLayer(torch.autograd.Function):
@@ -165,33 +220,12 @@ class _ExcitationLayer(torch.autograd.Function):
         x, v = ctx.saved_tensors
         rule: _Rule = ctx.rule
         signal = c_out * v  # P at this layer's output
-        c_in = _split(rule, x, signal)
+        c_in = rule.split(x, signal)
         if rule.contrast:
             # The dual unit has the negated weights; P is linear in the signal, so subtracting
             # here equals subtracting the two maps at the map layer.
-            c_in = c_in - _split(rule, x, signal, negate=True)
+            c_in = c_in - rule.split(x, signal, negate=True)
         return c_in, None, None
-
-
-def _linear_rule(module: nn.Linear) -> _Rule:
-    return _Rule(lambda: module.weight, lambda x, w: F.linear(x, w))
-
-
-def _conv_rule(module: nn.Conv1d | nn.Conv2d | nn.Conv3d, bn: _BatchNorm | None = None) -> _Rule:
-    def weight() -> Tensor:
-        if bn is None:
-            return module.weight
-        scale = _bn_scale(bn)
-        return module.weight * scale.view(-1, *([1] * (module.weight.dim() - 1)))
-
-    return _Rule(weight, lambda x, w: module._conv_forward(x, w, None))
-
-
-def _bn_rule(module: _BatchNorm) -> _Rule:
-    def positive_forward(x: Tensor, w: Tensor) -> Tensor:
-        return x * w.view(1, -1, *([1] * (x.dim() - 2)))
-
-    return _Rule(lambda: _bn_scale(module), positive_forward)
 
 
 def _bn_scale(bn: _BatchNorm) -> Tensor:
@@ -216,6 +250,8 @@ class _Session:
     image_index: Tensor
     excitation: bool
     calls: int = 0  # calls of map_module so far
+    rows: Tensor | None = None  # a row of each distinct image among the targets
+    inverse: Tensor | None = None  # target row -> its distinct image
     leaf: Tensor | None = None  # the map layer's activation, one row per target
     above: bool = False  # the forward has passed the map layer
     rules: list[_Rule] = field(default_factory=list)
@@ -234,7 +270,11 @@ def _attribute(
     _check_model_and_layer(model, map_layer)
     map_module, map_call = _resolve_map_call(model, map_layer)
     inputs, targets = _check_inputs_and_targets(inputs, targets)
-    session = _Session(map_layer, map_module, map_call, targets[:, 0].to(inputs.device), excitation)
+    image_index = targets[:, 0].to(inputs.device)
+    session = _Session(map_layer, map_module, map_call, image_index, excitation)
+    _, session.inverse = torch.unique(image_index, return_inverse=True)
+    session.rows = torch.empty_like(session.inverse[: int(session.inverse.max()) + 1])
+    session.rows[session.inverse] = torch.arange(len(image_index), device=image_index.device)
 
     with _eval_mode(model), _hooks(model, session):
         with torch.no_grad():  # the map layer's hook turns autograd on for the layers above
@@ -349,18 +389,16 @@ def _rule_hook(session: _Session, name: str) -> Callable:
         if not session.above:
             return None
         x = args[0]
-        if isinstance(module, nn.Linear):
-            rule = _linear_rule(module)
-        elif isinstance(module, _CONVS):
-            rule = _conv_rule(module)
+        if isinstance(module, (nn.Linear, *_CONVS)):
+            rule = _Rule(module, session.rows, session.inverse)
         elif isinstance(module, _BatchNorm):
             produced = session.conv_outputs.get(id(x))
             if produced is not None and produced[0] is x:
                 # Fold into the conv that produced x: the rule starts from the conv's input.
                 _, conv, x = produced
-                rule = _conv_rule(conv, module)
+                rule = _Rule(conv, session.rows, session.inverse, bn=module)
             else:
-                rule = _bn_rule(module)
+                rule = _Rule(module, session.rows, session.inverse)
         else:
             raise TypeError(
                 f"module {name!r} ({type(module).__name__}) has parameters and is above map layer "

@@ -24,7 +24,7 @@ import torchvision
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from xnn_training.excitation_backprop import excitation_backprop, gradient_map
+from xnn_training.excitation_backprop import ExcitationBackprop, gradient_map
 
 
 class Explained(nn.Module):
@@ -111,20 +111,22 @@ def bench(name: str, model: nn.Module, images: torch.Tensor, map_layer: str, rep
         with torch.no_grad():
             model(images)
 
+    explain = ExcitationBackprop(model, map_layer)  # as the bundle writer: one for all batches
+
     def eb() -> None:
-        excitation_backprop(model, images, targets, map_layer)
+        explain(images, targets)
 
     def grad() -> None:
         gradient_map(model, images, targets, map_layer)
 
-    eb()  # warm-up (allocator, first-call overheads)
+    eb()  # warm-up: first-call overheads, and W+ of the Linear layers made once
     grad()
     t_forward, t_eb, t_grad = best_times([forward, eb, grad], repeats)
     with PeakMemory() as eb_memory:
         eb()
     with PeakMemory() as grad_memory:
         grad()
-    result = excitation_backprop(model, images, targets, map_layer)
+    result = explain(images, targets)
     print(f"\n{name}: {len(images)} images x 2 maps = {n_maps} maps, map layer {map_layer!r}")
     print(
         f"  forward only (no grad)       {t_forward:8.3f} s   {len(images) / t_forward:8.1f} img/s"

@@ -27,9 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["ActivationMaps", "excitation_backprop", "gradient_map"]
+__all__ = ["ActivationMaps", "ExcitationBackprop", "excitation_backprop", "gradient_map"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -83,6 +82,8 @@ def excitation_backprop(
     map_layer : str
         Name of the module whose output is mapped (as in ``model.named_modules()``), e.g.
         ``"features.23"`` (VGG16 pool4). Every path from the input to the output must pass it.
+        In a ``torch.fx`` graph a container that the graph does not call (ResNet's ``layer3``)
+        stands for the last module call inside it.
     contrastive : bool, default False
         Contrastive Excitation Backprop: subtract the map of the dual unit (the target's weights
         in the last weighted layer negated) and keep the positive part.
@@ -100,12 +101,53 @@ def excitation_backprop(
     TypeError
         If a module with parameters other than Linear, Conv or BatchNorm is above the map layer.
 
+    See Also
+    --------
+    ExcitationBackprop : the same for many batches, faster from the second batch on.
+
     References
     ----------
     Zhang, Lin, Brandt, Shen, Sclaroff, "Top-down neural attention by excitation backprop",
     ECCV 2016.
     """
-    return _attribute(model, inputs, targets, map_layer, excitation=True, contrastive=contrastive)
+    return ExcitationBackprop(model, map_layer, contrastive=contrastive)(inputs, targets)
+
+
+class ExcitationBackprop:
+    """Excitation Backprop for many batches of one model whose weights stay as they are.
+
+    ``ExcitationBackprop(model, map_layer)(inputs, targets)`` equals
+    ``excitation_backprop(model, inputs, targets, map_layer)``. It keeps ``W+`` of the Linear
+    layers between batches: VGG16's fc6 holds 400 MB of weights, whose positive part took longer
+    to make than the products it is used in. It costs that memory (the size of the Linear
+    weights above the map layer) while the object lives. Make a new one after changing the
+    weights: a change through ``.data`` cannot be detected.
+
+    Parameters
+    ----------
+    model, map_layer, contrastive
+        As in :func:`excitation_backprop`; the layer name is checked at once.
+    """
+
+    def __init__(self, model: nn.Module, map_layer: str, *, contrastive: bool = False) -> None:
+        _check_model_and_layer(model, map_layer)
+        self.model = model
+        self.map_layer = map_layer
+        self.contrastive = contrastive
+        self._positive_weights: dict[int, tuple[Tensor, int, Tensor]] = {}
+
+    def __call__(
+        self, inputs: Tensor, targets: Sequence[tuple[int, int]] | Tensor
+    ) -> ActivationMaps:
+        """Maps of ``targets`` of the batch ``inputs``; see :func:`excitation_backprop`."""
+        return _attribute(
+            self.model,
+            inputs,
+            targets,
+            self.map_layer,
+            positive_weights=self._positive_weights,
+            contrastive=self.contrastive,
+        )
 
 
 def gradient_map(
@@ -120,7 +162,7 @@ def gradient_map(
     summed over channels and upsampled. Same arguments, batching and guarantees as
     :func:`excitation_backprop`; it is the baseline for its speed, and a simpler explanation.
     """
-    return _attribute(model, inputs, targets, map_layer, excitation=False, contrastive=False)
+    return _attribute(model, inputs, targets, map_layer, positive_weights=None, contrastive=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,6 +180,7 @@ class _Rule:
     layer: nn.Module
     rows: Tensor  # one row per distinct image
     inverse: Tensor  # row -> its distinct image
+    cache: dict[int, tuple[Tensor, int, Tensor]]  # W+ of Linear layers, by id of the weight
     bn: _BatchNorm | None = None  # a BatchNorm folded into the conv ``layer``
     contrast: bool = False  # the last weighted layer of a contrastive run
 
@@ -165,9 +208,18 @@ class _Rule:
         return self._split_autograd(x, signal, weight)
 
     def _split_linear(self, x: Tensor, signal: Tensor, negate: bool) -> Tensor:
-        positive = (-self.weight()).clamp(min=0) if negate else _positive_linear_weight(self.layer)
+        positive = (-self.weight()).clamp(min=0) if negate else self._positive_linear_weight()
         z = torch.matmul(x[self.rows], positive.T)[self.inverse]
         return torch.matmul(_ratio(signal, z), positive)
+
+    def _positive_linear_weight(self) -> Tensor:
+        weight = self.layer.weight
+        cached = self.cache.get(id(weight))
+        if cached is not None and cached[0] is weight and cached[1] == weight._version:
+            return cached[2]
+        positive = weight.detach().clamp(min=0)
+        self.cache[id(weight)] = (weight, weight._version, positive)
+        return positive
 
     def _split_autograd(self, x: Tensor, signal: Tensor, weight: Tensor) -> Tensor:
         # Any other layer: the vector-Jacobian product of z+ = W+ x, on every row.
@@ -180,21 +232,6 @@ class _Rule:
                 z = self.layer._conv_forward(x, positive, None)
             (c_in,) = torch.autograd.grad(z, x, _ratio(signal, z.detach()))
         return c_in
-
-
-# W+ of Linear layers, kept while the weight lives and is not modified: VGG16's fc6 holds
-# 400 MB of weights, and clamping them anew for every batch took longer than the products.
-_POSITIVE_WEIGHTS = WeakIdKeyDictionary()
-
-
-def _positive_linear_weight(layer: nn.Linear) -> Tensor:
-    weight = layer.weight
-    cached = _POSITIVE_WEIGHTS.get(weight)
-    if cached is not None and cached[0] == weight._version and cached[1].dtype == weight.dtype:
-        return cached[1]
-    positive = weight.detach().clamp(min=0)
-    _POSITIVE_WEIGHTS[weight] = (weight._version, positive)
-    return positive
 
 
 def _numeric(padding: object) -> bool:
@@ -248,7 +285,7 @@ class _Session:
     map_module: nn.Module
     map_call: int  # which call of map_module gives the map layer's output (1 = the first)
     image_index: Tensor
-    excitation: bool
+    positive_weights: dict | None  # None: the plain gradient
     calls: int = 0  # calls of map_module so far
     rows: Tensor | None = None  # a row of each distinct image among the targets
     inverse: Tensor | None = None  # target row -> its distinct image
@@ -264,14 +301,15 @@ def _attribute(
     targets: Sequence[tuple[int, int]] | Tensor,
     map_layer: str,
     *,
-    excitation: bool,
+    positive_weights: dict | None,
     contrastive: bool,
 ) -> ActivationMaps:
     _check_model_and_layer(model, map_layer)
     map_module, map_call = _resolve_map_call(model, map_layer)
     inputs, targets = _check_inputs_and_targets(inputs, targets)
     image_index = targets[:, 0].to(inputs.device)
-    session = _Session(map_layer, map_module, map_call, image_index, excitation)
+    session = _Session(map_layer, map_module, map_call, image_index, positive_weights)
+    excitation = positive_weights is not None
     _, session.inverse = torch.unique(image_index, return_inverse=True)
     session.rows = torch.empty_like(session.inverse[: int(session.inverse.max()) + 1])
     session.rows[session.inverse] = torch.arange(len(image_index), device=image_index.device)
@@ -348,7 +386,7 @@ def _hooks(model: nn.Module, session: _Session) -> Iterator[None]:
     handles = []
     try:
         handles.append(session.map_module.register_forward_hook(_capture_hook(session)))
-        if session.excitation:
+        if session.positive_weights is not None:
             for name, module in model.named_modules():
                 if module is not session.map_module and any(True for _ in module.parameters(False)):
                     handles.append(module.register_forward_hook(_rule_hook(session, name)))
@@ -390,15 +428,17 @@ def _rule_hook(session: _Session, name: str) -> Callable:
             return None
         x = args[0]
         if isinstance(module, (nn.Linear, *_CONVS)):
-            rule = _Rule(module, session.rows, session.inverse)
+            rule = _Rule(module, session.rows, session.inverse, session.positive_weights)
         elif isinstance(module, _BatchNorm):
             produced = session.conv_outputs.get(id(x))
             if produced is not None and produced[0] is x:
                 # Fold into the conv that produced x: the rule starts from the conv's input.
                 _, conv, x = produced
-                rule = _Rule(conv, session.rows, session.inverse, bn=module)
+                rule = _Rule(
+                    conv, session.rows, session.inverse, session.positive_weights, bn=module
+                )
             else:
-                rule = _Rule(module, session.rows, session.inverse)
+                rule = _Rule(module, session.rows, session.inverse, session.positive_weights)
         else:
             raise TypeError(
                 f"module {name!r} ({type(module).__name__}) has parameters and is above map layer "

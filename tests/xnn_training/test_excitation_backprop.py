@@ -7,7 +7,7 @@ import torchvision
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from xnn_training.excitation_backprop import excitation_backprop, gradient_map
+from xnn_training.excitation_backprop import ExcitationBackprop, excitation_backprop, gradient_map
 
 # --------------------------------------------------------------------------------------------
 # Slow float64 reference, written directly from the rule on dense matrices:
@@ -358,6 +358,24 @@ def test_works_in_float32_and_upsamples_to_the_input():
     assert result.maps.shape == (2, 6, 6)
     assert result.maps.dtype == torch.float32
     torch.testing.assert_close(result.maps, exact.maps.float(), rtol=1e-4, atol=1e-6)
+
+
+def test_reusable_object_equals_the_function_and_follows_weight_updates():
+    net = make_small_net(3)
+    images = torch.rand(2, 2, 6, 6, dtype=torch.float64)
+    targets = [(0, 0), (1, 1), (1, 0)]
+    explain = ExcitationBackprop(net, "stem")
+    for _ in range(2):  # the second call uses the kept W+
+        torch.testing.assert_close(
+            explain(images, targets).maps, excitation_backprop(net, images, targets, "stem").maps
+        )
+    with torch.no_grad():
+        net.fc1.weight.mul_(-1.0)  # an in-place update (as an optimizer step) is seen
+    torch.testing.assert_close(
+        explain(images, targets).maps, excitation_backprop(net, images, targets, "stem").maps
+    )
+    with pytest.raises(ValueError, match="Valid names"):
+        ExcitationBackprop(net, "nope")
 
 
 # --------------------------------------------------------------------------------------------

@@ -314,7 +314,8 @@ def _attribute(
     session.rows = torch.empty_like(session.inverse[: int(session.inverse.max()) + 1])
     session.rows[session.inverse] = torch.arange(len(image_index), device=image_index.device)
 
-    with _eval_mode(model), _hooks(model, session):
+    # inference_mode(False): the backward needs autograd even when the caller turned it off.
+    with torch.inference_mode(False), _eval_mode(model), _hooks(model, session):
         with torch.no_grad():  # the map layer's hook turns autograd on for the layers above
             try:
                 outputs = model(inputs)

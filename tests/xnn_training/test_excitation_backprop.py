@@ -378,6 +378,23 @@ def test_reusable_object_equals_the_function_and_follows_weight_updates():
         ExcitationBackprop(net, "nope")
 
 
+def test_works_when_the_caller_turned_autograd_off():
+    net = make_small_net(0)
+    images = torch.rand(2, 2, 6, 6, dtype=torch.float64)
+    expected = excitation_backprop(net, images, [(0, 0), (1, 1)], "stem").maps
+    with torch.no_grad():
+        torch.testing.assert_close(
+            excitation_backprop(net, images, [(0, 0), (1, 1)], "stem").maps, expected
+        )
+        assert not torch.is_grad_enabled()
+    with torch.inference_mode():
+        inference_images = images.clone()
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            excitation_backprop(net, inference_images, [(0, 0), (1, 1)], "stem").maps, expected
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # The model is left exactly as it was
 

@@ -239,7 +239,8 @@ def _numeric(padding: object) -> bool:
 
 
 def _ratio(signal: Tensor, z: Tensor) -> Tensor:
-    return torch.where(z != 0, signal / z, torch.zeros_like(z))
+    """``signal / z``, 0 where ``z = 0`` (0/0 and x/0 both give 0)."""
+    return (signal / z).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
 
 
 class _ExcitationLayer(torch.autograd.Function):

@@ -426,6 +426,31 @@ def test_no_hook_left_after_an_error_in_the_forward_pass():
     assert_unchanged(before, net)
 
 
+class FailsInBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError("backward failed on purpose")
+
+
+class BackwardBomb(nn.Module):
+    def forward(self, x):
+        return FailsInBackward.apply(x)
+
+
+def test_no_hook_left_after_an_error_in_the_backward_pass():
+    net = make_small_net(0).float()
+    net.conv3 = nn.Sequential(BackwardBomb(), net.conv3)
+    before = snapshot(net)
+    for explain in (excitation_backprop, gradient_map):
+        with pytest.raises(RuntimeError, match="on purpose"):
+            explain(net, torch.rand(1, 2, 6, 6), [(0, 0)], "stem")
+        assert_unchanged(before, net)
+
+
 def test_no_hook_left_after_an_error_after_the_forward_pass():
     net = make_small_net(0).float()
     before = snapshot(net)

@@ -138,6 +138,7 @@ def bench(name: str, model: nn.Module, images: torch.Tensor, map_layer: str, rep
         f"  peak memory of a batch       EB {eb_memory.mib:7.1f} MiB, "
         f"gradient {grad_memory.mib:7.1f} MiB"
     )
+    print(f"  W+ kept between batches      {explain.kept_bytes / 2**20:7.1f} MiB")
     print(
         f"  active targets {int(result.active.sum())}/{n_maps}, probability at the map layer "
         f"{result.mass[result.active].min():.6f}..{result.mass[result.active].max():.6f}"

@@ -134,7 +134,12 @@ class ExcitationBackprop:
         self.model = model
         self.map_layer = map_layer
         self.contrastive = contrastive
-        self._positive_weights: dict[int, tuple[Tensor, int, Tensor]] = {}
+        self._positive_weights: dict[int, tuple[Tensor, tuple, Tensor]] = {}
+
+    @property
+    def kept_bytes(self) -> int:
+        """Memory held by the kept ``W+`` of the Linear layers."""
+        return sum(p.numel() * p.element_size() for _, _, p in self._positive_weights.values())
 
     def __call__(
         self, inputs: Tensor, targets: Sequence[tuple[int, int]] | Tensor
@@ -180,7 +185,7 @@ class _Rule:
     layer: nn.Module
     rows: Tensor  # one row per distinct image
     inverse: Tensor  # row -> its distinct image
-    cache: dict[int, tuple[Tensor, int, Tensor]]  # W+ of Linear layers, by id of the weight
+    cache: dict[int, tuple[Tensor, tuple, Tensor]]  # W+ of Linear layers, by id of the weight
     bn: _BatchNorm | None = None  # a BatchNorm folded into the conv ``layer``
     contrast: bool = False  # the last weighted layer of a contrastive run
 
@@ -214,11 +219,14 @@ class _Rule:
 
     def _positive_linear_weight(self) -> Tensor:
         weight = self.layer.weight
+        # Valid while it is the same parameter, not updated in place (version) nor given new
+        # data (data pointer: `.data = ...`, `.double()`).
+        stamp = (weight._version, weight.data_ptr(), weight.dtype, weight.device)
         cached = self.cache.get(id(weight))
-        if cached is not None and cached[0] is weight and cached[1] == weight._version:
+        if cached is not None and cached[0] is weight and cached[1] == stamp:
             return cached[2]
         positive = weight.detach().clamp(min=0)
-        self.cache[id(weight)] = (weight, weight._version, positive)
+        self.cache[id(weight)] = (weight, stamp, positive)
         return positive
 
     def _split_autograd(self, x: Tensor, signal: Tensor, weight: Tensor) -> Tensor:

@@ -374,6 +374,13 @@ def test_reusable_object_equals_the_function_and_follows_weight_updates():
     torch.testing.assert_close(
         explain(images, targets).maps, excitation_backprop(net, images, targets, "stem").maps
     )
+    net.fc2.weight.data = net.fc2.weight.data * 2.0  # new data, same version: seen too
+    torch.testing.assert_close(
+        explain(images, targets).maps, excitation_backprop(net, images, targets, "stem").maps
+    )
+    assert explain.kept_bytes == (6 * 4 + 3 * 6) * 8  # W+ of fc1 and fc2, float64
+    net.float()
+    assert explain(images.float(), targets).maps.dtype == torch.float32
     with pytest.raises(ValueError, match="Valid names"):
         ExcitationBackprop(net, "nope")
 

@@ -440,6 +440,7 @@ def _rule_hook(session: _Session, name: str) -> Callable:
         if isinstance(module, (nn.Linear, *_CONVS)):
             rule = _Rule(module, session.rows, session.inverse, session.positive_weights)
         elif isinstance(module, _BatchNorm):
+            _bn_scale(module)  # refuses a BatchNorm without running statistics, here and now
             produced = session.conv_outputs.get(id(x))
             if produced is not None and produced[0] is x:
                 # Fold into the conv that produced x: the rule starts from the conv's input.

@@ -78,10 +78,23 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("explain", "significant X-features and Excitation Backprop maps: the map bundle", 4),
     Command(
-        "ls", "run Label Studio and the ML backend (ls start), or the backend alone (ls backend)", 6
+        "ls",
+        "run Label Studio and the ML backend (ls start), or the backend alone (ls backend)",
+        6,
+        "ls_backend.cli:configure_ls",
     ),
-    Command("publish", "turn a map bundle into one Label Studio project per annotator", 6),
-    Command("collect", "export the annotators' projects into a tidy namings table", 6),
+    Command(
+        "publish",
+        "turn a map bundle into one Label Studio project per annotator",
+        6,
+        "ls_backend.cli:configure_publish",
+    ),
+    Command(
+        "collect",
+        "export the annotators' projects into a tidy namings table",
+        6,
+        "ls_backend.cli:configure_collect",
+    ),
     Command("analyze", "namings -> coverage, purity, agreement, summaries, report.html", 5),
     Command("simulate", "simulated annotators' namings of a toybirds bundle", 7),
     Command(

@@ -108,6 +108,9 @@ def _start(args: argparse.Namespace) -> int:
     print(f"Starting Label Studio in {server.data_dir} (first run: about a minute) ...")
     # SIGTERM behaves like Ctrl-C: both stop the children cleanly.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(
+        signal.SIGINT, _interrupt
+    )  # also when started in the background with SIGINT ignored
     try:
         credentials = server.start()
         print(f"Label Studio: {credentials.url}")

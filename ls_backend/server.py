@@ -223,8 +223,8 @@ class LabelStudioServer:
                     str(self.backend_port),
                     "--state",
                     str(self.data_dir / "backend"),
-                    "--label-studio-url",
-                    self.url,
+                    "--credentials",
+                    str(self.data_dir / CREDENTIALS_FILE),
                 ],
                 self.data_dir / "backend.log",
             )

@@ -9,6 +9,7 @@ predictions. Re-running adds only what is missing and never touches annotations.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -332,34 +333,55 @@ def publish(
     return published
 
 
+# The events the backend learns from. Label Studio's own webhook for an ML backend sends every
+# action; in 1.23.2 its LABEL_LINK_CREATED event makes POST /api/labels fail with a 500
+# ("list.count() takes exactly one argument"), which breaks the Taxonomy's "+ Add". So the
+# webhook is narrowed to these (this also keeps TASKS_CREATED's big payload off imports).
+BACKEND_WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
+
+
 def _connect_backend(
     client, project_id: int, backend_url: str, auth: tuple[str, str] | None
 ) -> list[str]:
+    """Connect the ML backend (once) and make its webhook send what the backend needs."""
     backend_url = backend_url.rstrip("/")
-    if any(b.url.rstrip("/") == backend_url for b in client.ml.list(project=project_id)):
-        return []
-    options: dict = {}
-    if auth:
-        options = {
-            "auth_method": "BASIC_AUTH",
-            "basic_auth_user": auth[0],
-            "basic_auth_pass": auth[1],
-        }
-    client.ml.create(
-        project=project_id,
-        url=backend_url,
-        title="xnaming backend",
-        is_interactive=True,
-        **options,
-    )
-    notes = ["ML backend connected"]
+    notes = []
+    if not any(b.url.rstrip("/") == backend_url for b in client.ml.list(project=project_id)):
+        options: dict = {}
+        if auth:
+            options = {
+                "auth_method": "BASIC_AUTH",
+                "basic_auth_user": auth[0],
+                "basic_auth_pass": auth[1],
+            }
+        client.ml.create(
+            project=project_id,
+            url=backend_url,
+            title="xnaming backend",
+            is_interactive=True,
+            **options,
+        )
+        notes.append("ML backend connected")
+    headers = {}
     if auth:
         # Label Studio creates the backend's webhook without the credentials: add them.
-        import base64
-
-        header = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        for hook in client.webhooks.list(project=project_id):
-            if hook.url.rstrip("/") == backend_url + "/webhook":
-                client.webhooks.update(id=hook.id, url=hook.url, headers={"Authorization": header})
-                notes.append("webhook given basic auth")
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        headers = {"Authorization": f"Basic {token}"}
+    for hook in client.webhooks.list(project=project_id):
+        if hook.url.rstrip("/") != backend_url + "/webhook":
+            continue
+        if (
+            hook.send_for_all_actions
+            or sorted(hook.actions or []) != sorted(BACKEND_WEBHOOK_ACTIONS)
+            or (hook.headers or {}) != headers
+        ):
+            client.webhooks.update(
+                id=hook.id,
+                url=hook.url,
+                send_for_all_actions=False,
+                actions=list(BACKEND_WEBHOOK_ACTIONS),
+                headers=headers,
+                send_payload=True,
+            )
+            notes.append("webhook set to annotation events" + (" with basic auth" if auth else ""))
     return notes

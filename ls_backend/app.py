@@ -17,6 +17,7 @@ import logging
 import queue
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,8 +216,18 @@ class Backend:
         if not (url and key):
             log.info("no Label Studio URL and token: resync skipped")
             return
+        import requests
         from label_studio_sdk import LabelStudio  # heavy; only needed here
 
+        # Started together with Label Studio, the backend may be up first: wait for it.
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(1)
         client = LabelStudio(base_url=url, api_key=key)
         for project in self.store.projects() if projects is None else projects:
             try:

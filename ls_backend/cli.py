@@ -128,8 +128,12 @@ def _start(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_backend(app, host: str, port: int, threads: int) -> None:
-    """Serve ``app`` with gunicorn: one worker (the learner thread lives there), threads."""
+def serve_backend(make_app, host: str, port: int, threads: int) -> None:
+    """Serve the app ``make_app()`` builds with gunicorn: one worker, several threads.
+
+    The app is built in the worker process (not before the fork), so the learner thread lives
+    where the requests are served.
+    """
     from gunicorn.app.base import BaseApplication
 
     class _Gunicorn(BaseApplication):
@@ -139,10 +143,10 @@ def serve_backend(app, host: str, port: int, threads: int) -> None:
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 120)
-            self.cfg.set("accesslog", None)
+            self.cfg.set("accesslog", "-")
 
         def load(self):
-            return app
+            return make_app()
 
     _Gunicorn().run()
 
@@ -153,6 +157,7 @@ def _backend(args: argparse.Namespace) -> int:
     from ls_backend.app import BackendSettings, create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     user, password = (
         os.environ.get("XNAMING_BACKEND_USER"),
         os.environ.get("XNAMING_BACKEND_PASSWORD"),
@@ -165,7 +170,7 @@ def _backend(args: argparse.Namespace) -> int:
         basic_auth=(user, password) if user and password else None,
     )
     print(f"ML backend on http://{args.host}:{args.port} (state: {args.state})", flush=True)
-    serve_backend(create_app(settings), args.host, args.port, args.threads)
+    serve_backend(lambda: create_app(settings), args.host, args.port, args.threads)
     return 0
 
 

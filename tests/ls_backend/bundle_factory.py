@@ -43,10 +43,10 @@ def make_bundle(
     for c_index, category in enumerate(categories):
         for i in range(images_per_category):
             image_id = f"{category}_{i:04d}"
-            base = np.full((SIZE, SIZE, 3), 60 + 40 * c_index, dtype=np.uint8)
+            base = np.full((SIZE, SIZE, 3), 60 + 40 * (c_index % 5), dtype=np.uint8)
             base[SIZE // 4 : 3 * SIZE // 4, SIZE // 4 : 3 * SIZE // 4] = (
                 200,
-                80 + 30 * c_index,
+                80 + 30 * (c_index % 5),
                 60,
             )
             image_path = f"images/{image_id}.png"

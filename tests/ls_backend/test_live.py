@@ -47,6 +47,15 @@ def published(label_studio):
     }
 
 
+def test_credentials_are_private(label_studio) -> None:
+    path = label_studio.data_dir / "credentials.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    stored = json.loads(path.read_text())
+    assert stored["token"]
+    assert stored["url"] == label_studio.url
+    assert requests.get(f"{label_studio.url}/api/projects", timeout=30).status_code == 401
+
+
 def test_server_accepts_the_configs_and_refuses_a_broken_one(label_studio) -> None:
     from label_studio_sdk.core.api_error import ApiError
 

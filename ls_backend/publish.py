@@ -288,6 +288,7 @@ def publish(
         title = project_title(email, mode)
         project = projects.get(title)
         notes = []
+        have: set[str] = set()
         if project is None:
             project = client.projects.create(
                 title=title,
@@ -295,7 +296,8 @@ def publish(
                 label_config=config,
             )
             notes.append("project created")
-        have = _existing_task_keys(client, project.id) if notes == [] else set()
+        else:
+            have = _existing_task_keys(client, project.id)
         missing = [t for t in tasks if _task_key(t["data"]) not in have]
         if not list(client.import_storage.local.list(project=project.id)):
             client.import_storage.local.create(

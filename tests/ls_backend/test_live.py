@@ -315,3 +315,50 @@ def test_backend_killed_and_restarted_keeps_serving_and_forgets_nothing(
         assert _wait_for(lambda: expected <= store.annotation_ids())
     finally:
         store.close()
+
+
+def test_ls_start_reuses_its_data_and_stops_both_servers_on_ctrl_c(label_studio, published) -> None:
+    """`xnaming ls start` on the session's data dir: same login and token, same projects."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from ls_backend.server import load_credentials
+
+    before = load_credentials(label_studio.data_dir)
+    projects = sorted(p.id for p in label_studio.client().projects.list())
+    server = label_studio.server
+    server.stop()  # the fixture's servers; started again below for the rest of the session
+    command = [
+        sys.executable, "-m", "xnaming.cli", "ls", "start",
+        "--data-dir", str(label_studio.data_dir),
+        "--port", str(server.port),
+        "--backend-port", str(server.backend_port),
+        "--files-root", str(label_studio.files_root),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Next:"):
+                break
+        printed = "".join(lines)
+        assert f"Label Studio: {label_studio.url}" in printed
+        assert f"log in as {before.admin_email} / {before.admin_password}" in printed
+        after = load_credentials(label_studio.data_dir)
+        assert after.token == before.token
+        assert sorted(p.id for p in label_studio.client().projects.list()) == projects
+        assert requests.get(f"{label_studio.backend_url}/health", timeout=10).status_code == 200
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            process.wait(60)
+    for port in (server.port, server.backend_port):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+    server.start()

@@ -219,11 +219,37 @@ def _publish(args: argparse.Namespace) -> int:
     )
     if local or Path(args.data_dir, "credentials.json").exists():
         credentials.save(args.data_dir)
+    record = _record_projects(args.data_dir, credentials.url, args.bundle, args.mode, done)
     print("Annotators log in at", credentials.url)
     for project in done:
         how = project.password or "(password set earlier)"
         print(f"  {project.annotator} / {how}: {credentials.url}/projects/{project.project_id}")
+    print(f"Projects recorded in {record}")
     return 0
+
+
+def _record_projects(data_dir: Path, url: str, bundle: Path, mode: str, done: list) -> Path:
+    """Add publish's projects to ``DATA_DIR/projects.json`` (which annotator has which project)."""
+    import json
+
+    path = Path(data_dir) / "projects.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    known = {(r["url"], r["project_id"]) for r in record}
+    for project in done:
+        if (url, project.project_id) not in known:
+            record.append(
+                {
+                    "url": url,
+                    "project_id": project.project_id,
+                    "title": project.title,
+                    "annotator": project.annotator,
+                    "mode": mode,
+                    "bundle": str(Path(bundle).resolve()),
+                }
+            )
+    path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return path
 
 
 # -- xnaming collect -----------------------------------------------------------------------

@@ -150,6 +150,11 @@ def test_publish_twice_duplicates_nothing_and_keeps_annotations(label_studio, pu
     assert {p.id: len(_tasks(client, p.id)) for p in client.projects.list()} == before
     assert len(list(client.users.list())) == users
     assert len(list(client.ml.list(project=project.id))) == 1
+    record = json.loads((label_studio.data_dir / "projects.json").read_text())
+    mine = {(r["annotator"], r["mode"]): r["project_id"] for r in record}
+    assert mine[(PER_MAP_ANNOTATOR, "per-map")] == project.id
+    assert mine[(BOARD_ANNOTATOR, "board")] == published["board"].id
+    assert len(record) == len({(r["url"], r["project_id"]) for r in record})
     assert client.annotations.get(annotation.id).result[0]["value"]["taxonomy"] == [["tail"]]
     for task in _tasks(client, published["board"].id):
         assert len(task.predictions) == 1

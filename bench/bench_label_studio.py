@@ -1,0 +1,246 @@
+"""Benchmarks of the Label Studio stage; prints its figures.
+
+    .venv/bin/python bench/bench_label_studio.py            # everything (about 3 minutes)
+    .venv/bin/python bench/bench_label_studio.py --only moves
+
+Figures:
+- publish: 10,000 per-map tasks (5 annotators x 2,000 maps) into a fresh local Label Studio with
+  the ML backend connected, through ``ls_backend.publish.publish`` (goal: under 60 s);
+- predict: /predict of one 200-map board on the running backend (gunicorn), p50 and p95 over
+  100 calls, with 600 earlier namings of that annotator in its store (goal: p50 under 100 ms);
+- webhook: answer time of ANNOTATION_CREATED for a 200-map board (goal: under 100 ms);
+- moves: map drags needed to reach a fixed grouping from the backend's proposal vs from an
+  all-unsorted board. Simulated annotators are not built yet (issue 7), so the fixed grouping is
+  the hand-made bundle's ``part`` column (the bird part each map's heat sits on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ls_backend.naming import MapInfo, board_proposal, moves_needed
+from tests.ls_backend.bundle_factory import make_bundle
+
+
+def _board_task(activations: pd.DataFrame, annotator: str) -> dict:
+    acts = [
+        {
+            "activation_id": r.activation_id,
+            "image_id": r.image_id,
+            "x_feature": int(r.x_feature),
+            "heat_x": float(r.heat_x),
+            "heat_y": float(r.heat_y),
+        }
+        for r in activations.itertuples()
+    ]
+    return {
+        "id": 1,
+        "data": {
+            "category": str(activations["category"].iloc[0]),
+            "annotator": annotator,
+            "items": [{"id": a["activation_id"], "html": "<img>"} for a in acts],
+            "activations": acts,
+        },
+    }
+
+
+def bench_moves(root: Path) -> None:
+    from ls_backend.publish import load_bundle
+
+    bundle = make_bundle(
+        root / "moves", categories=("cardinal", "jay", "finch"), images_per_category=30
+    )
+    table = load_bundle(bundle)
+    total_proposal = total_unsorted = 0
+    for category, rows in table.groupby("category"):
+        maps = [
+            MapInfo(r.activation_id, category, int(r.x_feature), (r.heat_x, r.heat_y))
+            for r in rows.itertuples()
+        ]
+        goal: dict[str, list[str]] = {}
+        for part, members in rows.groupby("part"):
+            goal[f"g_{part}"] = list(members["activation_id"])
+        proposal, _ = board_proposal(maps, [], groups=12)
+        from_proposal = moves_needed(proposal, goal)
+        from_unsorted = moves_needed({"_": list(rows["activation_id"])}, goal)
+        total_proposal += from_proposal
+        total_unsorted += from_unsorted
+        print(
+            f"moves {category}: {len(maps)} maps, {from_proposal} from the proposal, "
+            f"{from_unsorted} from all-unsorted"
+        )
+    saved = 1 - total_proposal / total_unsorted
+    print(
+        f"moves total: {total_proposal} from the proposal vs {total_unsorted} "
+        f"from all-unsorted ({saved:.0%} fewer)"
+    )
+
+
+def bench_server(root: Path) -> None:
+    from ls_backend.publish import load_bundle, publish
+    from ls_backend.server import LabelStudioServer, free_port
+
+    files = root / "files"
+    started = time.perf_counter()
+    # 10 categories x 50 images x 4 X-features = 2,000 maps.
+    categories = tuple(f"bird{i:02d}" for i in range(10))
+    bundle = make_bundle(
+        files / "bundle", categories=categories, images_per_category=50, features=5
+    )
+    table = load_bundle(bundle)
+    print(f"bundle: {len(table)} maps made in {time.perf_counter() - started:.1f} s")
+    port, backend_port = free_port(), free_port()
+    server = LabelStudioServer(
+        root / "data", port=port, files_root=files, backend_port=backend_port
+    )
+    started = time.perf_counter()
+    credentials = server.start()
+    print(f"ls start (first run, init included): {time.perf_counter() - started:.1f} s")
+    try:
+        annotators = [f"bench{i}@example.org" for i in range(5)]
+        started = time.perf_counter()
+        publish(
+            bundle,
+            annotators,
+            url=credentials.url,
+            token=credentials.token,
+            files_root=files,
+            mode="per-map",
+            backend_url=credentials.backend_url,
+            progress=lambda line: None,
+        )
+        took = time.perf_counter() - started
+        print(
+            f"publish: {5 * len(table)} per-map tasks for 5 annotators "
+            f"in {took:.1f} s (goal < 60 s)"
+        )
+        started = time.perf_counter()
+        publish(
+            bundle,
+            annotators,
+            url=credentials.url,
+            token=credentials.token,
+            files_root=files,
+            mode="per-map",
+            backend_url=credentials.backend_url,
+            progress=lambda line: None,
+        )
+        print(f"publish again (nothing to add): {time.perf_counter() - started:.1f} s")
+
+        backend = credentials.backend_url
+        board = table[table["category"] == "bird00"].head(200)
+        task = _board_task(board, "bench0@example.org")
+        # History: 600 namings of this annotator arrive as per-map webhooks.
+        hook_times = []
+        for i, row in enumerate(table[table["category"] == "bird00"].head(600).itertuples()):
+            event = {
+                "action": "ANNOTATION_CREATED",
+                "annotation": {
+                    "id": 10_000_000 + i,
+                    "project": 999,
+                    "was_cancelled": False,
+                    "result": [
+                        {
+                            "type": "taxonomy",
+                            "from_name": "concept",
+                            "to_name": "overlay",
+                            "value": {"taxonomy": [[row.part]]},
+                        }
+                    ],
+                },
+                "task": {
+                    "id": 10_000_000 + i,
+                    "data": {
+                        "annotator": "bench0@example.org",
+                        "activation_id": row.activation_id,
+                        "image_id": row.image_id,
+                        "category": row.category,
+                        "x_feature": int(row.x_feature),
+                        "heat_x": float(row.heat_x),
+                        "heat_y": float(row.heat_y),
+                        "overlay": "",
+                        "image": "",
+                    },
+                },
+                "project": {"id": 999},
+            }
+            t0 = time.perf_counter()
+            assert requests.post(f"{backend}/webhook", json=event, timeout=10).status_code == 200
+            hook_times.append(time.perf_counter() - t0)
+        board_hook = {
+            "action": "ANNOTATION_CREATED",
+            "annotation": {
+                "id": 20_000_000,
+                "project": 999,
+                "was_cancelled": False,
+                "result": [
+                    {
+                        "type": "ranker",
+                        "from_name": "groups",
+                        "to_name": "maps",
+                        "value": {"ranker": {"g1": list(board["activation_id"][:50])}},
+                    }
+                ],
+            },
+            "task": task,
+            "project": {"id": 999},
+        }
+        board_hook_times = []
+        for _ in range(50):
+            t0 = time.perf_counter()
+            assert (
+                requests.post(f"{backend}/webhook", json=board_hook, timeout=10).status_code == 200
+            )
+            board_hook_times.append(time.perf_counter() - t0)
+        time.sleep(3)  # let the learner catch up before timing predictions
+        predict_times = []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            answer = requests.post(f"{backend}/predict", json={"tasks": [task]}, timeout=10)
+            predict_times.append(time.perf_counter() - t0)
+            assert answer.status_code == 200
+        named = sum(1 for r in answer.json()["results"][0][0]["result"] if r["type"] == "textarea")
+
+        def ms(values, q):
+            return 1000 * statistics.quantiles(values, n=100)[q - 1]
+
+        print(
+            f"predict: 200-map board, p50 {ms(predict_times, 50):.1f} ms, "
+            f"p95 {ms(predict_times, 95):.1f} ms "
+            f"({named} groups named from history) (goal p50 < 100 ms)"
+        )
+        print(
+            f"webhook: per-map p50 {ms(hook_times, 50):.1f} ms, "
+            f"max {1000 * max(hook_times):.1f} ms; 200-map board "
+            f"p50 {ms(board_hook_times, 50):.1f} ms, max {1000 * max(board_hook_times):.1f} ms "
+            "(goal < 100 ms)"
+        )
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", choices=("moves", "server"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="xnaming-bench-") as tmp:
+        if args.only in (None, "moves"):
+            bench_moves(Path(tmp))
+        if args.only in (None, "server"):
+            bench_server(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+"""The ML backend's web shell: label-studio-ml's app with validated views.
+
+label-studio-ml 1.0.9 provides the Flask app (``init_app``) and the model base class, but its
+views fail without a prior ``/setup``, spawn a process per webhook and return tracebacks. Here
+the shell keeps its routes and replaces the views of ``/predict``, ``/setup``, ``/webhook``,
+``/health`` and ``/versions`` with ones that validate input (400 with a JSON message), answer
+at once, and hand learning to :class:`Backend`'s single background thread. The naming logic
+lives in :mod:`ls_backend.naming`; the memory in :mod:`ls_backend.store`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analysis.label_studio import ExportError, read_label_studio_export
+from label_config import PER_MAP_CONCEPT
+from ls_backend.naming import (
+    MapInfo,
+    Naming,
+    board_prediction,
+    maps_of_task,
+    per_map_proposal,
+)
+from ls_backend.store import NamingStore
+
+__all__ = ["MODEL_VERSION", "Backend", "BackendSettings", "BadRequest", "create_app"]
+
+MODEL_VERSION = "xnaming-groups-1"
+"""The one model_version string: in /setup's answer and in every prediction."""
+
+log = logging.getLogger("xnaming.backend")
+_BUCKET_IN_CONFIG = re.compile(r'<Bucket\s+name="g(\d+)"')
+_LEARN_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED"}
+
+
+class BadRequest(ValueError):
+    """Input the backend cannot use; answered with 400 and this message."""
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    """Everything the backend is configured with, built once at start-up.
+
+    Parameters
+    ----------
+    state_dir
+        Where the SQLite store lives.
+    credentials
+        ``credentials.json`` of ``xnaming ls start`` (read when resyncing, for the Label Studio
+        URL and token), or ``None``.
+    label_studio_url, api_key
+        Label Studio to resync from, when no credentials file is given.
+    basic_auth
+        ``(user, password)`` required on every request, or ``None``.
+    """
+
+    state_dir: Path
+    credentials: Path | None = None
+    label_studio_url: str = ""
+    api_key: str = ""
+    basic_auth: tuple[str, str] | None = None
+
+
+def _require(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool):
+        expected = (
+            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        )
+        raise BadRequest(f"{what} must be {expected}, got {type(value).__name__}")
+    return value
+
+
+def _project_id(value: Any, what: str) -> int:
+    """Label Studio sends project ids as ``1``, ``"1"``, ``"1.1700000000"`` or ``{"id": 1}``."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    try:
+        return int(str(value).split(".")[0])
+    except (TypeError, ValueError):
+        raise BadRequest(f"{what} must be a Label Studio project id, got {value!r}") from None
+
+
+class Backend:
+    """Predictions and learning; framework-free apart from being called by the views."""
+
+    def __init__(self, settings: BackendSettings) -> None:
+        self.settings = settings
+        self.store = NamingStore(Path(settings.state_dir) / "namings.sqlite3")
+        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._worker = threading.Thread(target=self._learn_forever, name="learner", daemon=True)
+        self._worker.start()
+
+    # -- predictions ---------------------------------------------------------------------
+
+    def predict(self, body: Any) -> dict:
+        body = _require(body, dict, "request body")
+        tasks = _require(body.get("tasks"), list, "'tasks'")
+        config = body.get("label_config") or ""
+        _require(config, str, "'label_config'")
+        groups = len(_BUCKET_IN_CONFIG.findall(config)) or 12
+        results = []
+        for index, task in enumerate(tasks):
+            task = _require(task, dict, f"tasks[{index}]")
+            data = _require(task.get("data"), dict, f"tasks[{index}].data")
+            try:
+                maps = maps_of_task(data)
+            except ValueError as error:
+                raise BadRequest(f"tasks[{index}] (id {task.get('id')}): {error}") from None
+            annotator = str(data.get("annotator", ""))
+            earlier = self.store.namings_of(annotator, maps[0].category) if maps else []
+            results.append(self._predict_task(data, maps, earlier, groups))
+        return {"results": results, "model_version": MODEL_VERSION}
+
+    def _predict_task(
+        self, data: dict, maps: list[MapInfo], earlier: list[Naming], groups: int
+    ) -> list[dict]:
+        if "activations" in data:
+            result = board_prediction(maps, earlier, groups)
+            named = sum(1 for r in result if r["type"] == "textarea")
+            grouped = sum(len(v) for k, v in result[0]["value"]["ranker"].items() if k != "_")
+            score = 0.5 * grouped / max(len(maps), 1) + 0.5 * named / max(groups, 1)
+            return [{"result": result, "score": round(score, 4), "model_version": MODEL_VERSION}]
+        proposal = per_map_proposal(maps[0], earlier)
+        if proposal is None:
+            return []  # no basis: no prediction, so Label Studio asks again next time
+        concept, score = proposal
+        region = {
+            "from_name": PER_MAP_CONCEPT,
+            "to_name": "overlay",
+            "type": "taxonomy",
+            "value": {"taxonomy": [[concept]]},
+        }
+        return [{"result": [region], "score": round(score, 4), "model_version": MODEL_VERSION}]
+
+    def setup(self, body: Any) -> dict:
+        body = _require(body, dict, "request body")
+        if "project" not in body:
+            raise BadRequest("'project' is missing")
+        self.store.remember_project(_project_id(body["project"], "'project'"))
+        _require(body.get("schema", ""), str, "'schema'")
+        return {"model_version": MODEL_VERSION}
+
+    # -- learning ------------------------------------------------------------------------
+
+    def webhook(self, body: Any) -> dict:
+        """Validate a webhook event and queue it; the learner thread applies it."""
+        body = _require(body, dict, "request body")
+        action = _require(body.get("action"), str, "'action'")
+        if action in _LEARN_ACTIONS:
+            annotation = _require(body.get("annotation"), dict, "'annotation'")
+            _require(annotation.get("id"), int, "'annotation.id'")
+            _require(annotation.get("result", []), list, "'annotation.result'")
+            task = _require(body.get("task"), dict, "'task'")
+            _require(task.get("data"), dict, "'task.data'")
+            _project_id(annotation.get("project", body.get("project")), "'annotation.project'")
+        elif action == "ANNOTATIONS_DELETED":
+            for item in _require(body.get("annotations"), list, "'annotations'"):
+                _require(_require(item, dict, "annotations[]").get("id"), int, "annotations[].id")
+        elif action == "START_TRAINING":
+            _project_id(body.get("project"), "'project'")
+        else:
+            return {"status": "ignored", "action": action}
+        self._idle.clear()
+        self._events.put((action, body))
+        return {"status": "queued", "action": action}
+
+    def wait_idle(self, timeout: float = 30) -> bool:
+        """Block until every queued event is learned (for tests and benchmarks)."""
+        return self._idle.wait(timeout)
+
+    def _learn_forever(self) -> None:
+        while True:
+            action, body = self._events.get()
+            try:
+                self._learn(action, body)
+            except Exception:  # one bad event must not stop learning
+                log.exception("could not learn from %s", action)
+            finally:
+                if self._events.empty():
+                    self._idle.set()
+
+    def _learn(self, action: str, body: dict) -> None:
+        if action in _LEARN_ACTIONS:
+            annotation, task = body["annotation"], body["task"]
+            project = _project_id(annotation.get("project", body.get("project")), "project")
+            if annotation.get("was_cancelled"):
+                self.store.delete_annotations([annotation["id"]])
+                return
+            rows = _annotation_rows(project, task, annotation)
+            self.store.put_annotation(annotation["id"], project, rows[0], rows[1])
+        elif action == "ANNOTATIONS_DELETED":
+            self.store.delete_annotations(a["id"] for a in body["annotations"])
+        elif action == "START_TRAINING":
+            self.resync([_project_id(body["project"], "project")])
+        elif action == "RESYNC":
+            self.resync()
+
+    def resync(self, projects: list[int] | None = None) -> None:
+        """Rebuild the store's rows of ``projects`` (default: all known) from Label Studio."""
+        url, key = self.settings.label_studio_url, self.settings.api_key
+        if self.settings.credentials and self.settings.credentials.exists():
+            stored = json.loads(self.settings.credentials.read_text(encoding="utf-8"))
+            url, key = url or stored.get("url", ""), key or stored.get("token", "")
+        if not (url and key):
+            log.info("no Label Studio URL and token: resync skipped")
+            return
+        import requests
+        from label_studio_sdk import LabelStudio  # heavy; only needed here
+
+        # Started together with Label Studio, the backend may be up first: wait for it.
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(1)
+        client = LabelStudio(base_url=url, api_key=key)
+        for project in self.store.projects() if projects is None else projects:
+            try:
+                chunks = client.projects.exports.download_sync(project, export_type="JSON")
+                tasks = json.loads(b"".join(chunks))
+            except Exception as error:  # a deleted project or Label Studio down
+                log.warning("resync of project %s failed: %s", project, error)
+                continue
+            rows = []
+            for task in tasks:
+                for annotation in task.get("annotations", []):
+                    if annotation.get("was_cancelled"):
+                        continue
+                    who, namings = _annotation_rows(project, task, annotation)
+                    rows += [(annotation["id"], project, who, n) for n in namings]
+            self.store.replace_project(project, rows)
+            log.info("resynced project %s: %d namings", project, len(rows))
+
+    def start_resync(self) -> None:
+        """Queue a resync of every known project behind any pending events."""
+        self._idle.clear()
+        self._events.put(("RESYNC", {}))
+
+
+def _annotation_rows(project: int, task: dict, annotation: dict) -> tuple[str, list[Naming]]:
+    """The namings one annotation gives, read with the analysis' own export reader."""
+    data = task["data"]
+    export = [{"id": task.get("id"), "data": data, "annotations": [annotation]}]
+    try:
+        table = read_label_studio_export(export)
+    except ExportError as error:
+        raise BadRequest(f"project {project}: {error}") from None
+    maps = {m.activation_id: m for m in maps_of_task(data)}
+    namings = [
+        Naming(maps[row.activation_id], row.concept, row.status)
+        for row in table.itertuples()
+        if row.activation_id in maps
+    ]
+    return str(data.get("annotator", "")), namings
+
+
+def _check_basic_auth(header: str | None, expected: tuple[str, str]) -> bool:
+    if not header or not header.startswith("Basic "):
+        return False
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    # Constant-time comparisons of both parts (no early exit on the user name).
+    ok_user = hmac.compare_digest(user.encode(), expected[0].encode())
+    ok_password = hmac.compare_digest(password.encode(), expected[1].encode())
+    return ok_user and ok_password
+
+
+def create_app(settings: BackendSettings):  # -> flask.Flask
+    """The backend's Flask app, built on label-studio-ml's ``init_app`` shell.
+
+    Parameters
+    ----------
+    settings
+        The backend's settings.
+
+    Returns
+    -------
+    flask.Flask
+        The WSGI app; ``app.config["XNAMING_BACKEND"]`` is its :class:`Backend`.
+    """
+    from flask import jsonify, request
+    from label_studio_ml.api import init_app
+    from label_studio_ml.model import LabelStudioMLBase
+
+    backend = Backend(settings)
+
+    class NamingModel(LabelStudioMLBase):
+        """label-studio-ml's model slot, delegating to :class:`Backend`."""
+
+        def predict(self, tasks, **kwargs):
+            return backend.predict({"tasks": tasks})["results"]
+
+    app = init_app(NamingModel)
+    app.config["XNAMING_BACKEND"] = backend
+    app.config["JSON_SORT_KEYS"] = False
+
+    def json_body() -> Any:
+        raw = request.get_data(cache=True)
+        try:
+            return json.loads(raw or b"null")
+        except (ValueError, UnicodeDecodeError) as error:
+            raise BadRequest(f"request body is not JSON: {error}") from None
+
+    def predict_view():
+        return jsonify(backend.predict(json_body()))
+
+    def setup_view():
+        return jsonify(backend.setup(json_body()))
+
+    def webhook_view():
+        return jsonify(backend.webhook(json_body())), 200
+
+    def health_view():
+        return jsonify({"status": "UP", "model_version": MODEL_VERSION})
+
+    def versions_view():
+        return jsonify({"versions": [MODEL_VERSION], "model_version": MODEL_VERSION})
+
+    views = {
+        "_predict": predict_view,
+        "_setup": setup_view,
+        "webhook": webhook_view,
+        "health": health_view,
+        "get_version": versions_view,
+    }
+    app.view_functions.update(views)
+    if "xnaming_versions" not in app.view_functions:
+        app.add_url_rule("/versions", "xnaming_versions", methods=["GET"])
+    app.view_functions["xnaming_versions"] = versions_view
+
+    if not app.config.get("XNAMING_HOOKS"):
+        # The shell's app is a module global: register hooks once, reading the current backend.
+        app.config["XNAMING_HOOKS"] = True
+
+        @app.before_request
+        def require_auth():
+            current: Backend = app.config["XNAMING_BACKEND"]
+            expected = current.settings.basic_auth
+            if expected and not _check_basic_auth(request.headers.get("Authorization"), expected):
+                answer = jsonify({"error": "authentication required"})
+                answer.headers["WWW-Authenticate"] = 'Basic realm="xnaming backend"'
+                return answer, 401
+            return None
+
+        @app.errorhandler(BadRequest)
+        def bad_request(error):
+            return jsonify({"error": str(error)}), 400
+
+        @app.errorhandler(404)
+        def not_found(error):
+            return jsonify({"error": f"no such endpoint: {request.path}"}), 404
+
+        @app.errorhandler(405)
+        def not_allowed(error):
+            return jsonify({"error": f"{request.method} not allowed on {request.path}"}), 405
+
+        @app.errorhandler(Exception)
+        def internal(error):
+            log.exception("internal error on %s", request.path)
+            return jsonify({"error": f"internal error ({type(error).__name__}); see the log"}), 500
+
+    backend.start_resync()
+    return app

@@ -1,0 +1,271 @@
+"""Command-line entries of ``xnaming ls``, ``xnaming publish`` and ``xnaming collect``.
+
+Each ``configure_*`` adds its command's arguments and sets ``handler``; heavy imports happen
+inside the handlers so ``xnaming --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+__all__ = ["configure_collect", "configure_ls", "configure_publish", "serve_backend"]
+
+DEFAULT_DATA_DIR = Path("runs/label-studio")
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help=f"Label Studio's data and credentials.json of `xnaming ls start` "
+        f"(default: {DEFAULT_DATA_DIR})",
+    )
+
+
+def _add_server(parser: argparse.ArgumentParser) -> None:
+    _add_data_dir(parser)
+    parser.add_argument("--url", help="Label Studio URL (default: from --data-dir)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("LABEL_STUDIO_API_KEY"),
+        help="personal access token (default: $LABEL_STUDIO_API_KEY, else from --data-dir)",
+    )
+
+
+def _server(args: argparse.Namespace):
+    from ls_backend.server import Credentials, load_credentials
+
+    if args.url and args.token:
+        try:
+            stored = load_credentials(args.data_dir)
+        except FileNotFoundError:
+            stored = Credentials(url=args.url, admin_email="", admin_password="")
+        stored.url, stored.token = args.url.rstrip("/"), args.token
+        return stored, False
+    return load_credentials(args.data_dir), True
+
+
+# -- xnaming ls ----------------------------------------------------------------------------
+
+
+def configure_ls(parser: argparse.ArgumentParser) -> None:
+    """``xnaming ls start`` and ``xnaming ls backend``."""
+    sub = parser.add_subparsers(title="ls commands", metavar="WHAT", required=True)
+    start = sub.add_parser("start", help="a private Label Studio and the ML backend")
+    _add_data_dir(start)
+    start.add_argument("--port", type=int, default=8080, help="Label Studio's port (8080)")
+    start.add_argument("--backend-port", type=int, help="the ML backend's port (default: port + 1)")
+    start.add_argument(
+        "--files-root",
+        type=Path,
+        default=Path.cwd(),
+        help="directory above every bundle to publish; Label Studio serves its files to "
+        "logged-in users (default: the current directory)",
+    )
+    start.add_argument("--no-backend", action="store_true", help="start Label Studio alone")
+    start.set_defaults(handler=_start)
+
+    backend = sub.add_parser("backend", help="the ML backend alone (gunicorn, threads)")
+    backend.add_argument("--host", default="127.0.0.1")
+    backend.add_argument("--port", type=int, default=9090)
+    backend.add_argument("--threads", type=int, default=8)
+    backend.add_argument(
+        "--state",
+        type=Path,
+        default=Path("runs/backend"),
+        help="directory of the backend's SQLite state (runs/backend)",
+    )
+    backend.add_argument(
+        "--credentials", type=Path, help="credentials.json of `xnaming ls start`, for resync"
+    )
+    backend.add_argument(
+        "--label-studio-url",
+        default=os.environ.get("LABEL_STUDIO_URL", ""),
+        help="Label Studio to resync from ($LABEL_STUDIO_URL); token: $LABEL_STUDIO_API_KEY",
+    )
+    backend.set_defaults(handler=_backend)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _start(args: argparse.Namespace) -> int:
+    from ls_backend.server import LabelStudioServer
+
+    server = LabelStudioServer(
+        args.data_dir,
+        port=args.port,
+        files_root=args.files_root,
+        with_backend=not args.no_backend,
+        backend_port=args.backend_port,
+    )
+    print(f"Starting Label Studio in {server.data_dir} (first run: about a minute) ...")
+    # SIGTERM behaves like Ctrl-C: both stop the children cleanly.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(
+        signal.SIGINT, _interrupt
+    )  # also when started in the background with SIGINT ignored
+    try:
+        credentials = server.start()
+        print(f"Label Studio: {credentials.url}")
+        print(f"  log in as {credentials.admin_email} / {credentials.admin_password}")
+        if credentials.backend_url:
+            print(f"ML backend:   {credentials.backend_url}")
+        print(f"Credentials (0600): {server.data_dir / 'credentials.json'}")
+        print(f"Files served from: {server.files_root}")
+        print("Next: xnaming publish BUNDLE --annotators you@example.org   (Ctrl-C stops)")
+        signal.pause()
+    except KeyboardInterrupt:
+        print("Stopping Label Studio and the ML backend ...")
+    finally:
+        server.stop()
+    return 0
+
+
+def serve_backend(make_app, host: str, port: int, threads: int) -> None:
+    """Serve the app ``make_app()`` builds with gunicorn: one worker, several threads.
+
+    The app is built in the worker process (not before the fork), so the learner thread lives
+    where the requests are served.
+    """
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", 1)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 120)
+            self.cfg.set("accesslog", "-")
+
+        def load(self):
+            return make_app()
+
+    _Gunicorn().run()
+
+
+def _backend(args: argparse.Namespace) -> int:
+    import logging
+
+    from ls_backend.app import BackendSettings, create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    user, password = (
+        os.environ.get("XNAMING_BACKEND_USER"),
+        os.environ.get("XNAMING_BACKEND_PASSWORD"),
+    )
+    settings = BackendSettings(
+        state_dir=args.state,
+        credentials=args.credentials,
+        label_studio_url=args.label_studio_url,
+        api_key=os.environ.get("LABEL_STUDIO_API_KEY", ""),
+        basic_auth=(user, password) if user and password else None,
+    )
+    print(f"ML backend on http://{args.host}:{args.port} (state: {args.state})", flush=True)
+    serve_backend(lambda: create_app(settings), args.host, args.port, args.threads)
+    return 0
+
+
+# -- xnaming publish -----------------------------------------------------------------------
+
+
+def configure_publish(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bundle", type=Path, help="the map bundle of `xnaming explain`")
+    parser.add_argument(
+        "--annotators", required=True, help="comma-separated e-mails, one project each"
+    )
+    parser.add_argument("--mode", choices=("board", "per-map"), default="board")
+    parser.add_argument("--categories", nargs="+", help="only these categories")
+    parser.add_argument("--groups", type=int, default=12, help="groups per board (12)")
+    parser.add_argument("--files-root", type=Path, help="Label Studio's local files root")
+    parser.add_argument("--backend-url", help="ML backend to connect (default: from --data-dir)")
+    parser.add_argument("--no-backend", action="store_true", help="connect no ML backend")
+    _add_server(parser)
+    parser.set_defaults(handler=_publish)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from ls_backend.publish import publish
+
+    credentials, local = _server(args)
+    files_root = args.files_root or credentials.files_root
+    if not files_root:
+        print("xnaming publish: give --files-root (Label Studio's files root)", file=sys.stderr)
+        return 2
+    user, password = (
+        os.environ.get("XNAMING_BACKEND_USER"),
+        os.environ.get("XNAMING_BACKEND_PASSWORD"),
+    )
+    done = publish(
+        args.bundle,
+        args.annotators.split(","),
+        url=credentials.url,
+        token=credentials.token,
+        files_root=files_root,
+        mode=args.mode,
+        categories=args.categories,
+        backend_url="" if args.no_backend else (args.backend_url or credentials.backend_url),
+        backend_auth=(user, password) if user and password else None,
+        groups=args.groups,
+        passwords=credentials.annotators,
+    )
+    if local or Path(args.data_dir, "credentials.json").exists():
+        credentials.save(args.data_dir)
+    record = _record_projects(args.data_dir, credentials.url, args.bundle, args.mode, done)
+    print("Annotators log in at", credentials.url)
+    for project in done:
+        how = project.password or "(password set earlier)"
+        print(f"  {project.annotator} / {how}: {credentials.url}/projects/{project.project_id}")
+    print(f"Projects recorded in {record}")
+    return 0
+
+
+def _record_projects(data_dir: Path, url: str, bundle: Path, mode: str, done: list) -> Path:
+    """Add publish's projects to ``DATA_DIR/projects.json`` (which annotator has which project)."""
+    import json
+
+    path = Path(data_dir) / "projects.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    known = {(r["url"], r["project_id"]) for r in record}
+    for project in done:
+        if (url, project.project_id) not in known:
+            record.append(
+                {
+                    "url": url,
+                    "project_id": project.project_id,
+                    "title": project.title,
+                    "annotator": project.annotator,
+                    "mode": mode,
+                    "bundle": str(Path(bundle).resolve()),
+                }
+            )
+    path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return path
+
+
+# -- xnaming collect -----------------------------------------------------------------------
+
+
+def configure_collect(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="the namings CSV to write")
+    _add_server(parser)
+    parser.set_defaults(handler=_collect)
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from ls_backend.collect import collect
+
+    credentials, _ = _server(args)
+    namings, raw_dir = collect(credentials.url, credentials.token, args.out)
+    counts = namings["status"].value_counts().to_dict()
+    print(f"{len(namings)} namings ({counts}) -> {args.out}; raw exports in {raw_dir}")
+    return 0

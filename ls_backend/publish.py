@@ -1,0 +1,389 @@
+"""``xnaming publish``: a map bundle -> one Label Studio project per annotator.
+
+For each annotator: their account (created from the organization's invite link when missing),
+their project (found again by title on a second run), a local files storage over the bundle so
+the annotator's browser can load the images from Label Studio itself, the tasks that are not
+there yet (task data per ``docs/formats.md``), the ML backend and its webhook, and board
+predictions. Re-running adds only what is missing and never touches annotations.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+
+from label_config import DEFAULT_GROUPS, board_config, per_map_config
+
+__all__ = ["MODES", "PublishedProject", "load_bundle", "project_title", "publish"]
+
+MODES = ("board", "per-map")
+PROJECT_MARKER = "xnaming"
+_ACTIVATION_COLUMNS = {
+    "activation_id",
+    "image_id",
+    "category",
+    "x_feature",
+    "map_path",
+    "overlay_path",
+    "image_path",
+}
+
+
+@dataclass
+class PublishedProject:
+    """What publish did for one annotator."""
+
+    annotator: str
+    project_id: int
+    title: str
+    tasks_added: int
+    tasks_total: int
+    account_created: bool
+    password: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def project_title(annotator: str, mode: str) -> str:
+    """The title that identifies an annotator's project (publish finds it again by it)."""
+    return f"{PROJECT_MARKER} {mode}: {annotator}"
+
+
+def load_bundle(bundle: str | Path, categories: Sequence[str] | None = None) -> pd.DataFrame:
+    """The bundle's ``activations.csv`` with heat centres, of the chosen categories.
+
+    Adds ``heat_x`` and ``heat_y``: the centre of mass of the positive part of each raw map, as
+    fractions of its width and height (the backend's notion of where a map fires).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        For a missing bundle, missing columns or unknown categories.
+    """
+    bundle = Path(bundle)
+    table_path = bundle / "activations.csv"
+    if not table_path.exists():
+        raise FileNotFoundError(f"{table_path} not found: is {bundle} a map bundle?")
+    table = pd.read_csv(table_path, dtype={"activation_id": str, "image_id": str, "category": str})
+    missing = _ACTIVATION_COLUMNS - set(table.columns)
+    if missing:
+        raise ValueError(f"{table_path} lacks columns {sorted(missing)} (see docs/formats.md)")
+    if categories:
+        unknown = sorted(set(categories) - set(table["category"]))
+        if unknown:
+            raise ValueError(
+                f"categories not in {table_path}: {unknown}; "
+                f"known: {sorted(table['category'].unique())[:20]}"
+            )
+        table = table[table["category"].isin(categories)]
+    centres = [_heat_centre(bundle / p) for p in table["map_path"]]
+    table = table.assign(
+        heat_x=[c[0] for c in centres], heat_y=[c[1] for c in centres]
+    ).reset_index(drop=True)
+    return table
+
+
+def _heat_centre(path: Path) -> tuple[float, float]:
+    with np.load(path) as npz:
+        heat = np.clip(np.asarray(npz["map"], dtype=np.float64), 0, None)
+    total = heat.sum()
+    if total <= 0:
+        return (0.5, 0.5)
+    rows, cols = np.indices(heat.shape)
+    return (
+        round(float((cols * heat).sum() / total / max(heat.shape[1] - 1, 1)), 4),
+        round(float((rows * heat).sum() / total / max(heat.shape[0] - 1, 1)), 4),
+    )
+
+
+def _file_url(path: Path, files_root: Path) -> str:
+    try:
+        relative = path.resolve().relative_to(files_root)
+    except ValueError:
+        raise ValueError(
+            f"{path} is not under Label Studio's files root {files_root}: move the bundle there "
+            "or start Label Studio with `xnaming ls start --files-root DIR` above the bundle"
+        ) from None
+    return "/data/local-files/?d=" + quote(relative.as_posix())
+
+
+def board_tasks(table: pd.DataFrame, bundle: Path, files_root: Path, annotator: str) -> list[dict]:
+    """One board task per category (task data per ``docs/formats.md``)."""
+    tasks = []
+    for category, rows in table.groupby("category", sort=True):
+        rows = rows.sort_values(["image_id", "x_feature"])
+        items, activations = [], []
+        for row in rows.itertuples():
+            url = _file_url(bundle / row.overlay_path, files_root)
+            hover = escape(f"{row.image_id} (X-feature {row.x_feature})", quote=True)
+            items.append(
+                {
+                    "id": row.activation_id,
+                    "html": f"<img src='{url}' title='{hover}' alt='{hover}'>",
+                }
+            )
+            activations.append(
+                {
+                    "activation_id": row.activation_id,
+                    "image_id": row.image_id,
+                    "x_feature": int(row.x_feature),
+                    "heat_x": float(row.heat_x),
+                    "heat_y": float(row.heat_y),
+                }
+            )
+        tasks.append(
+            {
+                "data": {
+                    "category": str(category),
+                    "annotator": annotator,
+                    "items": items,
+                    "activations": activations,
+                }
+            }
+        )
+    return tasks
+
+
+def per_map_tasks(
+    table: pd.DataFrame, bundle: Path, files_root: Path, annotator: str
+) -> list[dict]:
+    """One task per activation (task data per ``docs/formats.md``)."""
+    return [
+        {
+            "data": {
+                "annotator": annotator,
+                "activation_id": row.activation_id,
+                "image_id": row.image_id,
+                "category": row.category,
+                "x_feature": int(row.x_feature),
+                "heat_x": float(row.heat_x),
+                "heat_y": float(row.heat_y),
+                "overlay": _file_url(bundle / row.overlay_path, files_root),
+                "image": _file_url(bundle / row.image_path, files_root),
+            }
+        }
+        for row in table.sort_values(["category", "image_id", "x_feature"]).itertuples()
+    ]
+
+
+def _task_key(data: dict) -> str:
+    return str(data["activation_id"]) if "activation_id" in data else f"board:{data['category']}"
+
+
+def _ensure_account(client, url: str, email: str, existing: set[str]) -> str | None:
+    """Create ``email``'s account through the invite link; returns its password, or None."""
+    if email in existing:
+        return None
+    import requests
+
+    link = client.organizations.invites.get_invite_link().invite_url
+    password = secrets.token_urlsafe(9)
+    session = requests.Session()
+    session.get(url + link, timeout=30)
+    answer = session.post(
+        url + link,
+        data={
+            "email": email,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
+            "allow_newsletters": "false",
+        },
+        headers={"Referer": url + link},
+        timeout=30,
+    )
+    if "sessionid" not in session.cookies:
+        raise RuntimeError(
+            f"could not create the account of {email} ({answer.status_code}); "
+            "create it in Label Studio's Organization page and publish again"
+        )
+    existing.add(email)
+    return password
+
+
+def _existing_task_keys(client, project_id: int) -> set[str]:
+    chunks = client.projects.exports.download_sync(
+        project_id, export_type="JSON", download_all_tasks=True
+    )
+    return {_task_key(task["data"]) for task in json.loads(b"".join(chunks))}
+
+
+def publish(
+    bundle: str | Path,
+    annotators: Sequence[str],
+    *,
+    url: str,
+    token: str,
+    files_root: str | Path,
+    mode: str = "board",
+    categories: Sequence[str] | None = None,
+    backend_url: str = "",
+    backend_auth: tuple[str, str] | None = None,
+    groups: int = DEFAULT_GROUPS,
+    passwords: dict[str, str] | None = None,
+    progress: Callable[[str], None] = print,
+) -> list[PublishedProject]:
+    """Publish ``bundle`` to Label Studio, one project per annotator; idempotent.
+
+    Parameters
+    ----------
+    bundle
+        The map bundle directory (``docs/formats.md``); must lie under ``files_root``.
+    annotators
+        The annotators' e-mail addresses.
+    url, token
+        Label Studio and a personal access token of its owner.
+    files_root
+        ``LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT`` of that server.
+    mode
+        ``"board"`` (one task per category) or ``"per-map"`` (one task per activation).
+    categories
+        Only these categories (default: all).
+    backend_url
+        The ML backend to connect (empty: none).
+    backend_auth
+        ``(user, password)`` when the backend requires basic auth.
+    groups
+        Group count of the board config.
+    passwords
+        Known annotator passwords; new accounts' passwords are added to it.
+    progress
+        Called with one line per step.
+
+    Returns
+    -------
+    list of PublishedProject
+    """
+    from label_studio_sdk import LabelStudio
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    emails = [a.strip() for a in annotators if a.strip()]
+    bad = [a for a in emails if "@" not in a]
+    if not emails or bad:
+        raise ValueError(f"annotators must be e-mail addresses, got {list(annotators)!r}")
+    bundle = Path(bundle).resolve()
+    files_root = Path(files_root).resolve()
+    table = load_bundle(bundle, categories)
+    config = board_config(groups) if mode == "board" else per_map_config()
+    client = LabelStudio(base_url=url, api_key=token, timeout=120)
+    users = {u.email for u in client.users.list()}
+    projects = {p.title: p for p in client.projects.list()}
+    passwords = passwords if passwords is not None else {}
+    published = []
+    for email in emails:
+        make = board_tasks if mode == "board" else per_map_tasks
+        tasks = make(table, bundle, files_root, email)
+        password = _ensure_account(client, url, email, users)
+        if password:
+            passwords[email] = password
+        title = project_title(email, mode)
+        project = projects.get(title)
+        notes = []
+        have: set[str] = set()
+        if project is None:
+            project = client.projects.create(
+                title=title,
+                description=f"{PROJECT_MARKER}: {mode} naming of {bundle.name} by {email}",
+                label_config=config,
+            )
+            notes.append("project created")
+        else:
+            have = _existing_task_keys(client, project.id)
+        missing = [t for t in tasks if _task_key(t["data"]) not in have]
+        if not list(client.import_storage.local.list(project=project.id)):
+            client.import_storage.local.create(
+                project=project.id, path=str(bundle), title=f"bundle {bundle.name}"
+            )
+        started = time.perf_counter()
+        for start in range(0, len(missing), 5000):
+            client.projects.import_tasks(project.id, request=missing[start : start + 5000])
+        if missing:
+            notes.append(f"{len(missing)} tasks imported in {time.perf_counter() - started:.1f} s")
+        if backend_url:
+            notes += _connect_backend(client, project.id, backend_url, backend_auth)
+            if mode == "board" and missing:
+                client.actions.create(
+                    id="retrieve_tasks_predictions",
+                    project=project.id,
+                    selected_items={"all": True, "excluded": []},
+                )
+                notes.append("board predictions retrieved")
+        result = PublishedProject(
+            annotator=email,
+            project_id=project.id,
+            title=title,
+            tasks_added=len(missing),
+            tasks_total=len(tasks),
+            account_created=password is not None,
+            password=password or passwords.get(email),
+            notes=notes,
+        )
+        published.append(result)
+        progress(
+            f"{email}: project {project.id} ({title}): {result.tasks_added} of "
+            f"{result.tasks_total} tasks added; {'; '.join(notes) or 'nothing to do'}"
+        )
+    return published
+
+
+# The events the backend learns from. Label Studio's own webhook for an ML backend sends every
+# action; in 1.23.2 its LABEL_LINK_CREATED event makes POST /api/labels fail with a 500
+# ("list.count() takes exactly one argument"), which breaks the Taxonomy's "+ Add". So the
+# webhook is narrowed to these (this also keeps TASKS_CREATED's big payload off imports).
+BACKEND_WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED")
+
+
+def _connect_backend(
+    client, project_id: int, backend_url: str, auth: tuple[str, str] | None
+) -> list[str]:
+    """Connect the ML backend (once) and make its webhook send what the backend needs."""
+    backend_url = backend_url.rstrip("/")
+    notes = []
+    if not any(b.url.rstrip("/") == backend_url for b in client.ml.list(project=project_id)):
+        options: dict = {}
+        if auth:
+            options = {
+                "auth_method": "BASIC_AUTH",
+                "basic_auth_user": auth[0],
+                "basic_auth_pass": auth[1],
+            }
+        client.ml.create(
+            project=project_id,
+            url=backend_url,
+            title="xnaming backend",
+            is_interactive=True,
+            **options,
+        )
+        notes.append("ML backend connected")
+    headers = {}
+    if auth:
+        # Label Studio creates the backend's webhook without the credentials: add them.
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        headers = {"Authorization": f"Basic {token}"}
+    for hook in client.webhooks.list(project=project_id):
+        if hook.url.rstrip("/") != backend_url + "/webhook":
+            continue
+        if (
+            hook.send_for_all_actions
+            or sorted(hook.actions or []) != sorted(BACKEND_WEBHOOK_ACTIONS)
+            or (hook.headers or {}) != headers
+        ):
+            client.webhooks.update(
+                id=hook.id,
+                url=hook.url,
+                send_for_all_actions=False,
+                actions=list(BACKEND_WEBHOOK_ACTIONS),
+                headers=headers,
+                send_payload=True,
+            )
+            notes.append("webhook set to annotation events" + (" with basic auth" if auth else ""))
+    return notes

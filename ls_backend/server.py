@@ -1,0 +1,344 @@
+"""A private Label Studio server: SQLite, 127.0.0.1, local-file image serving, a local ML backend.
+
+:class:`LabelStudioServer` initialises the data directory on first use, starts Label Studio
+(and, optionally, the ML backend) as child processes, creates the admin user and a personal
+access token (PAT), and stores everything the other commands need in
+``DATA_DIR/credentials.json`` (mode 0600). A second start reuses the data directory.
+``xnaming ls start`` and the test fixtures both use it, so tests exercise the code users run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import requests
+
+__all__ = [
+    "Credentials",
+    "LabelStudioServer",
+    "free_port",
+    "load_credentials",
+    "login_session",
+    "wait_until_up",
+]
+
+CREDENTIALS_FILE = "credentials.json"
+ADMIN_EMAIL = "admin@xnaming.local"
+_PROJECT_NAME = "label-studio"  # sub-directory of the data dir holding Label Studio's own data
+
+
+@dataclass
+class Credentials:
+    """What ``publish`` and ``collect`` need to reach the server; stored 0600 in the data dir."""
+
+    url: str
+    admin_email: str
+    admin_password: str
+    token: str = ""
+    backend_url: str = ""
+    files_root: str = ""
+    annotators: dict[str, str] = field(default_factory=dict)  # e-mail -> password
+
+    def save(self, data_dir: Path) -> Path:
+        path = Path(data_dir) / CREDENTIALS_FILE
+        tmp = path.with_suffix(".tmp")
+        # Create with 0600 from the start: the file holds passwords and a token.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            json.dump(asdict(self), stream, indent=2)
+        os.chmod(tmp, 0o600)
+        tmp.replace(path)
+        return path
+
+
+def load_credentials(data_dir: str | Path) -> Credentials:
+    """Read ``DATA_DIR/credentials.json`` written by ``xnaming ls start``.
+
+    Raises
+    ------
+    FileNotFoundError
+        With a hint to run ``xnaming ls start`` or pass ``--url`` and ``--token``.
+    """
+    path = Path(data_dir) / CREDENTIALS_FILE
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: start Label Studio with `xnaming ls start --data-dir {data_dir}` "
+            "first, or give --url and --token"
+        )
+    return Credentials(**json.loads(path.read_text(encoding="utf-8")))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until_up(url: str, process: subprocess.Popen | None, timeout: float, log: Path) -> None:
+    """Poll ``url`` until it answers 200; fail early if ``process`` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(
+                f"server exited with status {process.returncode}; log {log}:\n{tail}"
+            )
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s; see {log}")
+
+
+def login_session(url: str, email: str, password: str) -> requests.Session:
+    """A requests session logged in to Label Studio's web UI as ``email``."""
+    session = requests.Session()
+    login = f"{url}/user/login/"
+    session.get(login, timeout=30)
+    answer = session.post(
+        login,
+        data={
+            "email": email,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
+        },
+        headers={"Referer": login},
+        timeout=30,
+    )
+    if answer.url.rstrip("/").endswith("/user/login") or "sessionid" not in session.cookies:
+        raise PermissionError(f"could not log in to {url} as {email}: wrong password?")
+    return session
+
+
+class LabelStudioServer:
+    """Start and stop a private Label Studio (and the ML backend) on 127.0.0.1.
+
+    Parameters
+    ----------
+    data_dir
+        Everything lives here: Label Studio's SQLite data, the backend's state, the logs and
+        ``credentials.json``.
+    port
+        Label Studio's port; the ML backend listens on ``backend_port`` (default ``port + 1``).
+    files_root
+        Directory whose files Label Studio may serve to annotators (local files storage);
+        bundles must lie under it.
+    with_backend
+        Also start the ML backend (``xnaming ls backend``).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        port: int = 8080,
+        files_root: str | Path | None = None,
+        with_backend: bool = True,
+        backend_port: int | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port
+        self.backend_port = backend_port or port + 1
+        self.files_root = Path(files_root or Path.cwd()).resolve()
+        self.with_backend = with_backend
+        self.url = f"http://127.0.0.1:{port}"
+        self.backend_url = f"http://127.0.0.1:{self.backend_port}"
+        self._processes: list[subprocess.Popen] = []
+
+    # -- environment ---------------------------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            LABEL_STUDIO_BASE_DATA_DIR=str(self.data_dir / "base"),
+            LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED="true",
+            LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=str(self.files_root),
+            # The ML backend runs on 127.0.0.1, which SSRF protection refuses by default.
+            ML_BLOCK_LOCAL_IP="false",
+            SSRF_PROTECTION_ENABLED="false",
+            LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
+            COLLECT_ANALYTICS="false",
+        )
+        return env
+
+    def _label_studio(self, *args: str) -> list[str]:
+        return [str(Path(sys.executable).with_name("label-studio")), *args]
+
+    @property
+    def _ls_dir(self) -> Path:
+        return self.data_dir / _PROJECT_NAME
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def start(self, timeout: float = 240) -> Credentials:
+        """Initialise on first use, start the servers, make sure the admin PAT exists."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        credentials = self._credentials_for_start()
+        for port in (self.port, self.backend_port) if self.with_backend else (self.port,):
+            if _port_taken(port):
+                raise OSError(f"port {port} on 127.0.0.1 is in use: choose another with --port")
+        if not (self.data_dir / "base" / "label_studio.sqlite3").exists():
+            self._run_init(credentials)
+        log = self.data_dir / "label-studio.log"
+        self._spawn(
+            self._label_studio(
+                "start",
+                str(self._ls_dir),
+                "--no-browser",
+                "--internal-host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ),
+            log,
+        )
+        if self.with_backend:
+            self._spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "xnaming.cli",
+                    "ls",
+                    "backend",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.backend_port),
+                    "--state",
+                    str(self.data_dir / "backend"),
+                    "--credentials",
+                    str(self.data_dir / CREDENTIALS_FILE),
+                ],
+                self.data_dir / "backend.log",
+            )
+        try:
+            wait_until_up(f"{self.url}/health", self._processes[0], timeout, log)
+            if self.with_backend:
+                wait_until_up(
+                    f"{self.backend_url}/health",
+                    self._processes[1],
+                    60,
+                    self.data_dir / "backend.log",
+                )
+            if not credentials.token:
+                credentials.token = self._create_token(credentials)
+        except BaseException:
+            self.stop()
+            raise
+        credentials.url = self.url
+        credentials.backend_url = self.backend_url if self.with_backend else ""
+        credentials.files_root = str(self.files_root)
+        credentials.save(self.data_dir)
+        return credentials
+
+    def _credentials_for_start(self) -> Credentials:
+        try:
+            return load_credentials(self.data_dir)
+        except FileNotFoundError:
+            credentials = Credentials(
+                url=self.url, admin_email=ADMIN_EMAIL, admin_password=secrets.token_urlsafe(12)
+            )
+            credentials.save(self.data_dir)
+            return credentials
+
+    def _run_init(self, credentials: Credentials) -> None:
+        log = self.data_dir / "label-studio-init.log"
+        with log.open("w") as stream:
+            done = subprocess.run(
+                self._label_studio(
+                    "init",
+                    str(self._ls_dir),
+                    "--no-browser",
+                    "--username",
+                    credentials.admin_email,
+                    "--password",
+                    credentials.admin_password,
+                ),
+                env=self._env(),
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                check=False,
+            )
+        if done.returncode != 0:
+            raise RuntimeError(f"label-studio init failed ({done.returncode}); see {log}")
+
+    def _spawn(self, command: list[str], log: Path) -> None:
+        stream = log.open("a")
+        process = subprocess.Popen(
+            command,
+            env=self._env(),
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            cwd=self.data_dir,
+            start_new_session=True,  # its own process group: stop() ends its children too
+        )
+        stream.close()
+        self._processes.append(process)
+
+    def _create_token(self, credentials: Credentials) -> str:
+        session = login_session(self.url, credentials.admin_email, credentials.admin_password)
+        answer = session.post(
+            f"{self.url}/api/token/",
+            headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": self.url},
+            timeout=30,
+        )
+        if answer.status_code != 201:
+            raise RuntimeError(
+                f"could not create the admin's personal access token: {answer.status_code} "
+                f"{answer.text[:200]} (a PAT already exists and credentials.json lost it? "
+                "revoke it in Account & Settings, then start again)"
+            )
+        return str(answer.json()["token"])
+
+    def stop(self, timeout: float = 20) -> None:
+        """Stop the servers started here (their whole process groups)."""
+        for process in reversed(self._processes):
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for process in reversed(self._processes):
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        self._processes.clear()
+
+    def restart_backend(self) -> None:
+        """Kill the ML backend (SIGKILL, as a crash would) and start it again; for tests."""
+        if not self.with_backend or len(self._processes) < 2:
+            raise RuntimeError("no ML backend was started here")
+        backend = self._processes.pop(1)
+        command = backend.args
+        os.killpg(backend.pid, signal.SIGKILL)
+        backend.wait()
+        self._spawn(list(command), self.data_dir / "backend.log")
+        wait_until_up(
+            f"{self.backend_url}/health", self._processes[-1], 60, self.data_dir / "backend.log"
+        )
+
+    def __enter__(self) -> Credentials:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,141 @@
+"""The ML backend's memory: every annotator's namings, in SQLite, keyed by annotation id.
+
+Writing an annotation replaces all rows of that annotation id in one transaction, so a replayed
+webhook changes nothing and a crash never leaves half an annotation. A project can be replaced
+wholesale from a Label Studio export (start-up resync, START_TRAINING).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from ls_backend.naming import MapInfo, Naming
+
+__all__ = ["NamingStore", "StoredRow"]
+
+StoredRow = tuple[int, int, str, Naming]
+"""(annotation id, project id, annotator, naming)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS namings (
+    annotation_id INTEGER NOT NULL,
+    project_id INTEGER NOT NULL,
+    annotator TEXT NOT NULL,
+    activation_id TEXT NOT NULL,
+    category TEXT NOT NULL,
+    x_feature INTEGER NOT NULL,
+    heat_x REAL,
+    heat_y REAL,
+    concept TEXT NOT NULL,
+    status TEXT NOT NULL,
+    PRIMARY KEY (annotation_id, activation_id)
+);
+CREATE INDEX IF NOT EXISTS namings_annotator ON namings (annotator, category, x_feature);
+CREATE TABLE IF NOT EXISTS projects (project_id INTEGER PRIMARY KEY);
+"""
+
+
+class NamingStore:
+    """Thread-safe SQLite store of namings.
+
+    Parameters
+    ----------
+    path
+        The SQLite file; created with its directory when missing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    self._db.execute(sql, args)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @staticmethod
+    def _insert(annotation_id: int, project_id: int, annotator: str, n: Naming) -> tuple:
+        heat = n.map.heat or (None, None)
+        return (
+            "INSERT OR REPLACE INTO namings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                annotation_id,
+                project_id,
+                annotator,
+                n.map.activation_id,
+                n.map.category,
+                n.map.x_feature,
+                heat[0],
+                heat[1],
+                n.concept,
+                n.status,
+            ),
+        )
+
+    def put_annotation(
+        self, annotation_id: int, project_id: int, annotator: str, namings: Iterable[Naming]
+    ) -> None:
+        """Store (or replace) everything annotation ``annotation_id`` says."""
+        statements = [("DELETE FROM namings WHERE annotation_id = ?", (annotation_id,))]
+        statements.append(("INSERT OR IGNORE INTO projects VALUES (?)", (project_id,)))
+        statements += [self._insert(annotation_id, project_id, annotator, n) for n in namings]
+        self._write(statements)
+
+    def delete_annotations(self, annotation_ids: Iterable[int]) -> None:
+        self._write(
+            [("DELETE FROM namings WHERE annotation_id = ?", (int(a),)) for a in annotation_ids]
+        )
+
+    def replace_project(self, project_id: int, rows: Iterable[StoredRow]) -> None:
+        """Make the store's rows of ``project_id`` exactly ``rows`` (from an export)."""
+        statements = [("DELETE FROM namings WHERE project_id = ?", (project_id,))]
+        statements.append(("INSERT OR IGNORE INTO projects VALUES (?)", (project_id,)))
+        statements += [self._insert(a, p, who, n) for a, p, who, n in rows]
+        self._write(statements)
+
+    def remember_project(self, project_id: int) -> None:
+        self._write([("INSERT OR IGNORE INTO projects VALUES (?)", (project_id,))])
+
+    def projects(self) -> list[int]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT project_id FROM projects")]
+
+    def namings_of(self, annotator: str, category: str | None = None) -> list[Naming]:
+        """This annotator's namings (of one category, when given)."""
+        sql = "SELECT activation_id, category, x_feature, heat_x, heat_y, concept, status "
+        sql += "FROM namings WHERE annotator = ?"
+        args: tuple = (annotator,)
+        if category is not None:
+            sql += " AND category = ?"
+            args += (category,)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [
+            Naming(
+                MapInfo(aid, cat, int(xf), None if hx is None else (hx, hy)),
+                concept,
+                status,
+            )
+            for aid, cat, xf, hx, hy, concept, status in rows
+        ]
+
+    def annotation_ids(self) -> set[int]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT DISTINCT annotation_id FROM namings")}

@@ -1,0 +1,184 @@
+"""The ML backend's web shell, through Flask's test client (the real server is in test_live)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from label_config import board_config, per_map_config
+from ls_backend.app import MODEL_VERSION, BackendSettings, create_app
+
+
+def board_task(task_id=1, annotator="ann@example.org"):
+    acts = [
+        {
+            "activation_id": f"i{i}:x{i % 3}",
+            "image_id": f"i{i}",
+            "x_feature": i % 3,
+            "heat_x": 0.2,
+            "heat_y": 0.2,
+        }
+        for i in range(9)
+    ]
+    return {
+        "id": task_id,
+        "data": {
+            "category": "jay",
+            "annotator": annotator,
+            "items": [{"id": a["activation_id"], "html": "<img>"} for a in acts],
+            "activations": acts,
+        },
+    }
+
+
+def per_map_task(task_id, activation_id, x=0, annotator="ann@example.org"):
+    return {
+        "id": task_id,
+        "data": {
+            "annotator": annotator,
+            "activation_id": activation_id,
+            "image_id": activation_id.split(":")[0],
+            "category": "jay",
+            "x_feature": x,
+            "heat_x": 0.3,
+            "heat_y": 0.3,
+            "overlay": "/o",
+            "image": "/i",
+        },
+    }
+
+
+def created(annotation_id, task, result, project=3):
+    return {
+        "action": "ANNOTATION_CREATED",
+        "annotation": {
+            "id": annotation_id,
+            "result": result,
+            "project": project,
+            "was_cancelled": False,
+        },
+        "task": task,
+        "project": {"id": project},
+    }
+
+
+def taxonomy(concept):
+    return [
+        {
+            "type": "taxonomy",
+            "from_name": "concept",
+            "to_name": "overlay",
+            "value": {"taxonomy": [[concept]]},
+        }
+    ]
+
+
+@pytest.fixture
+def make_client(tmp_path):
+    apps = []
+
+    def make(**settings):
+        app = create_app(BackendSettings(state_dir=tmp_path / "state", **settings))
+        apps.append(app)
+        return app, app.test_client()
+
+    yield make
+    for app in apps:
+        app.config["XNAMING_BACKEND"].wait_idle()
+
+
+def test_board_prediction_and_one_model_version(make_client) -> None:
+    _, client = make_client()
+    answer = client.post(
+        "/predict", json={"tasks": [board_task()], "label_config": board_config(groups=2)}
+    )
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["model_version"] == MODEL_VERSION
+    (prediction,) = body["results"][0]
+    assert prediction["model_version"] == MODEL_VERSION
+    ranker = prediction["result"][0]["value"]["ranker"]
+    assert sorted(ranker) == ["_", "discard", "g1", "g2"]  # only the config's 2 groups
+    assert len(ranker["_"]) == 3
+    setup = client.post("/setup", json={"project": "3.1700000000", "schema": per_map_config()})
+    assert setup.get_json() == {"model_version": MODEL_VERSION}
+    assert client.get("/versions").get_json()["versions"] == [MODEL_VERSION]
+
+
+def test_per_map_learns_from_webhook_and_survives_restart(make_client) -> None:
+    app, client = make_client()
+    target = per_map_task(2, "b:x0")
+    assert client.post("/predict", json={"tasks": [target]}).get_json()["results"] == [[]]
+    hook = client.post("/webhook", json=created(100, per_map_task(1, "a:x0"), taxonomy("eye")))
+    assert hook.status_code == 200
+    assert hook.get_json()["status"] == "queued"
+    assert app.config["XNAMING_BACKEND"].wait_idle()
+    (prediction,) = client.post("/predict", json={"tasks": [target]}).get_json()["results"][0]
+    assert prediction["result"][0]["value"]["taxonomy"] == [["eye"]]
+    assert prediction["score"] == 1.0
+    # Replaying the same event changes nothing; another annotator learns nothing from it.
+    client.post("/webhook", json=created(100, per_map_task(1, "a:x0"), taxonomy("eye")))
+    other = per_map_task(2, "b:x0", annotator="other@example.org")
+    assert client.post("/predict", json={"tasks": [other]}).get_json()["results"] == [[]]
+    # A new app on the same state (a restart), without /setup: the namings are still there.
+    app.config["XNAMING_BACKEND"].wait_idle()
+    _, restarted = make_client()
+    again = restarted.post("/predict", json={"tasks": [target]}).get_json()["results"][0]
+    assert again[0]["result"][0]["value"]["taxonomy"] == [["eye"]]
+
+
+def test_deleted_annotation_is_forgotten(make_client) -> None:
+    app, client = make_client()
+    client.post("/webhook", json=created(5, per_map_task(1, "a:x0"), taxonomy("eye")))
+    client.post(
+        "/webhook",
+        json={"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 5}], "project": {"id": 3}},
+    )
+    assert app.config["XNAMING_BACKEND"].wait_idle()
+    assert client.post("/predict", json={"tasks": [per_map_task(2, "b:x0")]}).get_json()[
+        "results"
+    ] == [[]]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/predict", b"not json", "not JSON"),
+        ("/predict", b"[]", "request body must be dict"),
+        ("/predict", b"{}", "'tasks' must be list"),
+        ("/predict", b'{"tasks": [{"id": 1, "data": {"category": "c"}}]}', "tasks[0] (id 1)"),
+        ("/predict", b'{"tasks": [{"id": 1}]}', "tasks[0].data must be dict"),
+        ("/webhook", b'{"action": "ANNOTATION_CREATED"}', "'annotation' must be dict"),
+        (
+            "/webhook",
+            b'{"action": "ANNOTATION_CREATED", "annotation": {"id": "x"}}',
+            "'annotation.id'",
+        ),
+        ("/webhook", b'{"annotation": {}}', "'action' must be str"),
+        ("/webhook", b'{"action": "ANNOTATIONS_DELETED", "annotations": 3}', "'annotations'"),
+        ("/setup", b'{"schema": ""}', "'project' is missing"),
+    ],
+)
+def test_malformed_bodies_get_400_with_a_message(make_client, path, body, message) -> None:
+    _, client = make_client()
+    answer = client.post(path, data=body, content_type="application/json")
+    assert answer.status_code == 400
+    assert message in answer.get_json()["error"]
+    assert "Traceback" not in answer.get_data(as_text=True)
+
+
+def test_unknown_webhook_actions_are_acknowledged(make_client) -> None:
+    _, client = make_client()
+    answer = client.post("/webhook", json={"action": "TASKS_CREATED", "tasks": []})
+    assert answer.status_code == 200
+    assert answer.get_json()["status"] == "ignored"
+
+
+def test_basic_auth(make_client) -> None:
+    _, client = make_client(basic_auth=("ls", "s3cret"))
+    assert client.get("/health").status_code == 401
+    bad = base64.b64encode(b"ls:wrong").decode()
+    assert client.get("/health", headers={"Authorization": f"Basic {bad}"}).status_code == 401
+    good = base64.b64encode(b"ls:s3cret").decode()
+    assert client.get("/health", headers={"Authorization": f"Basic {good}"}).status_code == 200

@@ -69,12 +69,16 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command(
-        "data", "make a data set (toybirds) or check a local one (CUB-200-2011, ImageFolder)", 3
+        "data",
+        "make a data set (toybirds) or check a local one (CUB-200-2011, ImageFolder)",
+        3,
+        "xnn_training.cli:configure_data",
     ),
     Command(
         "train",
         "train the classifier (train dnn) and its per-class explanation networks (train xnn)",
         3,
+        "xnn_training.cli:configure_train",
     ),
     Command("explain", "significant X-features and Excitation Backprop maps: the map bundle", 4),
     Command(

@@ -162,7 +162,7 @@ def train_dnn(
             optimizer.step()
             total += len(labels)
             correct += int((logits.argmax(1) == labels).sum())
-            loss_sum += float(loss) * len(labels)
+            loss_sum += float(loss.detach()) * len(labels)
             bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
         history.append({"epoch": epoch + 1, "loss": loss_sum / total, "accuracy": correct / total})
         print(

@@ -7,9 +7,32 @@ instant.
 from __future__ import annotations
 
 import argparse
+import functools
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["configure_data", "configure_train"]
+
+
+EXIT_BAD_INPUT = 2
+
+
+def _friendly(command: str) -> Callable:
+    """Bad input (a missing path, an unknown class, ...) ends with its message, not a traceback."""
+
+    def wrap(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        @functools.wraps(handler)
+        def run(args: argparse.Namespace) -> int:
+            try:
+                return handler(args)
+            except (ValueError, FileNotFoundError, FileExistsError) as error:
+                print(f"xnaming {command}: error: {error}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+
+        return run
+
+    return wrap
 
 
 def _classes(text: str) -> list[str]:
@@ -39,6 +62,7 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
     check.set_defaults(handler=_run_check)
 
 
+@_friendly("data")
 def _run_toybirds(args: argparse.Namespace) -> int:
     from xnn_training.toybirds import make_toybirds
 
@@ -47,6 +71,7 @@ def _run_toybirds(args: argparse.Namespace) -> int:
     return 0
 
 
+@_friendly("data")
 def _run_check(args: argparse.Namespace) -> int:
     from xnn_training.datasets import open_dataset
 
@@ -102,6 +127,7 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     xnn.set_defaults(handler=_run_train_xnn)
 
 
+@_friendly("train dnn")
 def _run_train_dnn(args: argparse.Namespace) -> int:
     _threads(args)
     from xnn_training.fit_dnn import train_dnn
@@ -114,6 +140,7 @@ def _run_train_dnn(args: argparse.Namespace) -> int:
     return 0
 
 
+@_friendly("train xnn")
 def _run_train_xnn(args: argparse.Namespace) -> int:
     _threads(args)
     from dataclasses import replace

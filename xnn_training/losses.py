@@ -25,8 +25,8 @@ class LossWeights:
     """
 
     pred: float = 1.0
-    rec: float = 0.05
-    pull_away: float = 0.1
+    rec: float = 0.2
+    pull_away: float = 0.05
     q: float = 100.0
     pull_away_over: str = "features"
 

@@ -25,6 +25,8 @@ from torch import nn
 
 __all__ = ["XNN", "BatchedLinear"]
 
+ENCODER_BIAS_INIT = 0.5
+
 
 class BatchedLinear(nn.Module):
     """``C`` independent linear layers: ``weight`` (C, out, in), ``bias`` (C, out).
@@ -94,6 +96,10 @@ class XNN(nn.Module):
         self.encoder = nn.ModuleList(
             BatchedLinear(classes, a, b) for a, b in itertools.pairwise(widths)
         )
+        # Positive encoder biases start every unit active: a ReLU unit that starts dead on
+        # a class's own images rarely recovers, and that class's xNN then cannot fit its scores.
+        for layer in self.encoder:
+            nn.init.constant_(layer.bias, ENCODER_BIAS_INIT)
         back = widths[::-1]
         self.decoder = nn.ModuleList(
             BatchedLinear(classes, a, b) for a, b in itertools.pairwise(back)

@@ -68,8 +68,18 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     # Summaries fit one line of `xnaming --help` at 80 columns (60 characters at most).
-    Command("data", "make toybirds, or check a CUB-200-2011 / ImageFolder tree", 3),
-    Command("train", "train the classifier (dnn) and its explanation nets (xnn)", 3),
+    Command(
+        "data",
+        "make toybirds, or check a CUB-200-2011 / ImageFolder tree",
+        3,
+        "xnn_training.cli:configure_data",
+    ),
+    Command(
+        "train",
+        "train the classifier (dnn) and its explanation nets (xnn)",
+        3,
+        "xnn_training.cli:configure_train",
+    ),
     Command("explain", "significant X-features and their maps: the map bundle", 4),
     Command(
         "ls",

@@ -1,0 +1,55 @@
+"""xnn_training: data sets, the DNN classifier and its per-class explanation networks (xNN).
+
+Data flow: :func:`make_toybirds` / :func:`open_dataset` -> :func:`train_dnn` (a DNN run) ->
+:func:`train_xnn` (an xNN run with ``fidelity.csv``) -> :func:`load_xnn_run` for the maps stage.
+
+Public names are imported lazily, so ``import xnn_training`` (and ``xnaming --help``) does not
+import torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__all__ = [
+    "XNN",
+    "DNNRun",
+    "ExplainedModel",
+    "ImageDataset",
+    "LossWeights",
+    "XNNRun",
+    "build_dnn",
+    "fidelity_report",
+    "fit_xnn",
+    "load_dnn_run",
+    "load_xnn_run",
+    "make_toybirds",
+    "open_dataset",
+    "train_dnn",
+    "train_xnn",
+]
+
+_HOME = {
+    "XNN": "xnn",
+    "DNNRun": "runs",
+    "ExplainedModel": "runs",
+    "XNNRun": "runs",
+    "load_dnn_run": "runs",
+    "load_xnn_run": "runs",
+    "ImageDataset": "datasets",
+    "open_dataset": "datasets",
+    "LossWeights": "losses",
+    "build_dnn": "models",
+    "fidelity_report": "fidelity",
+    "fit_xnn": "fit_xnn",
+    "train_xnn": "fit_xnn",
+    "train_dnn": "fit_dnn",
+    "make_toybirds": "toybirds",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(import_module(f"xnn_training.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'xnn_training' has no attribute {name!r}")

@@ -1,0 +1,163 @@
+"""``xnaming data`` and ``xnaming train``: argument parsers and handlers.
+
+Torch and the training code are imported inside the handlers, so ``xnaming --help`` stays
+instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["configure_data", "configure_train"]
+
+
+EXIT_BAD_INPUT = 2
+
+
+def _friendly(command: str) -> Callable:
+    """Bad input (a missing path, an unknown class, ...) ends with its message, not a traceback."""
+
+    def wrap(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        @functools.wraps(handler)
+        def run(args: argparse.Namespace) -> int:
+            try:
+                return handler(args)
+            except (ValueError, FileNotFoundError, FileExistsError) as error:
+                print(f"xnaming {command}: error: {error}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+
+        return run
+
+    return wrap
+
+
+def _classes(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _threads(args: argparse.Namespace) -> None:
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def configure_data(parser: argparse.ArgumentParser) -> None:
+    """``xnaming data toybirds --out DIR ...`` and ``xnaming data check DIR``."""
+    sub = parser.add_subparsers(dest="data_command", metavar="KIND", required=True)
+    toy = sub.add_parser("toybirds", help="generate the toybirds data set")
+    toy.add_argument("--out", type=Path, required=True, help="directory to write")
+    toy.add_argument("--classes", type=int, default=12, help="number of species (default 12)")
+    toy.add_argument("--per-class", type=int, default=150, help="images per species (150)")
+    toy.add_argument("--size", type=int, default=64, help="image side in pixels (64)")
+    toy.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    toy.set_defaults(handler=_run_toybirds)
+    check = sub.add_parser("check", help="read a local data set and summarise it")
+    check.add_argument("path", type=Path, help="toybirds, CUB-200-2011 or ImageFolder directory")
+    check.add_argument("--classes", type=_classes, help="comma-separated class subset")
+    check.set_defaults(handler=_run_check)
+
+
+@_friendly("data")
+def _run_toybirds(args: argparse.Namespace) -> int:
+    from xnn_training.toybirds import make_toybirds
+
+    out = make_toybirds(args.out, args.classes, args.per_class, args.size, args.seed)
+    print(f"xnaming data: wrote {out}/ (images/, masks/, images.csv, parts.csv, toybirds.json)")
+    return 0
+
+
+@_friendly("data")
+def _run_check(args: argparse.Namespace) -> int:
+    from xnn_training.datasets import open_dataset
+
+    for split in ("train", "test"):
+        dataset = open_dataset(args.path, split, args.classes)
+        counts = dataset.labels.bincount(minlength=len(dataset.classes)).tolist()
+        print(f"{split}: {len(dataset)} images, {len(dataset.classes)} classes ({dataset.layout})")
+        for name, count in zip(dataset.classes, counts, strict=True):
+            print(f"  {count:>6}  {name}")
+    print(f"xnaming data: {args.path} reads as a data set; nothing written")
+    return 0
+
+
+def configure_train(parser: argparse.ArgumentParser) -> None:
+    """``xnaming train dnn ...`` and ``xnaming train xnn ...``."""
+    sub = parser.add_subparsers(dest="train_command", metavar="MODEL", required=True)
+    dnn = sub.add_parser("dnn", help="train the classifier")
+    dnn.add_argument("--data", type=Path, required=True, help="local data set directory")
+    dnn.add_argument("--arch", default="toycnn", help="toycnn or a torchvision model name")
+    dnn.add_argument("--out", type=Path, required=True, help="run directory to write")
+    dnn.add_argument("--weights", type=Path, help="local pretrained weights (state dict file)")
+    dnn.add_argument("--epochs", type=int, help="default: 20 (toycnn), 10 (torchvision)")
+    dnn.add_argument("--batch-size", type=int, default=32)
+    dnn.add_argument("--lr", type=float, default=1e-3)
+    dnn.add_argument("--image-size", type=int, help="default: toybirds' size, else 224")
+    dnn.add_argument("--classes", type=_classes, help="comma-separated class subset")
+    dnn.add_argument("--feature-layer", help="layer the xNN reads (default: fc6 after ReLU)")
+    dnn.add_argument("--seed", type=int, default=0)
+    dnn.add_argument("--device", default="cpu")
+    dnn.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
+    dnn.add_argument("--overwrite", action="store_true", help="replace what --out holds")
+    dnn.set_defaults(handler=_run_train_dnn)
+
+    xnn = sub.add_parser("xnn", help="train the per-class explanation networks")
+    xnn.add_argument("--dnn", type=Path, required=True, help="the DNN run directory")
+    xnn.add_argument("--out", type=Path, required=True, help="xNN run directory to write")
+    xnn.add_argument("--k", type=int, default=5, help="X-features per class (5)")
+    xnn.add_argument("--classes", type=_classes, help="comma-separated classes to explain")
+    xnn.add_argument("--hidden", type=lambda t: [int(v) for v in t.split(",")], default=[64, 16],
+                     help="encoder hidden widths (64,16)")  # fmt: skip
+    xnn.add_argument("--epochs", type=int, default=None, help="default 150")
+    xnn.add_argument("--batch-size", type=int, default=None, help="default 128")
+    xnn.add_argument("--lr", type=float, default=1e-3)
+    xnn.add_argument("--a-pred", type=float, default=None, help="faithfulness weight")
+    xnn.add_argument("--a-rec", type=float, default=None, help="sparse reconstruction weight")
+    xnn.add_argument("--a-pt", type=float, default=None, help="pull-away weight")
+    xnn.add_argument("--pull-away-over", choices=["features", "images"], default=None)
+    xnn.add_argument("--data", type=Path, help="default: the DNN run's data set")
+    xnn.add_argument("--seed", type=int, default=0)
+    xnn.add_argument("--device", default="cpu")
+    xnn.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
+    xnn.add_argument("--overwrite", action="store_true", help="replace what --out holds")
+    xnn.set_defaults(handler=_run_train_xnn)
+
+
+@_friendly("train dnn")
+def _run_train_dnn(args: argparse.Namespace) -> int:
+    _threads(args)
+    from xnn_training.fit_dnn import train_dnn
+
+    train_dnn(
+        args.data, args.out, args.arch, args.weights, args.epochs, args.batch_size, args.lr,
+        args.image_size, args.classes, args.feature_layer, args.seed, args.device,
+        args.overwrite,
+    )  # fmt: skip
+    return 0
+
+
+@_friendly("train xnn")
+def _run_train_xnn(args: argparse.Namespace) -> int:
+    _threads(args)
+    from dataclasses import replace
+
+    from xnn_training.fit_xnn import BATCH_SIZE, EPOCHS, train_xnn
+    from xnn_training.losses import LossWeights
+
+    given = {
+        "pred": args.a_pred,
+        "rec": args.a_rec,
+        "pull_away": args.a_pt,
+        "pull_away_over": args.pull_away_over,
+    }
+    weights = replace(LossWeights(), **{k: v for k, v in given.items() if v is not None})
+    train_xnn(
+        args.dnn, args.out, args.k, args.classes, args.hidden, weights,
+        args.epochs or EPOCHS, args.batch_size or BATCH_SIZE, args.lr, args.seed, args.data,
+        args.device, args.overwrite,
+    )  # fmt: skip
+    return 0

@@ -1,0 +1,230 @@
+"""Train the DNN classifier on a local data set: :func:`train_dnn` (``xnaming train dnn``)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from xnn_training.datasets import ImageDataset, detect_layout, open_dataset
+from xnn_training.models import build_dnn, default_feature_layer, feature_extractor
+from xnn_training.runs import (
+    DNN_FORMAT,
+    VERSION,
+    load_checkpoint,
+    now,
+    prepare_out,
+    relative,
+    save_checkpoint,
+    sha256,
+    versions,
+    write_run,
+)
+
+__all__ = ["evaluate_accuracy", "train_dnn"]
+
+TOYCNN_EPOCHS = 20
+TORCHVISION_EPOCHS = 10
+
+
+def _default_size(data: Path) -> int:
+    layout, path = detect_layout(data)
+    if layout == "toybirds":
+        return int(json.loads((path / "toybirds.json").read_text())["size"])
+    return 224
+
+
+def cosine_lr(base: float, epoch: int, epochs: int) -> float:
+    """Learning rate of ``epoch`` (0-based): cosine decay from ``base`` towards 0.
+
+    A function of the epoch alone, so a resumed run continues on exactly the same schedule.
+    """
+    return base * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+
+
+def train_dnn(
+    data: str | Path,
+    out: str | Path,
+    arch: str = "toycnn",
+    weights: str | Path | None = None,
+    epochs: int | None = None,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    image_size: int | None = None,
+    classes: Sequence[str] | None = None,
+    feature_layer: str | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    overwrite: bool = False,
+) -> Path:
+    """Train a classifier and write a DNN run directory.
+
+    Parameters
+    ----------
+    data
+        Local data set directory (toybirds, CUB-200-2011 or ImageFolder).
+    out
+        Run directory. An unfinished run there with the same settings is resumed from its last
+        finished epoch; a finished one is left as it is.
+    arch
+        ``"toycnn"`` or a torchvision classification architecture (``vgg16``, ``resnet50``, ...).
+    weights
+        Local pretrained weights (state dict file); the head is resized to the data's classes.
+    epochs
+        Default: 20 for toycnn, 10 for torchvision architectures (fine-tuning).
+    batch_size, lr
+        Adam with weight decay 1e-4; the learning rate follows a cosine decay over the epochs.
+    image_size
+        Square input size; default: the toybirds size, else 224.
+    classes
+        Train on these classes only (names; CUB numbers allowed). Default: all.
+    feature_layer
+        The layer the xNN will read (module or graph node name); default: the ReLU after the
+        first fully-connected layer (VGG/toycnn ``classifier.1``), or the pooled features.
+    seed
+        Seeds initialisation, shuffling and dropout (each epoch from ``seed`` and its number).
+    device
+        ``"cpu"``, ``"cuda"``, ...
+    overwrite
+        Replace whatever ``out`` holds.
+
+    Returns
+    -------
+    Path
+        ``out``, holding weights.safetensors, config.json, classes.json and accuracy.csv.
+    """
+    out = Path(out)
+    size = image_size or _default_size(Path(data))
+    train_set = open_dataset(data, "train", classes, size, train_transform=True)
+    test_set = open_dataset(data, "test", classes, size)
+    epochs = epochs or (TOYCNN_EPOCHS if arch == "toycnn" else TORCHVISION_EPOCHS)
+    if epochs < 1 or batch_size < 1 or lr <= 0:
+        raise ValueError(
+            f"epochs, batch_size, lr: expected positive values, got {epochs}, {batch_size}, {lr}"
+        )
+    training = {
+        "arch": arch,
+        "weights": None if weights is None else str(Path(weights).resolve()),
+        "weights_sha256": None if weights is None else sha256(weights),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": 1e-4,
+        "image_size": size,
+        "classes": train_set.classes,
+        "data": str(Path(data).resolve()),
+        "seed": seed,
+    }
+    status = prepare_out(out, training, overwrite)
+    if status == "done":
+        print(f"xnaming train dnn: {out} already holds this finished run; nothing to do")
+        return out
+
+    torch.manual_seed(seed)
+    model = build_dnn(arch, len(train_set.classes), weights).to(device)
+    layer = feature_layer or default_feature_layer(model, arch)
+    feature_extractor(model, layer)  # fail now, not after training, on a bad layer name
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
+    checkpoint = out / "checkpoint"
+    state = load_checkpoint(checkpoint, model, optimizer) if status == "resume" else None
+    history: list[dict[str, Any]] = state["history"] if state else []
+    start = len(history)
+    if start:
+        print(f"xnaming train dnn: resuming {out} after epoch {start}/{epochs}")
+
+    for epoch in range(start, epochs):
+        torch.manual_seed(seed * 1009 + epoch)  # dropout and flips: a function of the epoch
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(lr, epoch, epochs)
+        loader = DataLoader(
+            train_set,
+            batch_size=batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(seed * 1009 + epoch),
+        )
+        model.train()
+        total, correct, loss_sum = 0, 0, 0.0
+        bar = tqdm(loader, desc=f"dnn epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
+        for batch in bar:
+            images, labels = batch["image"].to(device), batch["label"].to(device)
+            logits = model(images)
+            loss = F.cross_entropy(logits, labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += len(labels)
+            correct += int((logits.argmax(1) == labels).sum())
+            loss_sum += float(loss.detach()) * len(labels)
+            bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
+        history.append({"epoch": epoch + 1, "loss": loss_sum / total, "accuracy": correct / total})
+        print(
+            f"dnn epoch {epoch + 1}/{epochs}: loss {loss_sum / total:.4f}, "
+            f"train accuracy {correct / total:.3f}",
+            flush=True,
+        )
+        save_checkpoint(
+            checkpoint, model, optimizer, {"training_key": training, "history": history}
+        )
+
+    model.eval()
+    per_class = evaluate_accuracy(model, test_set, device, batch_size)
+    config = {
+        "format": DNN_FORMAT,
+        "version": VERSION,
+        "created": now(),
+        "arch": arch,
+        "num_classes": len(train_set.classes),
+        "feature_layer": layer,
+        "image_size": size,
+        "data": {
+            "path": relative(data, out),
+            "layout": train_set.layout,
+            "classes": train_set.classes,
+        },
+        "training": {k: v for k, v in training.items() if k not in ("classes", "data")},
+        "history": history,
+        "test_accuracy": per_class["overall"][1],
+        "versions": versions(),
+        "training_key": training,
+    }
+    write_run(out, model, config, train_set.classes)
+    with (out / "accuracy.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["category", "images", "accuracy"])
+        for name, (images, accuracy) in per_class.items():
+            writer.writerow([name, images, f"{accuracy:.6f}"])
+    import shutil
+
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    width = max(len(name) for name in per_class)
+    print(f"{'category':<{width}}  images  accuracy")
+    for name, (images, accuracy) in per_class.items():
+        print(f"{name:<{width}}  {images:>6}  {accuracy:8.3f}")
+    print(f"xnaming train dnn: wrote {out}/ (weights.safetensors, config.json, accuracy.csv)")
+    return out
+
+
+@torch.no_grad()
+def evaluate_accuracy(
+    model: torch.nn.Module, dataset: ImageDataset, device: str = "cpu", batch_size: int = 64
+) -> dict[str, tuple[int, float]]:
+    """Accuracy per class and ``"overall"``: ``{name: (images, accuracy in [0, 1])}``."""
+    model.eval()
+    predictions = []
+    for batch in tqdm(DataLoader(dataset, batch_size=batch_size), desc="evaluate", leave=False):
+        predictions.append(model(batch["image"].to(device)).argmax(1).cpu())
+    predicted, labels = torch.cat(predictions), dataset.labels
+    result = {}
+    for index, name in enumerate(dataset.classes):
+        chosen = labels == index
+        result[name] = (int(chosen.sum()), float((predicted[chosen] == index).float().mean()))
+    result["overall"] = (len(labels), float((predicted == labels).float().mean()))
+    return result

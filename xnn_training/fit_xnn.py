@@ -1,0 +1,306 @@
+"""Train every class's xNN at once on a DNN's features: :func:`train_xnn` (``xnaming train xnn``).
+
+:func:`fit_xnn` is the training itself, on feature and logit tensors in memory (what the
+benchmark times); :func:`train_xnn` reads a DNN run, extracts the features of the training
+and test images once, trains, writes the run and its fidelity report.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from xnn_training.datasets import open_dataset
+from xnn_training.fidelity import fidelity_report, print_fidelity, write_fidelity
+from xnn_training.fit_dnn import cosine_lr
+from xnn_training.losses import LossWeights, faithfulness, pull_away, sparse_reconstruction
+from xnn_training.runs import (
+    VERSION,
+    WEIGHTS,
+    XNN_FORMAT,
+    load_checkpoint,
+    load_dnn_run,
+    now,
+    prepare_out,
+    relative,
+    save_checkpoint,
+    sha256,
+    versions,
+    write_run,
+)
+from xnn_training.xnn import XNN
+
+__all__ = ["extract_features", "fit_xnn", "train_xnn"]
+
+EPOCHS = 150
+BATCH_SIZE = 128
+RECONSTRUCTED_FEATURES = 512
+
+
+def fit_xnn(
+    features: torch.Tensor,
+    targets: torch.Tensor,
+    k: int = 5,
+    hidden: Sequence[int] = (64, 16),
+    weights: LossWeights | None = None,
+    epochs: int = EPOCHS,
+    batch_size: int = BATCH_SIZE,
+    lr: float = 1e-3,
+    seed: int = 0,
+    reconstructed_features: int = RECONSTRUCTED_FEATURES,
+    xnn: XNN | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    start_epoch: int = 0,
+    after_epoch: Callable[[int, dict[str, float]], None] | None = None,
+) -> XNN:
+    """Train the vectorised xNN of all classes to regress ``targets`` from ``features``.
+
+    Parameters
+    ----------
+    features
+        (N, d) DNN features of the training images (non-negative: taken after a ReLU).
+    targets
+        (N, C) the DNN's logits of the explained classes.
+    k, hidden
+        X-features per class, encoder hidden widths.
+    weights
+        Loss weights (default :class:`LossWeights`).
+    epochs, batch_size, lr
+        Adam (weight decay 1e-4, as SRAE), cosine learning-rate decay.
+    reconstructed_features
+        The reconstruction term is a mean over the d features; when d is larger, each step
+        estimates it (without bias) on this many features drawn at random, which keeps the
+        decoder's cost independent of d.
+    xnn, optimizer, start_epoch
+        Continue a training (resume from a checkpoint).
+    after_epoch
+        Called with (finished epoch count, mean loss terms) after every epoch.
+
+    Returns
+    -------
+    XNN
+        In eval mode, reading raw features and giving raw logits (the normalisation used
+        during training is folded into its weights).
+    """
+    weights = weights or LossWeights()
+    features, targets = features.float(), targets.float()
+    if features.dim() != 2 or targets.dim() != 2 or len(features) != len(targets):
+        raise ValueError(
+            f"features (N, d) and targets (N, C) expected, got {tuple(features.shape)} and "
+            f"{tuple(targets.shape)}"
+        )
+    if (features < 0).any():
+        raise ValueError("features: expected non-negative values (a layer after its ReLU)")
+    n, d = features.shape
+    # Normalise: features by one global scale, each class's logits to mean 0 and std 1, so
+    # the loss weights mean the same for any network; folded back into the weights at the end.
+    scale = float(features.pow(2).mean().sqrt().clamp_min(1e-8))
+    mean, std = targets.mean(0), targets.std(0).clamp_min(1e-6)
+    inputs, goals = features / scale, (targets - mean) / std
+
+    generator = torch.Generator().manual_seed(seed)
+    if xnn is None:
+        torch.manual_seed(seed)
+        xnn = XNN(d, targets.shape[1], k, hidden)
+    device = xnn.head_weight.device
+    if optimizer is None:
+        optimizer = torch.optim.Adam(xnn.parameters(), lr=lr, weight_decay=1e-4)
+    inputs, goals = inputs.to(device), goals.to(device)
+    xnn.train()
+    bar = tqdm(range(start_epoch, epochs), desc="xnn", unit="epoch", initial=start_epoch,
+               total=epochs)  # fmt: skip
+    for epoch in bar:
+        generator.manual_seed(seed * 1009 + epoch)  # batches: a function of the epoch
+        torch.manual_seed(seed * 1009 + epoch)  # dropout too
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(lr, epoch, epochs)
+        sums = {"pred": 0.0, "rec": 0.0, "pull_away": 0.0}
+        order = torch.randperm(n, generator=generator)
+        for batch in order.split(batch_size):
+            f, y = inputs[batch], goals[batch]
+            columns = None
+            if d > reconstructed_features:
+                columns = torch.randperm(d, generator=generator)[:reconstructed_features]
+            x = xnn.encode(f)
+            terms = {
+                "pred": faithfulness(xnn.score(x), y),
+                "rec": sparse_reconstruction(
+                    xnn.reconstruct(x, columns), f if columns is None else f[:, columns],
+                    weights.q,
+                ),
+                "pull_away": pull_away(xnn.terms(x), weights.pull_away_over),
+            }  # fmt: skip
+            # Sum over classes: each class's xNN gets the gradient it would get alone.
+            loss = sum(getattr(weights, name) * value.sum() for name, value in terms.items())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            for name, value in terms.items():
+                sums[name] += float(value.detach().mean()) * len(batch) / n
+        bar.set_postfix({name: f"{value:.4f}" for name, value in sums.items()})
+        if after_epoch is not None:
+            after_epoch(epoch + 1, sums)
+    bar.close()
+    xnn.eval()
+    xnn.fold_normalisation(scale, mean.to(device), std.to(device))
+    return xnn
+
+
+@torch.no_grad()
+def extract_features(
+    extractor: torch.nn.Module, dataset, device: str = "cpu", batch_size: int = 64, desc: str = ""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features (N, d) and logits (N, classes) of every image of ``dataset``, in order."""
+    features, logits = [], []
+    for batch in tqdm(DataLoader(dataset, batch_size=batch_size), desc=desc or "features"):
+        out = extractor(batch["image"].to(device))
+        features.append(out["features"].cpu())
+        logits.append(out["logits"].cpu())
+    return torch.cat(features), torch.cat(logits)
+
+
+def train_xnn(
+    dnn: str | Path,
+    out: str | Path,
+    k: int = 5,
+    classes: Sequence[str] | None = None,
+    hidden: Sequence[int] = (64, 16),
+    weights: LossWeights | None = None,
+    epochs: int = EPOCHS,
+    batch_size: int = BATCH_SIZE,
+    lr: float = 1e-3,
+    seed: int = 0,
+    data: str | Path | None = None,
+    device: str = "cpu",
+    overwrite: bool = False,
+    checkpoint_every: int = 10,
+) -> Path:
+    """Train one xNN per class of a DNN run and write an xNN run with its fidelity report.
+
+    Parameters
+    ----------
+    dnn
+        The DNN run directory (``xnaming train dnn``).
+    out
+        The xNN run directory; an unfinished run with the same settings is resumed.
+    k
+        X-features per class (the paper: 5).
+    classes
+        Explain only these classes (names); default: all the DNN's classes.
+    hidden, weights, epochs, batch_size, lr, seed
+        See :func:`fit_xnn`.
+    data
+        The data set; default: the one the DNN run was trained on.
+    checkpoint_every
+        Save a checkpoint every this many epochs (and at the end); an interrupted run loses at
+        most the epochs since the last one.
+
+    Returns
+    -------
+    Path
+        ``out``, holding weights.safetensors, config.json, classes.json, fidelity.csv.
+    """
+    out = Path(out)
+    weights = weights or LossWeights()
+    dnn_run = load_dnn_run(dnn, device)
+    names = list(dnn_run.classes) if classes is None else [str(c) for c in classes]
+    unknown = [name for name in names if name not in dnn_run.classes]
+    if unknown:
+        raise ValueError(
+            f"classes: {unknown} are not classes of the DNN run {dnn_run.path} "
+            f"(its classes: {', '.join(dnn_run.classes)})"
+        )
+    data_path = Path(data) if data is not None else dnn_run.data_path
+    dnn_sha = sha256(dnn_run.path / WEIGHTS)
+    training = {
+        "dnn_sha256": dnn_sha,
+        "classes": names,
+        "k": k,
+        "hidden": list(hidden),
+        "loss": asdict(weights),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "seed": seed,
+        "data": str(data_path.resolve()),
+    }
+    status = prepare_out(out, training, overwrite)
+    if status == "done":
+        print(f"xnaming train xnn: {out} already holds this finished run; nothing to do")
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+
+    # Features of the DNN's own classes (its logit order), once; cached for resuming.
+    extractor = dnn_run.extractor()
+    cache = out / "checkpoint-features.safetensors"
+    if cache.is_file():
+        tensors = load_file(str(cache))
+    else:
+        tensors = {}
+        for split in ("train", "test"):
+            dataset = open_dataset(data_path, split, dnn_run.classes, dnn_run.image_size)
+            f, logits = extract_features(extractor, dataset, device, desc=f"{split} features")
+            tensors |= {f"{split}.features": f, f"{split}.logits": logits,
+                        f"{split}.labels": dataset.labels}  # fmt: skip
+        save_file(tensors, str(cache))
+    columns = torch.tensor([dnn_run.classes.index(name) for name in names])
+
+    torch.manual_seed(seed)
+    xnn = XNN(tensors["train.features"].shape[1], len(names), k, hidden).to(device)
+    optimizer = torch.optim.Adam(xnn.parameters(), lr=lr, weight_decay=1e-4)
+    checkpoint = out / "checkpoint"
+    state = load_checkpoint(checkpoint, xnn, optimizer) if status == "resume" else None
+    history: list[dict[str, Any]] = state["history"] if state else []
+    if history:
+        print(f"xnaming train xnn: resuming {out} after epoch {len(history)}/{epochs}")
+
+    def after_epoch(done: int, terms: dict[str, float]) -> None:
+        history.append({"epoch": done, **terms})
+        if done % checkpoint_every == 0 or done == epochs:
+            save_checkpoint(
+                checkpoint, xnn, optimizer, {"training_key": training, "history": history}
+            )
+
+    xnn = fit_xnn(
+        tensors["train.features"], tensors["train.logits"][:, columns], k, hidden, weights,
+        epochs, batch_size, lr, seed, xnn=xnn, optimizer=optimizer, start_epoch=len(history),
+        after_epoch=after_epoch,
+    )  # fmt: skip
+
+    report = fidelity_report(
+        xnn, tensors["test.features"], tensors["test.logits"], tensors["test.labels"],
+        columns, names,
+    )  # fmt: skip
+    config = {
+        "format": XNN_FORMAT,
+        "version": VERSION,
+        "created": now(),
+        "dnn_run": {"path": relative(dnn_run.path, out), "sha256": dnn_sha},
+        "feature_layer": dnn_run.feature_layer,
+        "xnn": {
+            "in_features": xnn.in_features,
+            "k": k,
+            "hidden": list(hidden),
+            "dropout": xnn.dropout.p,
+        },
+        "data": {"path": relative(data_path, out)},
+        "training": {k_: v for k_, v in training.items() if k_ not in ("data", "classes")},
+        "history": history,
+        "versions": versions(),
+        "training_key": training,
+    }
+    write_run(out, xnn, config, names)
+    write_fidelity(report, out / "fidelity.csv")
+    shutil.rmtree(checkpoint, ignore_errors=True)
+    cache.unlink(missing_ok=True)
+    print_fidelity(report)
+    print(f"xnaming train xnn: wrote {out}/ (weights.safetensors, config.json, fidelity.csv)")
+    return out

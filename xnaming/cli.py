@@ -100,8 +100,15 @@ COMMANDS: tuple[Command, ...] = (
         "ls_backend.cli:configure_collect",
     ),
     Command("analyze", "namings -> coverage, purity, agreement, report.html", 5),
-    Command("simulate", "simulated annotators' namings of a toybirds bundle", 7),
-    Command("demo", "the whole pipeline on generated toybirds", 7, "xnaming.demo:configure"),
+    Command(
+        "simulate",
+        "simulated annotators' namings of a toybirds bundle",
+        7,
+        "xnaming.commands:configure_simulate",
+    ),
+    Command(
+        "demo", "the whole pipeline on generated toybirds", 7, "xnaming.commands:configure_demo"
+    ),
 )
 
 

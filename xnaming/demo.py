@@ -8,13 +8,12 @@ did, so ``make demo`` always shows how far the project has come.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["STAGES", "Stage", "configure", "run_demo"]
+__all__ = ["DEFAULT_WORKDIR", "STAGES", "Stage", "run_demo"]
 
 DEFAULT_WORKDIR = Path("runs/demo")
 
@@ -52,23 +51,6 @@ STAGES: tuple[Stage, ...] = (
     Stage("simulate", "simulate five annotators' namings", 7),
     Stage("analyze", "measures, tables, figures and report.html", 5),
 )
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Add the ``demo`` arguments to ``parser``."""
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=DEFAULT_WORKDIR,
-        help=f"where every stage writes its outputs (default: {DEFAULT_WORKDIR})",
-    )
-    parser.add_argument(
-        "--no-serve",
-        dest="serve",
-        action="store_false",
-        help="do everything but leave no server running (CI, scripting)",
-    )
-    parser.set_defaults(handler=lambda args: run_demo(args.workdir, serve=args.serve))
 
 
 def run_demo(workdir: Path, serve: bool = True) -> int:

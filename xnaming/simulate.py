@@ -14,17 +14,23 @@ part's mask (:func:`heat_by_part`); the output is the tidy namings table of docs
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
+from tqdm.auto import tqdm
 
 __all__ = [
     "BACKGROUND",
     "DEFAULT_PROFILES",
     "AnnotatorProfile",
     "heat_by_part",
+    "part_heat_table",
+    "profiles_for",
     "simulate_namings",
 ]
 
@@ -207,3 +213,76 @@ def _name_one(
         chosen = bird_parts.iloc[1]
     concept = profile.concept(chosen["part"], bool(chosen["wing_open"]))
     return {**row, "concept": concept, "status": "named", "simulated": True}
+
+
+def profiles_for(count: int) -> tuple[AnnotatorProfile, ...]:
+    """``count`` distinct profiles: the defaults first, then variations of them.
+
+    A variation keeps its model's vocabulary and granularity and draws another care level
+    (``min_focus``) deterministically, so more annotators than defaults stay reproducible.
+    """
+    if count < 1:
+        raise ValueError(f"annotators: expected at least 1, got {count}")
+    profiles = list(DEFAULT_PROFILES[:count])
+    for index in range(len(DEFAULT_PROFILES), count):
+        model = DEFAULT_PROFILES[index % len(DEFAULT_PROFILES)]
+        focus = float(np.random.default_rng(index).uniform(0.3, 0.5))
+        copy = index // len(DEFAULT_PROFILES) + 1
+        profiles.append(replace(model, name=f"{model.name}-{copy}", min_focus=round(focus, 3)))
+    return tuple(profiles)
+
+
+def part_heat_table(bundle: Path, data: Path) -> pd.DataFrame:
+    """Where each map of a toybirds bundle puts its heat: one row per activation and part.
+
+    Parameters
+    ----------
+    bundle
+        A map bundle (``xnaming explain``) of toybirds images.
+    data
+        The toybirds data set the bundle was made from (its part masks and wing states).
+
+    Returns
+    -------
+    pandas.DataFrame
+        activation_id, category, part, share (of the map's heat), wing_open.
+    """
+    from xnn_training.bundle import read_bundle
+
+    meta_path = Path(data) / "toybirds.json"
+    if not meta_path.is_file():
+        raise ValueError(
+            f"data: {data} is not a toybirds data set ({meta_path.name} is missing); simulated "
+            "annotators need toybirds' part masks"
+        )
+    part_names = {
+        int(label): name for label, name in json.loads(meta_path.read_text())["parts"].items()
+    }
+    part_names = {label: name for label, name in part_names.items() if name != BACKGROUND}
+    images = pd.read_csv(Path(data) / "images.csv", dtype={"image_id": str}).set_index("image_id")
+    activations = read_bundle(bundle).activations
+    unknown = sorted(set(activations["image_id"]) - set(images.index))
+    if unknown:
+        raise ValueError(f"bundle {bundle} has images not in data set {data}: {unknown[:5]}")
+    rows = []
+    for row in tqdm(activations.itertuples(), total=len(activations), desc="maps", unit="map"):
+        image = images.loc[row.image_id]
+        mask = np.asarray(Image.open(Path(data) / image["mask_path"]))
+        heat = np.load(Path(bundle) / row.map_path)["map"]
+        if heat.shape != mask.shape:  # maps are at the model's input size
+            heat = np.asarray(
+                Image.fromarray(heat.astype(np.float32), mode="F").resize(
+                    mask.shape[::-1], Image.Resampling.BILINEAR
+                )
+            ).clip(min=0)
+        for part, share in heat_by_part(heat, mask, part_names).items():
+            rows.append(
+                {
+                    "activation_id": row.activation_id,
+                    "category": row.category,
+                    "part": part,
+                    "share": share,
+                    "wing_open": image["wing"] == "open",
+                }
+            )
+    return pd.DataFrame(rows, columns=["activation_id", "category", "part", "share", "wing_open"])

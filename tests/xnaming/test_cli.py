@@ -80,7 +80,7 @@ def test_help_imports_nothing_heavy():
     # `xnaming --help` must stay instant: no torch, no Label Studio at import time.
     code = (
         "import sys; from xnaming.cli import build_parser; build_parser(); "
-        "heavy = [m for m in ('torch', 'label_studio', 'label_studio_sdk', 'matplotlib') "
+        "heavy = [m for m in ('torch', 'label_studio', 'label_studio_sdk', 'matplotlib', 'pandas') "
         "if m in sys.modules]; print(','.join(heavy))"
     )
     result = subprocess.run(

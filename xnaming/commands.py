@@ -1,0 +1,71 @@
+"""Arguments of the commands that live in the xnaming package: ``simulate`` and ``demo``.
+
+Kept apart from their logic so that building the parser imports nothing heavy (pandas alone
+takes seconds on a busy machine); each handler imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from xnaming.demo import DEFAULT_WORKDIR  # light: the demo imports its stages lazily
+
+__all__ = ["configure_demo", "configure_simulate"]
+
+
+def configure_simulate(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``xnaming simulate``."""
+    parser.add_argument("bundle", type=Path, help="a map bundle of toybirds images")
+    parser.add_argument("--annotators", type=int, default=5, help="how many (default 5)")
+    parser.add_argument("--out", type=Path, required=True, help="the namings CSV to write")
+    parser.add_argument("--seed", type=int, default=0, help="seed of their choices (0)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="the toybirds data set (default: the one named in the bundle's manifest)",
+    )
+    parser.set_defaults(handler=_simulate)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from xnaming.simulate import part_heat_table, profiles_for, simulate_namings
+
+    data = args.data
+    if data is None:
+        manifest = json.loads((args.bundle / "manifest.json").read_text())
+        data = Path(manifest["data"])
+    namings = simulate_namings(
+        part_heat_table(args.bundle, data), profiles_for(args.annotators), seed=args.seed
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    namings.to_csv(args.out, index=False)
+    counts = namings.groupby("annotator")["status"].value_counts().unstack(fill_value=0)
+    print("Simulated namings (not people's):")
+    print(counts.to_string())
+    print(f"Wrote {len(namings)} simulated namings to {args.out}")
+    return 0
+
+
+def configure_demo(parser: argparse.ArgumentParser) -> None:
+    """Add the ``demo`` arguments to ``parser``."""
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        help=f"where every stage writes its outputs (default: {DEFAULT_WORKDIR})",
+    )
+    parser.add_argument(
+        "--no-serve",
+        dest="serve",
+        action="store_false",
+        help="do everything but leave no server running (CI, scripting)",
+    )
+    parser.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from xnaming.demo import run_demo
+
+    return run_demo(args.workdir, serve=args.serve)

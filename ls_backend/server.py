@@ -84,7 +84,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_taken(port: int) -> bool:
+def port_in_use(port: int) -> bool:
+    """Whether something answers on 127.0.0.1:``port``."""
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
@@ -192,7 +193,7 @@ class LabelStudioServer:
         os.chmod(self.data_dir, 0o700)
         credentials = self._credentials_for_start()
         for port in (self.port, self.backend_port) if self.with_backend else (self.port,):
-            if _port_taken(port):
+            if port_in_use(port):
                 raise OSError(f"port {port} on 127.0.0.1 is in use: choose another with --port")
         if not (self.data_dir / "base" / "label_studio.sqlite3").exists():
             self._run_init(credentials)

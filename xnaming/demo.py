@@ -1,21 +1,64 @@
-"""``xnaming demo``: the whole pipeline on a small generated data set, stage by stage.
+"""``xnaming demo``: the whole pipeline on generated toybirds, stage by stage.
 
-Each stage is a function of the demo's working directory that returns one line saying where
-its outputs are. A stage whose code is not built yet has ``run=None``: the demo names it and
-every stage after it (they need its outputs), and still exits 0 when everything that could run
-did, so ``make demo`` always shows how far the project has come.
+Each stage is a function of the demo's :class:`Demo` state that returns one line saying where
+its outputs are. A finished stage leaves a marker in ``WORKDIR/.done/``; a re-run skips it, and
+reruns every stage after the first one that runs again. Stages that keep a server (``ls
+start``) always run. A stage whose code is not built yet has ``run=None``: the demo names it
+and every stage after it, and still exits 0 when everything that could run did, so ``make
+demo`` always shows how far the project has come.
+
+Heavy libraries are imported inside the stages, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-__all__ = ["DEFAULT_WORKDIR", "STAGES", "Stage", "run_demo"]
+__all__ = ["DEFAULT_WORKDIR", "STAGES", "Demo", "Stage", "run_demo"]
 
 DEFAULT_WORKDIR = Path("runs/demo")
+DEMO_ANNOTATORS = ("ann1@demo.xnaming.org", "ann2@demo.xnaming.org")
+SIMULATED_ANNOTATORS = 5
+
+
+@dataclass
+class Demo:
+    """What the stages share: where they write, and what they leave for the later ones."""
+
+    workdir: Path
+    serve: bool = True
+    server: Any = None  # the Label Studio server of the "ls start" stage
+    credentials: Any = None
+    logins: list[str] = field(default_factory=list)
+
+    @property
+    def data(self) -> Path:
+        return self.workdir / "toybirds"
+
+    @property
+    def dnn(self) -> Path:
+        return self.workdir / "dnn"
+
+    @property
+    def xnn(self) -> Path:
+        return self.workdir / "xnn"
+
+    @property
+    def bundle(self) -> Path:
+        return self.workdir / "bundle"
+
+    @property
+    def namings(self) -> Path:
+        return self.workdir / "namings-simulated.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.workdir / "report"
 
 
 @dataclass(frozen=True)
@@ -31,25 +74,107 @@ class Stage:
     issue
         The issue that builds it.
     run
-        ``run(workdir, serve)`` does the stage and returns a line naming its outputs;
-        ``None`` while not built.
+        ``run(demo)`` does the stage and returns a line naming its outputs; ``None`` while
+        not built.
+    always
+        Run even when an earlier demo finished it (stages that start servers).
     """
 
     name: str
     title: str
     issue: int
-    run: Callable[[Path, bool], str] | None = None
+    run: Callable[[Demo], str] | None = None
+    always: bool = False
+
+
+def _data(demo: Demo) -> str:
+    from xnn_training import make_toybirds
+
+    make_toybirds(demo.data, classes=12, seed=0)
+    return f"toybirds: {demo.data}"
+
+
+def _train_dnn(demo: Demo) -> str:
+    from xnn_training import train_dnn
+
+    train_dnn(demo.data, demo.dnn, arch="toycnn", overwrite=True)
+    return f"classifier run: {demo.dnn}"
+
+
+def _train_xnn(demo: Demo) -> str:
+    from xnn_training import train_xnn
+
+    train_xnn(demo.dnn, demo.xnn, overwrite=True)
+    return f"xNN run and fidelity.csv: {demo.xnn}"
+
+
+def _ls_start(demo: Demo) -> str:
+    from ls_backend.server import LabelStudioServer, free_port, port_in_use
+
+    # The usual ports when they are free (a stable URL), any free ones otherwise.
+    port, backend_port = 8080, 8081
+    if port_in_use(port) or port_in_use(backend_port):
+        port, backend_port = free_port(), free_port()
+    demo.server = LabelStudioServer(
+        demo.workdir / "label-studio", port=port, files_root=demo.workdir, backend_port=backend_port
+    )
+    demo.credentials = demo.server.start()
+    return f"Label Studio: {demo.credentials.url} (data in {demo.server.data_dir})"
+
+
+def _publish(demo: Demo) -> str:
+    from ls_backend.publish import publish
+
+    credentials = demo.credentials
+    projects = publish(
+        demo.bundle,
+        DEMO_ANNOTATORS,
+        url=credentials.url,
+        token=credentials.token,
+        files_root=demo.workdir,
+        mode="board",
+        backend_url=credentials.backend_url,
+        passwords=credentials.annotators,
+        progress=lambda message: None,
+    )
+    credentials.save(demo.server.data_dir)
+    demo.logins = [
+        f"{project.annotator} / {credentials.annotators.get(project.annotator, '?')}: "
+        f"{credentials.url}/projects/{project.project_id}"
+        for project in projects
+    ]
+    return f"boards for {len(projects)} demo annotators, with proposed groups"
+
+
+def _simulate(demo: Demo) -> str:
+    from xnaming.simulate import part_heat_table, profiles_for, simulate_namings
+
+    namings = simulate_namings(
+        part_heat_table(demo.bundle, demo.data), profiles_for(SIMULATED_ANNOTATORS)
+    )
+    namings.to_csv(demo.namings, index=False)
+    return f"{SIMULATED_ANNOTATORS} simulated annotators' namings: {demo.namings}"
+
+
+def _analyze(demo: Demo) -> str:
+    from analysis import analyze, load_namings, read_activations, write_report
+
+    results = analyze(
+        read_activations(demo.bundle / "activations.csv"), load_namings([demo.namings])
+    )
+    write_report(results, demo.report)
+    return f"report: {demo.report / 'report.html'}"
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("data", "generate the toybirds data set", 3),
-    Stage("train dnn", "train the toy CNN classifier", 3),
-    Stage("train xnn", "train the per-class explanation networks", 3),
+    Stage("data", "generate the toybirds data set", 3, _data),
+    Stage("train dnn", "train the toy CNN classifier", 3, _train_dnn),
+    Stage("train xnn", "train the per-class explanation networks", 3, _train_xnn),
     Stage("explain", "significant X-features and their activation maps", 4),
-    Stage("ls start", "start Label Studio and the ML backend", 6),
-    Stage("publish", "publish boards for two demo annotators", 6),
-    Stage("simulate", "simulate five annotators' namings", 7),
-    Stage("analyze", "measures, tables, figures and report.html", 5),
+    Stage("ls start", "start Label Studio and the ML backend", 6, _ls_start, always=True),
+    Stage("publish", "publish boards for two demo annotators", 6, _publish, always=True),
+    Stage("simulate", "simulate five annotators' namings", 7, _simulate),
+    Stage("analyze", "measures, tables, figures and report.html", 5, _analyze),
 )
 
 
@@ -61,37 +186,79 @@ def run_demo(workdir: Path, serve: bool = True) -> int:
     workdir
         Directory that receives every stage's outputs; created if missing.
     serve
-        Leave Label Studio running at the end (``False``: stop it, for CI).
+        Keep Label Studio running at the end until Ctrl-C (``False``: stop it, for CI).
 
     Returns
     -------
     int
         0 when every stage that could run succeeded (stages not built yet do not count as
-        failures); the exception of a failing stage propagates.
+        failures); the exception of a failing stage propagates, after stopping any server.
     """
-    workdir.mkdir(parents=True, exist_ok=True)
-    print(f"xnaming demo: working in {workdir}/")
+    demo = Demo(Path(workdir), serve=serve)
+    done_dir = demo.workdir / ".done"
+    done_dir.mkdir(parents=True, exist_ok=True)
+    print(f"xnaming demo: working in {demo.workdir}/")
     missing: Stage | None = None
-    for number, stage in enumerate(STAGES, start=1):
-        label = f"  {number}. {stage.name:<10} {stage.title:<50}"
-        if missing is None and stage.run is not None:
-            print(f"{label} running", flush=True)
-            print(f"{'':17}{stage.run(workdir, serve)}")
-            continue
-        if missing is None:
-            missing = stage
-            print(f"{label} not built yet (issue {stage.issue})")
-        elif stage.run is None:
-            print(f"{label} not built yet (issue {stage.issue})")
-        else:
-            print(f"{label} waits for '{missing.name}'")
-    not_built = [stage for stage in STAGES if stage.run is None]
-    if not_built:
+    rerun = False  # once a stage runs again, every later stage must too
+    try:
+        for number, stage in enumerate(STAGES, start=1):
+            label = f"[{number}/{len(STAGES)}] {stage.name:<10} {stage.title:<48}"
+            marker = done_dir / stage.name.replace(" ", "-")
+            if missing is not None or stage.run is None:
+                missing = missing or stage
+                reason = (
+                    f"not built yet (issue {stage.issue})"
+                    if stage.run is None
+                    else f"waits for '{missing.name}'"
+                )
+                print(f"{label} {reason}")
+                continue
+            if marker.exists() and not rerun and not stage.always:
+                print(f"{label} done earlier ({marker.read_text().strip()})")
+                continue
+            print(f"{label} running ...", flush=True)
+            started = time.monotonic()
+            outcome = stage.run(demo)
+            seconds = time.monotonic() - started
+            print(f"{'':5}{outcome} [{seconds:.0f} s]", flush=True)
+            if not stage.always:
+                marker.write_text(f"{outcome} [{seconds:.0f} s]\n")
+                rerun = True
+        _print_summary(demo, missing)
+        if serve and demo.server is not None:
+            _wait_for_interrupt()
+    finally:
+        if demo.server is not None:
+            demo.server.stop()
+    return 0
+
+
+def _print_summary(demo: Demo, missing: Stage | None) -> None:
+    if (demo.xnn / "fidelity.csv").is_file():
+        print("\nFidelity of the xNNs to the classifier (the paper's Table 1):")
+        print((demo.xnn / "fidelity.csv").read_text())
+    if (demo.report / "report.html").is_file():
+        print(f"Report: {(demo.report / 'report.html').resolve()}")
+    if demo.credentials is not None:
+        print(f"Label Studio: {demo.credentials.url}")
+        print(f"  admin: {demo.credentials.admin_email} / {demo.credentials.admin_password}")
+        for login in demo.logins:
+            print(f"  annotator {login}")
+    if missing is not None:
+        not_built = [stage.name for stage in STAGES if stage.run is None]
         print(
-            f"{len(not_built)} of {len(STAGES)} stages are not built yet; "
+            f"{len(not_built)} of {len(STAGES)} stages are not built yet ({', '.join(not_built)}); "
             "the demo ran everything before the first of them.",
             file=sys.stderr,
         )
     else:
         print("xnaming demo: all stages done.")
-    return 0
+
+
+def _wait_for_interrupt() -> None:
+    print("Label Studio keeps running; press Ctrl-C to stop it.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("Stopping Label Studio and the ML backend ...")

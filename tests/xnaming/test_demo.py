@@ -1,22 +1,20 @@
-"""`xnaming demo`: runs the built stages in order and names those not built yet."""
+"""`xnaming demo`: runs the built stages in order, reuses finished ones, names the unbuilt."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 from xnaming import demo
-from xnaming.demo import Stage, run_demo
+from xnaming.demo import Demo, Stage, run_demo
 
 
-def _recording_stage(name: str, log: list[str]) -> Stage:
-    def run(workdir: Path, serve: bool) -> str:
+def _recording_stage(name: str, log: list[str], always: bool = False) -> Stage:
+    def run(state: Demo) -> str:
         log.append(name)
-        (workdir / name).write_text("done")
-        return f"{name}: wrote {workdir / name}"
+        (state.workdir / name).write_text("done")
+        return f"{name}: wrote {state.workdir / name}"
 
-    return Stage(name, f"the {name} stage", issue=1, run=run)
+    return Stage(name, f"the {name} stage", issue=1, run=run, always=always)
 
 
 def test_runs_built_stages_until_the_first_unbuilt_one(tmp_path, monkeypatch, capsys):
@@ -35,31 +33,65 @@ def test_runs_built_stages_until_the_first_unbuilt_one(tmp_path, monkeypatch, ca
     assert status == 0
     assert log == ["one", "two"]
     assert (tmp_path / "work" / "two").read_text() == "done"
-    assert "three" in captured.out
     assert "not built yet (issue 9)" in captured.out
     assert "waits for 'three'" in captured.out
-    assert "1 of 4 stages are not built yet" in captured.err
+    assert "1 of 4 stages are not built yet (three)" in captured.err
 
 
-def test_all_stages_built(tmp_path, monkeypatch, capsys):
+def test_a_second_run_reuses_finished_stages(tmp_path, monkeypatch, capsys):
     log: list[str] = []
-    monkeypatch.setattr(demo, "STAGES", (_recording_stage("a", log), _recording_stage("b", log)))
-    assert run_demo(tmp_path, serve=True) == 0
-    assert log == ["a", "b"]
-    assert "all stages done" in capsys.readouterr().out
+    stages = (
+        _recording_stage("a", log),
+        _recording_stage("server", log, always=True),
+        _recording_stage("b", log),
+    )
+    monkeypatch.setattr(demo, "STAGES", stages)
+    run_demo(tmp_path, serve=False)
+    assert log == ["a", "server", "b"]
+
+    run_demo(tmp_path, serve=False)
+    assert log == ["a", "server", "b", "server"]  # servers always start again
+    assert "done earlier" in capsys.readouterr().out
+
+    (tmp_path / ".done" / "a").unlink()  # redo "a": everything after it is redone too
+    run_demo(tmp_path, serve=False)
+    assert log[-3:] == ["a", "server", "b"]
 
 
-def test_a_failing_stage_fails_the_demo(tmp_path, monkeypatch):
-    def broken(workdir: Path, serve: bool) -> str:
+def test_a_failing_stage_fails_the_demo_and_stops_the_server(tmp_path, monkeypatch):
+    stopped = []
+
+    class Server:
+        def stop(self) -> None:
+            stopped.append(True)
+
+    def start(state: Demo) -> str:
+        state.server = Server()
+        return "started"
+
+    def broken(state: Demo) -> str:
         raise RuntimeError("stage broke")
 
-    monkeypatch.setattr(demo, "STAGES", (Stage("bad", "breaks", issue=1, run=broken),))
+    monkeypatch.setattr(
+        demo,
+        "STAGES",
+        (Stage("start", "", 1, start, always=True), Stage("bad", "breaks", 1, broken)),
+    )
     with pytest.raises(RuntimeError, match="stage broke"):
-        run_demo(tmp_path, serve=False)
+        run_demo(tmp_path, serve=True)
+    assert stopped == [True]
+    assert not (tmp_path / ".done" / "bad").exists()
 
 
 def test_real_stage_table_covers_the_pipeline():
     names = [stage.name for stage in demo.STAGES]
-    assert names[0] == "data"
-    assert names[-1] == "analyze"
-    assert len(set(names)) == len(names)
+    assert names == [
+        "data",
+        "train dnn",
+        "train xnn",
+        "explain",
+        "ls start",
+        "publish",
+        "simulate",
+        "analyze",
+    ]

@@ -36,6 +36,11 @@ __all__ = ["Matching", "intersection_graph", "match_d1", "match_d2", "match_d_fa
 
 Group = tuple[tuple[int, ...], tuple[int, ...]]
 
+# Components this small are solved by exhaustive search over their bicliques, which is faster
+# than starting the integer-programming solver; larger ones go to the solver.
+_SMALL_NODES = 14
+_SMALL_CANDIDATES = 3000
+
 
 @dataclass(frozen=True)
 class Matching:
@@ -127,7 +132,13 @@ def match_d1(weights: np.ndarray) -> Matching:
     return Matching(1, total, groups, True, total)
 
 
-def match_d2(weights: np.ndarray, *, time_limit: float = 5.0, max_paths: int = 200_000) -> Matching:
+def match_d2(
+    weights: np.ndarray,
+    *,
+    time_limit: float = 5.0,
+    max_paths: int = 200_000,
+    exact: bool = True,
+) -> Matching:
     """Best 2-family matching: a partition of the concepts into bicliques of maximum weight.
 
     Parameters
@@ -139,6 +150,9 @@ def match_d2(weights: np.ndarray, *, time_limit: float = 5.0, max_paths: int = 2
     max_paths
         Largest number of transitivity constraints (3-edge paths) a component may need before
         the exact solver is skipped and the greedy solution is returned, unproven.
+    exact
+        False: greedy only (no solver), for when a run's time budget is spent; components
+        that are bicliques or that the greedy covers entirely are still proven optimal.
 
     Returns
     -------
@@ -152,7 +166,12 @@ def match_d2(weights: np.ndarray, *, time_limit: float = 5.0, max_paths: int = 2
     optimal = True
     for rows, cols in _components(w):
         sub = w[np.ix_(rows, cols)]
-        value, sub_groups, sub_optimal, sub_bound = _solve_component(sub, time_limit, max_paths)
+        if exact:
+            value, sub_groups, sub_optimal, sub_bound = _solve_component(sub, time_limit, max_paths)
+        else:
+            value, sub_groups = _greedy(sub)
+            sub_bound = int(sub.sum())
+            sub_optimal = value == sub_bound
         weight += value
         bound += sub_bound
         optimal &= sub_optimal
@@ -191,81 +210,105 @@ def _components(w: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
 def _solve_component(
     w: np.ndarray, time_limit: float, max_paths: int
 ) -> tuple[int, list[Group], bool, int]:
-    """Exact (when limits allow) biclique partition of one connected component."""
+    """Exact (when limits allow) biclique partition of one connected component.
+
+    Returns (weight, sets, proven optimal, upper bound).
+    """
     total = int(w.sum())
     m, n = w.shape
     if (w > 0).all():  # the component is a biclique: one set takes every edge
         return total, [(tuple(range(m)), tuple(range(n)))], True, total
-    best_value, best_groups = _greedy(w)
-    if best_value == total:
-        return best_value, best_groups, True, total
-    edges = np.argwhere(w > 0)
-    index = -np.ones((m, n), dtype=np.int64)
-    index[edges[:, 0], edges[:, 1]] = np.arange(len(edges))
-    paths = _three_edge_paths(w > 0, index, max_paths)
-    if paths is None:
-        return best_value, best_groups, False, total
-    a, b, c, closing = paths
-    k = len(a)
-    row_ids = np.repeat(np.arange(k), 3)
-    col_ids = np.column_stack([a, b, c]).ravel()
-    data = np.ones(3 * k)
-    has_closing = closing >= 0
-    row_ids = np.concatenate([row_ids, np.flatnonzero(has_closing)])
-    col_ids = np.concatenate([col_ids, closing[has_closing]])
-    data = np.concatenate([data, -np.ones(int(has_closing.sum()))])
-    constraints = []
-    if k:
-        matrix = coo_matrix((data, (row_ids, col_ids)), shape=(k, len(edges))).tocsr()
-        constraints.append(LinearConstraint(matrix, -np.inf, 2))
-    values = w[edges[:, 0], edges[:, 1]].astype(float)
+    if m + n <= _SMALL_NODES:
+        value, groups = _greedy(w)
+        if value == total:
+            return value, groups, True, total
+        exact = _packing_search(w)
+        if exact is not None:
+            return exact[0], exact[1], True, exact[0]
+    program = _integer_program(w, max_paths)
+    if program is None:
+        value, groups = _greedy(w)
+        return value, groups, value == total, total
+    edges, objective, constraints = program
+    # The LP relaxation is fast and, on namings, usually integral: then it is the optimum.
+    # Otherwise its value bounds the optimum, and a greedy start from the LP's whole edges
+    # usually meets that bound; the integer program runs only when a gap remains.
+    relaxed = milp(objective, constraints=constraints, bounds=Bounds(0, 1))
+    if relaxed.x is None:  # pragma: no cover - the LP is always feasible (x = 0)
+        value, groups = _greedy(w)
+        return value, groups, value == total, total
+    if np.all(np.abs(relaxed.x - np.round(relaxed.x)) < 1e-6):
+        value, groups = _groups_from_edges(w, edges[relaxed.x > 0.5])
+        return value, groups, True, value
+    bound = min(total, int(np.floor(-relaxed.fun + 1e-6)))
+    _, start = _groups_from_edges(w, edges[relaxed.x > 1 - 1e-6])
+    best_value, best_groups = max(_greedy(w, start), _greedy(w), key=lambda vg: vg[0])
+    if best_value >= bound:
+        return best_value, best_groups, True, best_value
     result = milp(
-        -values,
+        objective,
         constraints=constraints,
         integrality=np.ones(len(edges)),
         bounds=Bounds(0, 1),
         options={"time_limit": time_limit},
     )
     if result.x is not None:
-        chosen = edges[result.x > 0.5]
-        value, groups = _groups_from_edges(w, chosen)
+        value, groups = _groups_from_edges(w, edges[result.x > 0.5])
         if value > best_value:
             best_value, best_groups = value, groups
     if result.status == 0:
         return best_value, best_groups, True, best_value
     dual = getattr(result, "mip_dual_bound", None)
-    bound = (
-        total if dual is None or not np.isfinite(dual) else min(total, int(np.floor(-dual + 1e-6)))
-    )
+    if dual is not None and np.isfinite(dual):
+        bound = min(bound, int(np.floor(-dual + 1e-6)))
     return best_value, best_groups, bound <= best_value, max(bound, best_value)
 
 
-def _three_edge_paths(
-    adjacent: np.ndarray, index: np.ndarray, max_paths: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Every path u-v-u'-v' as edge indices (u,v), (u',v), (u',v') and the closing edge (u,v')."""
-    a, b, c, closing = [], [], [], []
-    count = 0
-    for u2, v in np.argwhere(adjacent):
-        us = np.flatnonzero(adjacent[:, v])
-        us = us[us != u2]
-        vs = np.flatnonzero(adjacent[u2])
-        vs = vs[vs != v]
-        if us.size == 0 or vs.size == 0:
-            continue
-        count += us.size * vs.size
-        if count > max_paths:
-            return None
-        uu, vv = np.meshgrid(us, vs, indexing="ij")
-        uu, vv = uu.ravel(), vv.ravel()
-        a.append(index[uu, v])
-        b.append(np.full(uu.size, index[u2, v]))
-        c.append(index[u2, vv])
-        closing.append(index[uu, vv])
-    if not a:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, empty, empty, empty
-    return tuple(np.concatenate(x) for x in (a, b, c, closing))  # type: ignore[return-value]
+def _integer_program(
+    w: np.ndarray, max_paths: int
+) -> tuple[np.ndarray, np.ndarray, list[LinearConstraint]] | None:
+    """Edges, objective and transitivity constraints of the D = 2 integer program.
+
+    One variable per edge; for every path u-v-u'-v' of three edges,
+    x[u,v] + x[u',v] + x[u',v'] - x[u,v'] <= 2 (no x[u,v'] term when u and v' share
+    nothing). None when there are more than ``max_paths`` paths.
+    """
+    m, n = w.shape
+    edges = np.argwhere(w > 0)
+    index = {(int(i), int(j)): k for k, (i, j) in enumerate(edges)}
+    by_row: list[list[int]] = [[] for _ in range(m)]
+    by_col: list[list[int]] = [[] for _ in range(n)]
+    for i, j in index:
+        by_row[i].append(j)
+        by_col[j].append(i)
+    rows: list[int] = []
+    cols: list[int] = []
+    data: list[float] = []
+    k = 0
+    for (u2, v), middle in index.items():
+        for u in by_col[v]:
+            if u == u2:
+                continue
+            first = index[(u, v)]
+            for v2 in by_row[u2]:
+                if v2 == v:
+                    continue
+                rows += [k, k, k]
+                cols += [first, middle, index[(u2, v2)]]
+                data += [1.0, 1.0, 1.0]
+                closing = index.get((u, v2))
+                if closing is not None:
+                    rows.append(k)
+                    cols.append(closing)
+                    data.append(-1.0)
+                k += 1
+                if k > max_paths:
+                    return None
+    constraints = []
+    if k:
+        matrix = coo_matrix((data, (rows, cols)), shape=(k, len(edges))).tocsr()
+        constraints.append(LinearConstraint(matrix, -np.inf, 2))
+    return edges, -w[edges[:, 0], edges[:, 1]].astype(float), constraints
 
 
 def _groups_from_edges(w: np.ndarray, chosen: np.ndarray) -> tuple[int, list[Group]]:
@@ -290,37 +333,111 @@ def _groups_from_edges(w: np.ndarray, chosen: np.ndarray) -> tuple[int, list[Gro
     return value, groups
 
 
-def _greedy(w: np.ndarray) -> tuple[int, list[Group]]:
-    """Start from the D = 1 matching, then merge sets while a merge stays a biclique and gains."""
+def _packing_search(w: np.ndarray) -> tuple[int, list[Group]] | None:
+    """Exact biclique partition of a small component by memoised search over node subsets.
+
+    best(S) = max(best(S - first), max over bicliques B with first in B, B in S of
+    weight(B) + best(S - B)): every partition into bicliques is visited. Returns None when
+    the component has more than ``_SMALL_CANDIDATES`` bicliques.
+    """
     m, n = w.shape
     adjacent = w > 0
-    sets: list[tuple[set[int], set[int]]] = [({i}, set()) for i in range(m)]
-    rows, cols = linear_sum_assignment(w, maximize=True)
-    matched_cols = set()
-    for r, c in zip(rows, cols, strict=True):
-        if w[r, c] > 0:
-            sets[r][1].add(int(c))
-            matched_cols.add(int(c))
-    sets.extend((set(), {j}) for j in range(n) if j not in matched_cols)
-    while True:
-        best_gain, best_pair = 0, None
-        for i in range(len(sets)):
-            ri, ci = sets[i]
-            for k in range(i + 1, len(sets)):
-                rk, ck = sets[k]
-                rs, cs = list(ri | rk), list(ci | ck)
-                if not rs or not cs or not adjacent[np.ix_(rs, cs)].all():
-                    continue
-                gain = int(
-                    w[np.ix_(list(ri), list(ck))].sum() + w[np.ix_(list(rk), list(ci))].sum()
-                )
-                if gain > best_gain:
-                    best_gain, best_pair = gain, (i, k)
-        if best_pair is None:
+    neighbours = [sum(1 << j for j in np.flatnonzero(adjacent[i])) for i in range(m)]
+    candidates: dict[int, list[tuple[int, int]]] = {}  # lowest node bit -> (mask, weight)
+    count = 0
+    for rows_mask in range(1, 1 << m):
+        rows = [i for i in range(m) if rows_mask >> i & 1]
+        common = (1 << n) - 1
+        for i in rows:
+            common &= neighbours[i]
+        # Every non-empty subset of the common neighbours makes a biclique with these rows.
+        sub = common
+        while sub:
+            cols = [j for j in range(n) if sub >> j & 1]
+            mask = rows_mask | (sub << m)
+            weight = int(w[np.ix_(rows, cols)].sum())
+            candidates.setdefault(mask & -mask, []).append((mask, weight))
+            count += 1
+            if count > _SMALL_CANDIDATES:
+                return None
+            sub = (sub - 1) & common
+    memo: dict[int, tuple[int, int]] = {0: (0, 0)}
+
+    def best(nodes: int) -> tuple[int, int]:
+        """(value, chosen set) for the node subset ``nodes``."""
+        if nodes in memo:
+            return memo[nodes]
+        first = nodes & -nodes
+        result = (best(nodes & ~first)[0], 0)
+        for mask, weight in candidates.get(first, ()):
+            if mask & nodes == mask:
+                value = weight + best(nodes & ~mask)[0]
+                if value > result[0]:
+                    result = (value, mask)
+        memo[nodes] = result
+        return result
+
+    nodes = (1 << (m + n)) - 1
+    value = best(nodes)[0]
+    groups: list[Group] = []
+    while nodes:
+        mask = memo[nodes][1]
+        if mask:
+            rows = tuple(i for i in range(m) if mask >> i & 1)
+            cols = tuple(j for j in range(n) if mask >> (m + j) & 1)
+            groups.append((rows, cols))
+            nodes &= ~mask
+        else:
+            nodes &= ~(nodes & -nodes)
+    return value, groups
+
+
+def _greedy(w: np.ndarray, start: list[Group] | None = None) -> tuple[int, list[Group]]:
+    """Merge the two sets whose union is a biclique with the largest gain, while one gains.
+
+    The sets start as ``start`` (whole bicliques) plus single nodes, or by default as the
+    D = 1 matching.
+    """
+    m, n = w.shape
+    missing = (w == 0).astype(np.int64)
+    if start is None:
+        rows, cols = linear_sum_assignment(w, maximize=True)
+        start = [((r,), (c,)) for r, c in zip(rows, cols, strict=True) if w[r, c] > 0]
+    used_rows = {r for rows, _ in start for r in rows}
+    used_cols = {c for _, cols in start for c in cols}
+    size = len(start) + m - len(used_rows) + n - len(used_cols)
+    members_r = np.zeros((size, m), dtype=np.int64)
+    members_c = np.zeros((size, n), dtype=np.int64)
+    for k, (rows, cols) in enumerate(start):
+        members_r[k, list(rows)] = 1
+        members_c[k, list(cols)] = 1
+    k = len(start)
+    for r in range(m):
+        if r not in used_rows:
+            members_r[k, r] = 1
+            k += 1
+    for c in range(n):
+        if c not in used_cols:
+            members_c[k, c] = 1
+            k += 1
+    while len(members_r) > 1:
+        cross = members_r @ w @ members_c.T  # weight from set s's rows to set t's columns
+        gaps = members_r @ missing @ members_c.T  # non-edges between them
+        gain = cross + cross.T
+        gain[(gaps + gaps.T) > 0] = 0
+        np.fill_diagonal(gain, 0)
+        s, t = np.unravel_index(np.argmax(gain), gain.shape)
+        if gain[s, t] <= 0:
             break
-        i, k = best_pair
-        sets[i] = (sets[i][0] | sets[k][0], sets[i][1] | sets[k][1])
-        del sets[k]
-    groups = [(tuple(sorted(r)), tuple(sorted(c))) for r, c in sets if r and c]
-    value = sum(int(w[np.ix_(list(r), list(c))].sum()) for r, c in groups)
+        members_r[s] |= members_r[t]
+        members_c[s] |= members_c[t]
+        members_r = np.delete(members_r, t, axis=0)
+        members_c = np.delete(members_c, t, axis=0)
+    groups = []
+    value = 0
+    for pr, pc in zip(members_r, members_c, strict=True):
+        r, c = np.flatnonzero(pr), np.flatnonzero(pc)
+        if r.size and c.size:
+            groups.append((tuple(int(i) for i in r), tuple(int(j) for j in c)))
+            value += int(w[np.ix_(r, c)].sum())
     return value, groups

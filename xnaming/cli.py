@@ -82,7 +82,12 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("publish", "turn a map bundle into one Label Studio project per annotator", 6),
     Command("collect", "export the annotators' projects into a tidy namings table", 6),
-    Command("analyze", "namings -> coverage, purity, agreement, summaries, report.html", 5),
+    Command(
+        "analyze",
+        "namings -> coverage, purity, agreement, summaries, report.html",
+        5,
+        "analysis.cli:configure",
+    ),
     Command("simulate", "simulated annotators' namings of a toybirds bundle", 7),
     Command(
         "demo", "the whole pipeline on generated toybirds, end to end", 7, "xnaming.demo:configure"

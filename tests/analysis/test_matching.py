@@ -8,12 +8,22 @@ from itertools import permutations
 import networkx as nx
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics.cluster import contingency_matrix
 
+import analysis.matching
 from analysis.matching import intersection_graph, match_d1, match_d2, match_d_family
+
+
+@pytest.fixture(params=["search", "program"])
+def solver(request, monkeypatch):
+    """Run D = 2 tests through both exact paths: exhaustive search and the LP / integer
+    program (forced by making no component "small")."""
+    if request.param == "program":
+        monkeypatch.setattr(analysis.matching, "_SMALL_NODES", 0)
+    return request.param
 
 
 def brute_force_d_family(w: np.ndarray, d: int) -> int:
@@ -87,7 +97,7 @@ def test_paper_case_one_concept_matched_to_three():
     assert d2.groups == (((0,), (0, 1, 2)),)
 
 
-def test_two_sides_refined_at_once_but_not_chained():
+def test_two_sides_refined_at_once_but_not_chained(solver):
     # Left 0 splits into right 0,1; right 2 splits into left 1,2; left 1 also touches right 1.
     # Taking the chain 0-1, 1-1 would make a path of diameter 3: forbidden at D = 2.
     w = np.array([[5, 4, 0], [0, 1, 3], [0, 0, 2]])
@@ -136,20 +146,24 @@ def test_d1_equals_the_definition(w):
     assert match_d1(w).weight == brute_force_d_family(w, 1)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(weights_matrices.filter(lambda w: w.size <= 16))
-def test_d2_equals_brute_force_small(w):
+def test_d2_equals_brute_force_small(solver, w):
     _check_d2_against_brute_force(w)
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(weights_matrices)
-def test_d2_equals_brute_force_up_to_5x5(w):
+def test_d2_equals_brute_force_up_to_5x5(solver, w):
     _check_d2_against_brute_force(w)
 
 
-def test_d2_equals_brute_force_dense_5x5():
+def test_d2_equals_brute_force_dense_5x5(solver):
     rng = np.random.default_rng(7)
     for _ in range(4):
         w = rng.integers(0, 6, (5, 5)) * (rng.random((5, 5)) < 0.7)
@@ -181,7 +195,8 @@ def test_matching_is_symmetric_under_transpose(w):
     assert match_d2(w).weight == match_d2(w.T).weight
 
 
-def test_limits_give_an_unproven_answer_with_a_bound():
+def test_limits_give_an_unproven_answer_with_a_bound(monkeypatch):
+    monkeypatch.setattr(analysis.matching, "_SMALL_NODES", 0)
     rng = np.random.default_rng(3)
     w = rng.integers(0, 9, (8, 8)) * (rng.random((8, 8)) < 0.5)
     exact = match_d2(w)

@@ -223,10 +223,11 @@ def compatibility_table(
     frame = pairs.loc[:, key[:3]].drop_duplicates()
     frame = pd.concat([frame.assign(d=d) for d in (1, 2)], ignore_index=True)
     frame = frame.merge(sums.reset_index(), on=key, how="left")
-    total = frame["weight"].fillna(0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frame["exact"] = np.where(total > 0, frame["exact_w"] / total, np.nan)
-        frame["subset"] = np.where(total > 0, frame["subset_w"] / total, np.nan)
+    total = pd.to_numeric(frame["weight"]).fillna(0.0).to_numpy(dtype=float)
+    has_edges = total > 0
+    for measure, column in (("exact", "exact_w"), ("subset", "subset_w")):
+        values = pd.to_numeric(frame[column]).fillna(0.0).to_numpy(dtype=float)
+        frame[measure] = np.divide(values, total, out=np.full(len(frame), np.nan), where=has_edges)
     frame["matched_weight"] = total.astype(int)
     return (
         frame.sort_values(key, kind="stable").loc[:, COMPATIBILITY_COLUMNS].reset_index(drop=True)

@@ -37,6 +37,11 @@ def _quote(values: Sequence[object]) -> str:
     return shown + (f" and {len(values) - _SHOWN} more" if len(values) > _SHOWN else "")
 
 
+def _as_text(column: pd.Series) -> pd.Series:
+    """Identifiers and names as stripped str ("" for missing), whatever type they came as."""
+    return column.astype(object).where(column.notna(), "").astype(str).str.strip()
+
+
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str, source: str) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{what} must be a pandas DataFrame, got {type(frame).__name__}")
@@ -78,7 +83,7 @@ def check_activations(activations: pd.DataFrame, source: str = "activations") ->
     _require_columns(activations, ACTIVATION_COLUMNS, "activations", source)
     frame = activations.loc[:, list(ACTIVATION_COLUMNS)].copy()
     for column in ("activation_id", "image_id", "category"):
-        frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else str(v).strip())
+        frame[column] = _as_text(frame[column])
         empty = frame.index[frame[column] == ""]
         if len(empty):
             raise ValueError(f"{source}: empty {column} in row(s) {_quote([i + 2 for i in empty])}")
@@ -125,7 +130,7 @@ def check_namings(
     _require_columns(namings, NAMING_COLUMNS, "namings", source)
     frame = namings.loc[:, list(NAMING_COLUMNS)].copy().reset_index(drop=True)
     for column in NAMING_COLUMNS:
-        frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else str(v).strip())
+        frame[column] = _as_text(frame[column])
     frame["status"] = frame["status"].str.lower()
     row = frame.index + 2  # the line in a CSV file with one header line
     for column in ("annotator", "activation_id"):

@@ -74,12 +74,13 @@ def category_namings(activations: pd.DataFrame, namings: pd.DataFrame) -> list[C
         rows = by_category.get(category, namings.iloc[:0])
         annotators = tuple(sorted(rows["annotator"].unique()))
         labels = -np.ones((len(annotators), len(ids)), dtype=np.int64)
-        concepts = []
-        for a, annotator in enumerate(annotators):
-            named = rows[(rows["annotator"] == annotator) & (rows["status"] == "named")]
+        concepts: list[tuple[str, ...]] = [() for _ in annotators]
+        named_rows = rows[rows["status"] == "named"]
+        for annotator, named in named_rows.groupby("annotator", sort=False):
+            a = annotators.index(annotator)
             names, codes = np.unique(named["concept"].to_numpy(dtype=str), return_inverse=True)
             labels[a, position[named["activation_id"]].to_numpy()] = codes
-            concepts.append(tuple(str(n) for n in names))
+            concepts[a] = tuple(str(n) for n in names)
         result.append(
             CategoryNamings(
                 category=str(category),

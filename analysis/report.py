@@ -135,7 +135,8 @@ def _per_annotator(frame: pd.DataFrame, value: str) -> str:
         return "<p>No namings.</p>"
     frame, note = _limited(frame)
     table = frame.pivot_table(index="category", columns="annotator", values=value, dropna=False)
-    table["average"] = table.mean(axis=1)
+    annotators = [c for c in table.columns if c != ANY_ANNOTATOR]
+    table["average"] = table[annotators].mean(axis=1)  # over annotators, not "any"
     table.loc["average"] = table.mean(axis=0)
     return note + _html_table(table.reset_index(), lambda v: _fmt(v))
 
@@ -211,8 +212,10 @@ def _html(results: Results, images: dict[str, bytes], pair: tuple[str, str, str]
     n_acts = int(r.coverage.loc[r.coverage["annotator"] == ANY_ANNOTATOR, "activations"].sum())
     notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in r.notes)
     dropped = (
-        f"<p>{len(r.dropped)} concept(s) covering fewer than {r.min_images} images were dropped "
-        "(their activations count as unnamed):</p>" + _html_table(_limited(r.dropped)[0], _fmt)
+        f"<details><summary>{len(r.dropped)} concept(s) covering fewer than {r.min_images} "
+        "images were dropped (their activations count as unnamed): show</summary>"
+        + _html_table(_limited(r.dropped)[0], _fmt)
+        + "</details>"
         if len(r.dropped)
         else f"<p>No concept covered fewer than {r.min_images} images.</p>"
     )

@@ -114,7 +114,7 @@ def pair_agreement(
     n_a: int,
     n_b: int,
     **limits: float,
-) -> tuple[dict[str, float], dict[int, object]]:
+) -> tuple[dict[str, float], dict[object, object]]:
     """Agreement measures of two namings of the same activations.
 
     Parameters
@@ -129,8 +129,9 @@ def pair_agreement(
     Returns
     -------
     (measures, matchings)
-        The measures of :data:`AGREEMENT_COLUMNS` (from named_a on) and the
-        :class:`analysis.Matching` for d = 1 and d = 2.
+        The measures of :data:`AGREEMENT_COLUMNS` (from named_a on), and a dict holding the
+        :class:`analysis.Matching` for d = 1 and d = 2 and, under "weights", the intersection
+        graph.
     """
     labels_a = np.asarray(labels_a)
     labels_b = np.asarray(labels_b)
@@ -154,7 +155,7 @@ def pair_agreement(
         "agreement_d2_bound": d2.upper_bound / n_both if n_both else nan,
         "alpha_named": named_alpha(np.vstack([named_a, named_b])),
     }
-    return measures, {1: d1, 2: d2}
+    return measures, {1: d1, 2: d2, "weights": weights}
 
 
 def agreement_tables(
@@ -188,7 +189,8 @@ def agreement_tables(
         from tqdm import tqdm
 
         categories = tqdm(categories, desc="agreement", unit="category")
-    rows, edges = [], []
+    rows = []
+    edges: dict[str, list] = {column: [] for column in MATCHING_COLUMNS}
     start = time.perf_counter()
     for cat in categories:
         for a, b in combinations(range(len(cat.annotators)), 2):
@@ -203,22 +205,19 @@ def agreement_tables(
                 cat.labels[a], cat.labels[b], len(names_a), len(names_b), exact=exact, **limits
             )
             rows.append(key | measures)
-            weights = intersection_graph(cat.labels[a], cat.labels[b], len(names_a), len(names_b))
-            for d, matching in matchings.items():
-                for s, (side_a, side_b) in enumerate(matching.groups):
-                    edges.extend(
-                        key
-                        | {
-                            "d": d,
-                            "set": s,
-                            "concept_a": names_a[i],
-                            "concept_b": names_b[j],
-                            "weight": int(weights[i, j]),
-                        }
-                        for i in side_a
-                        for j in side_b
-                    )
+            weights = matchings["weights"]
+            for d in (1, 2):
+                for s, (side_a, side_b) in enumerate(matchings[d].groups):
+                    for i in side_a:
+                        for j in side_b:
+                            for column, value in key.items():
+                                edges[column].append(value)
+                            edges["d"].append(d)
+                            edges["set"].append(s)
+                            edges["concept_a"].append(names_a[i])
+                            edges["concept_b"].append(names_b[j])
+                            edges["weight"].append(int(weights[i, j]))
     return (
         pd.DataFrame(rows, columns=AGREEMENT_COLUMNS),
-        pd.DataFrame(edges, columns=MATCHING_COLUMNS),
+        pd.DataFrame(edges, columns=MATCHING_COLUMNS).astype({"d": int, "set": int, "weight": int}),
     )

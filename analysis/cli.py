@@ -59,6 +59,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=5.0,
         help="seconds the exact D = 2 solver may spend per connected component (default: 5)",
     )
+    parser.add_argument(
+        "--d2-budget",
+        type=float,
+        default=None,
+        help="seconds the whole run may spend proving D = 2 optima; later pairs get the greedy "
+        "matching, flagged d2_optimal = False (default: no budget, every pair exact)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -87,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             other=args.other,
             progress=True,
             d2_time_limit=args.d2_time_limit,
+            d2_budget=args.d2_budget,
         )
         pair = None
         if args.pair:

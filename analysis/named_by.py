@@ -46,13 +46,27 @@ def named_by_table(categories: Iterable[CategoryNamings]) -> pd.DataFrame:
 
 
 def named_alpha(named: np.ndarray) -> float:
-    """Krippendorff's alpha (nominal) of a boolean (annotators, activations) "named" table."""
+    """Krippendorff's alpha (nominal) of a boolean (annotators, activations) "named" table.
+
+    Computed by the ``krippendorff`` package; for two annotators by its closed form
+    alpha = 1 - (n - 1) * disagreements / (n_named * n_unnamed), n = 2 * activations, which
+    is the same number (tested) and much faster for the many pairs of a large study.
+    """
+    named = np.asarray(named, dtype=bool)
+    if named.shape[0] < 2 or named.shape[1] == 0:
+        return float("nan")
+    n_named = int(named.sum())
+    n_values = named.size
+    if n_named in (0, n_values):  # a single value: alpha is undefined
+        return float("nan")
+    if named.shape[0] == 2:
+        disagreements = int((named[0] != named[1]).sum())
+        return 1.0 - (n_values - 1) * disagreements / (n_named * (n_values - n_named))
     import krippendorff
 
-    named = np.asarray(named, dtype=float)
-    if named.shape[0] < 2 or named.shape[1] == 0 or np.unique(named).size < 2:
-        return float("nan")
-    return float(krippendorff.alpha(reliability_data=named, level_of_measurement="nominal"))
+    return float(
+        krippendorff.alpha(reliability_data=named.astype(float), level_of_measurement="nominal")
+    )
 
 
 def reliability_table(categories: Iterable[CategoryNamings]) -> pd.DataFrame:

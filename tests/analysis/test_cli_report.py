@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -146,3 +148,27 @@ def test_names_are_escaped_in_the_report(tmp_path, tiny_activations, tiny_naming
     html = path.read_text()
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_cli_module_imports_nothing_heavy():
+    code = (
+        "import sys, analysis.cli; "
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'sklearn', 'scipy') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_budget_spent_flags_pairs_unless_trivially_optimal(study_files):
+    activations, namings = (pd.read_csv(p, dtype=str, keep_default_na=False) for p in study_files)
+    with pytest.warns(UserWarning, match="not proven"):
+        results = analyze(activations, namings, d2_budget=0.0)
+    exact = analyze(activations, namings)
+    flagged = ~results.agreement["d2_optimal"]
+    assert flagged.any()
+    assert (results.agreement["agreement_d2"] <= exact.agreement["agreement_d2"] + 1e-12).all()
+    assert (
+        exact.agreement["agreement_d2"] <= results.agreement["agreement_d2_bound"] + 1e-12
+    ).all()

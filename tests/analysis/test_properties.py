@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from analysis import analyze, pair_agreement
+from analysis import analyze, named_alpha, pair_agreement
 from analysis.agreement import adjusted_rand, normalized_mutual_info
 from analysis.matching import intersection_graph
 
@@ -143,3 +143,20 @@ def test_tables_are_bounded_and_label_types_do_not_matter(seed):
     )
     compat = as_ints.compatibility
     assert (compat["exact"].fillna(0) <= compat["subset"].fillna(0) + 1e-12).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 40).flatmap(lambda n: st.lists(st.booleans(), min_size=2 * n, max_size=2 * n))
+)
+def test_pair_alpha_closed_form_equals_krippendorff(values):
+    import krippendorff
+
+    named = np.array(values).reshape(2, -1)
+    if np.unique(named).size < 2:
+        assert np.isnan(named_alpha(named))
+        return
+    expected = krippendorff.alpha(
+        reliability_data=named.astype(float), level_of_measurement="nominal"
+    )
+    assert named_alpha(named) == pytest.approx(expected)

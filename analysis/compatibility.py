@@ -213,6 +213,8 @@ def compatibility_table(
     """
     judge = judge or NameJudge.from_files()
     key = ["category", "annotator_a", "annotator_b", "d"]
+    if pairs.empty:
+        return pd.DataFrame(columns=COMPATIBILITY_COLUMNS)
     edges = matchings.assign(verdict=_judged(matchings, judge))
     weight = edges["weight"].to_numpy(dtype=float)
     edges = edges.assign(

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 __all__ = ["Matching", "intersection_graph", "match_d1", "match_d2", "match_d_family"]
 
@@ -191,20 +190,39 @@ def match_d_family(weights: np.ndarray, d: int, **limits: float) -> Matching:
     raise ValueError(f"d must be 1 or 2, got {d!r}")
 
 
+def _union_find_groups(m: int, edges: list[tuple[int, int]]) -> list[tuple[list[int], list[int]]]:
+    """Connected components (rows, columns) of the bipartite graph with the given edges.
+
+    Nodes are rows 0..m-1 and columns m..; only nodes on an edge appear. Plain union-find:
+    the graphs are small and scipy's sparse machinery costs more than it saves here.
+    """
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent.setdefault(root, root) != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for i, j in edges:
+        parent[find(i)] = find(m + j)
+    members: dict[int, tuple[list[int], list[int]]] = {}
+    for node in sorted(parent):
+        rows, cols = members.setdefault(find(node), ([], []))
+        if node < m:
+            rows.append(node)
+        else:
+            cols.append(node - m)
+    return list(members.values())
+
+
 def _components(w: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Connected components of the intersection graph that have at least one edge."""
-    m, n = w.shape
     r, c = np.nonzero(w)
-    if r.size == 0:
-        return []
-    adjacency = coo_matrix((np.ones(r.size), (r, m + c)), shape=(m + n, m + n))
-    _, component = connected_components(adjacency, directed=False)
-    result = []
-    for label in np.unique(component[r]):
-        rows = np.flatnonzero((component[:m] == label) & (w > 0).any(axis=1))
-        cols = np.flatnonzero((component[m:] == label) & (w > 0).any(axis=0))
-        result.append((rows, cols))
-    return result
+    groups = _union_find_groups(w.shape[0], list(zip(r.tolist(), c.tolist(), strict=True)))
+    return [(np.array(rows), np.array(cols)) for rows, cols in groups]
 
 
 def _solve_component(
@@ -313,23 +331,14 @@ def _integer_program(
 
 def _groups_from_edges(w: np.ndarray, chosen: np.ndarray) -> tuple[int, list[Group]]:
     """Sets formed by the chosen edges; checks each is a biclique of the graph."""
-    m, n = w.shape
-    if len(chosen) == 0:
-        return 0, []
-    adjacency = coo_matrix(
-        (np.ones(len(chosen)), (chosen[:, 0], m + chosen[:, 1])), shape=(m + n, m + n)
-    )
-    _, component = connected_components(adjacency, directed=False)
     groups: list[Group] = []
     value = 0
-    for label in np.unique(component[chosen[:, 0]]):
-        rows = np.flatnonzero(component[:m] == label)
-        cols = np.flatnonzero(component[m:] == label)
+    for rows, cols in _union_find_groups(w.shape[0], [(int(i), int(j)) for i, j in chosen]):
         block = w[np.ix_(rows, cols)]
         if not (block > 0).all():  # cannot happen with the transitivity constraints
             raise RuntimeError("internal error: a D=2 set is not a biclique")
         value += int(block.sum())
-        groups.append((tuple(int(i) for i in rows), tuple(int(j) for j in cols)))
+        groups.append((tuple(rows), tuple(cols)))
     return value, groups
 
 

@@ -146,16 +146,7 @@ def analyze(
         )
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
-    spread = compat.pivot_table(
-        index=["category", "annotator_a", "annotator_b"],
-        columns="d",
-        values=["exact", "subset"],
-        dropna=False,
-    )
-    spread.columns = [f"{measure}_d{d}" for measure, d in spread.columns]
-    spread = spread.reset_index().reindex(
-        columns=["category", "annotator_a", "annotator_b", *COMPATIBILITY_MEASURES]
-    )
+    spread = _spread_by_d(compat)
     return Results(
         coverage=coverage_table(categories),
         purity=purity_table(categories),
@@ -173,6 +164,21 @@ def analyze(
         min_images=min_images,
         notes=notes,
     )
+
+
+def _spread_by_d(compat: pd.DataFrame) -> pd.DataFrame:
+    """compatibility.csv with one column per measure and d (exact_d1, ...), one row per pair."""
+    columns = ["category", "annotator_a", "annotator_b", *COMPATIBILITY_MEASURES]
+    if compat.empty:
+        return pd.DataFrame(columns=columns)
+    spread = compat.pivot_table(
+        index=["category", "annotator_a", "annotator_b"],
+        columns="d",
+        values=["exact", "subset"],
+        dropna=False,
+    )
+    spread.columns = [f"{measure}_d{d}" for measure, d in spread.columns]
+    return spread.reset_index().reindex(columns=columns)
 
 
 def _participation_notes(categories: list[CategoryNamings]) -> list[str]:

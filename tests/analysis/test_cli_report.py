@@ -172,3 +172,19 @@ def test_budget_spent_flags_pairs_unless_trivially_optimal(study_files):
     assert (
         exact.agreement["agreement_d2"] <= results.agreement["agreement_d2_bound"] + 1e-12
     ).all()
+
+
+@pytest.mark.parametrize("annotators", [[], ["A"]])
+def test_studies_without_pairs_still_report(tmp_path, tiny_activations, tiny_namings, annotators):
+    namings = tiny_namings[tiny_namings["annotator"].isin(annotators)]
+    results = analyze(tiny_activations, namings, 1)
+    assert results.agreement.empty
+    assert results.compatibility.empty
+    assert row_count(results.coverage, "any") == 1
+    path = write_report(results, tmp_path, figures=True)
+    assert "No pairs of annotators" in path.read_text()
+    assert not (tmp_path / "matching.png").exists()
+
+
+def row_count(table, annotator):
+    return int((table["annotator"] == annotator).sum())

@@ -260,7 +260,9 @@ def _solve_component(
         return value, groups, True, value
     bound = min(total, int(np.floor(-relaxed.fun + 1e-6)))
     _, start = _groups_from_edges(w, edges[relaxed.x > 1 - 1e-6])
-    best_value, best_groups = max(_greedy(w, start), _greedy(w), key=lambda vg: vg[0])
+    best_value, best_groups = _greedy(w, start)
+    if best_value < bound:
+        best_value, best_groups = max((best_value, best_groups), _greedy(w), key=lambda v: v[0])
     if best_value >= bound:
         return best_value, best_groups, True, best_value
     result = milp(

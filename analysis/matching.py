@@ -9,13 +9,20 @@ D-family partitions the nodes into sets whose induced subgraphs are connected wi
   :func:`scipy.optimize.linear_sum_assignment`).
 - D = 2: in a bipartite graph a connected set of diameter <= 2 is a complete bipartite subgraph
   (a biclique; stars included), so the problem is "partition into bicliques of G". It is
-  NP-hard in general; here each connected component is solved exactly by integer programming
-  (:func:`scipy.optimize.milp`, HiGHS) over one 0/1 variable per edge ("both ends in the same
-  set") with, for every path u-v-u'-v' of three edges, the transitivity constraint
-  x[u,v] + x[u',v] + x[u',v'] - x[u,v'] <= 2 (x[u,v'] = 0 when u and v' share nothing). A
-  component that is itself a biclique, or whose greedy solution already reaches its total
-  weight, needs no solver. When the solver hits its time or size limit the best solution found
-  is returned with ``optimal=False`` and a proven upper bound.
+  NP-hard in general; here each connected component of G is solved exactly:
+
+  1. a component that is itself a biclique is one set;
+  2. a small one (<= 14 concepts) by exhaustive search over its bicliques;
+  3. a larger one by integer programming (:func:`scipy.optimize.milp`, HiGHS) over one 0/1
+     variable per edge ("both ends in the same set") with, for every path u-v-u'-v' of three
+     edges, the transitivity constraint x[u,v] + x[u',v] + x[u',v'] - x[u,v'] <= 2
+     (no x[u,v'] when u and v' share nothing). Its LP relaxation comes first: on namings it
+     is usually integral, hence optimal; otherwise a greedy start from the LP's whole edges
+     usually meets the LP bound (floor of the LP value), and only when a gap remains does the
+     branch-and-bound run.
+
+  When a time or size limit stops the proof, the best solution found is returned with
+  ``optimal=False`` and a proven upper bound.
 
 References
 ----------

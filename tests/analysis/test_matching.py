@@ -215,3 +215,28 @@ def test_bad_weights_are_rejected():
         match_d2(np.array([[0.5]]))
     with pytest.raises(ValueError, match="d must be 1 or 2"):
         match_d_family(np.ones((1, 1), int), 3)
+
+
+def test_integer_program_closes_fractional_gaps(monkeypatch):
+    """Where the LP relaxation is fractional and no greedy start meets its bound, the
+    branch-and-bound must still find the optimum (checked against exhaustive search)."""
+    calls = {"integer": 0}
+    real_milp = analysis.matching.milp
+
+    def counting_milp(*args, **kwargs):
+        if "integrality" in kwargs:
+            calls["integer"] += 1
+        return real_milp(*args, **kwargs)
+
+    monkeypatch.setattr(analysis.matching, "milp", counting_milp)
+    monkeypatch.setattr(analysis.matching, "_greedy", lambda w, start=None: (0, []))
+    monkeypatch.setattr(analysis.matching, "_SMALL_NODES", 0)
+    rng = np.random.default_rng(11)
+    for _ in range(12):
+        w = rng.integers(1, 9, (5, 6)) * (rng.random((5, 6)) < 0.5)
+        expected = analysis.matching._packing_search(w)
+        assert expected is not None
+        result = match_d2(w)
+        assert result.optimal
+        assert result.weight == expected[0]
+    assert calls["integer"] > 0

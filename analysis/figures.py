@@ -58,6 +58,11 @@ def _grouped_bars(ax, table: pd.DataFrame, series: list, labels: list[str], widt
     ax.set_xlim(-0.6, len(x) - 0.4)
 
 
+def _width(categories: int, series: int) -> float:
+    """Inches: room for the bars, between a readable minimum and a screen-wide maximum."""
+    return min(20.0, max(6.0, 0.16 * categories * max(series, 1) + 3))
+
+
 def _colors(n: int) -> list:
     from matplotlib import colormaps
 
@@ -94,16 +99,14 @@ def coverage_figure(coverage: pd.DataFrame, measure: str = "activation_coverage"
         ANY_ANNOTATOR if s == ANY_ANNOTATOR else label
         for s, label in zip(series, labels, strict=True)
     ]
-    figure = Figure(figsize=(max(6.0, 0.5 * len(table) * max(1, len(series)) / 3 + 3), 4))
+    figure = Figure(figsize=(_width(len(table), len(series)), 4))
     ax = figure.subplots()
     _grouped_bars(ax, table, series, labels)
     ax.set_ylim(0, 1)
     ax.set_ylabel("fraction")
     ax.set_xlabel("category")
     ax.set_title(titles[measure] + suffix)
-    ax.legend(
-        fontsize="small", ncols=min(len(series), 6), loc="upper center", bbox_to_anchor=(0.5, -0.18)
-    )
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return figure
 
@@ -115,16 +118,14 @@ def named_by_figure(named_by: pd.DataFrame) -> Figure:
         index="category", columns="n_annotators", values="fraction", fill_value=0.0
     )
     series = list(table.columns)
-    figure = Figure(figsize=(max(6.0, 0.45 * len(table) * max(1, len(series)) / 3 + 3), 4))
+    figure = Figure(figsize=(_width(len(table), len(series)), 4))
     ax = figure.subplots()
     _grouped_bars(ax, table, series, [f"n = {n}" for n in series])
     ax.set_ylim(0, 1)
     ax.set_ylabel("fraction of activations")
     ax.set_xlabel("category")
     ax.set_title("Activations named by exactly n annotators" + suffix)
-    ax.legend(
-        fontsize="small", ncols=min(len(series), 8), loc="upper center", bbox_to_anchor=(0.5, -0.18)
-    )
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return figure
 

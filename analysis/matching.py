@@ -244,9 +244,6 @@ def _solve_component(
     if (w > 0).all():  # the component is a biclique: one set takes every edge
         return total, [(tuple(range(m)), tuple(range(n)))], True, total
     if m + n <= _SMALL_NODES:
-        value, groups = _greedy(w)
-        if value == total:
-            return value, groups, True, total
         exact = _packing_search(w)
         if exact is not None:
             return exact[0], exact[1], True, exact[0]
@@ -301,36 +298,32 @@ def _integer_program(
     nothing). None when there are more than ``max_paths`` paths.
     """
     m, n = w.shape
-    edges = np.argwhere(w > 0)
-    index = {(int(i), int(j)): k for k, (i, j) in enumerate(edges)}
-    by_row: list[list[int]] = [[] for _ in range(m)]
-    by_col: list[list[int]] = [[] for _ in range(n)]
-    for i, j in index:
-        by_row[i].append(j)
-        by_col[j].append(i)
-    rows: list[int] = []
-    cols: list[int] = []
-    data: list[float] = []
-    k = 0
-    for (u2, v), middle in index.items():
-        for u in by_col[v]:
-            if u == u2:
-                continue
-            first = index[(u, v)]
-            for v2 in by_row[u2]:
-                if v2 == v:
-                    continue
-                rows += [k, k, k]
-                cols += [first, middle, index[(u2, v2)]]
-                data += [1.0, 1.0, 1.0]
-                closing = index.get((u, v2))
-                if closing is not None:
-                    rows.append(k)
-                    cols.append(closing)
-                    data.append(-1.0)
-                k += 1
-                if k > max_paths:
-                    return None
+    adjacent = w > 0
+    edges = np.argwhere(adjacent)
+    index = -np.ones((m, n), dtype=np.int64)
+    index[edges[:, 0], edges[:, 1]] = np.arange(len(edges))
+    # Every (u, u2, v, v2) with edges u-v, u2-v, u2-v2, u != u2, v != v2: at most m^2 n^2
+    # booleans, small for namings (20 concepts: 160 000).
+    if m * m * n * n > 50 * max_paths:
+        return None
+    paths = (
+        adjacent[:, None, :, None]
+        & adjacent[None, :, :, None]
+        & adjacent[None, :, None, :]
+        & ~np.eye(m, dtype=bool)[:, :, None, None]
+        & ~np.eye(n, dtype=bool)[None, None, :, :]
+    )
+    u, u2, v, v2 = np.nonzero(paths)
+    k = len(u)
+    if k > max_paths:
+        return None
+    closing = index[u, v2]
+    has_closing = closing >= 0
+    rows = np.concatenate([np.repeat(np.arange(k), 3), np.flatnonzero(has_closing)])
+    cols = np.concatenate(
+        [np.column_stack([index[u, v], index[u2, v], index[u2, v2]]).ravel(), closing[has_closing]]
+    )
+    data = np.concatenate([np.ones(3 * k), -np.ones(int(has_closing.sum()))])
     constraints = []
     if k:
         matrix = coo_matrix((data, (rows, cols)), shape=(k, len(edges))).tocsr()

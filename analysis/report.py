@@ -63,7 +63,8 @@ def write_report(
     results
         From :func:`analysis.analyze`.
     out_dir
-        Created if missing; existing files of the same names are replaced.
+        Created if missing; existing files of the same names are replaced, and figures of
+        an earlier run that this one does not draw are removed.
     figures
         Draw the figures (PNG files and in the report); False for tables only (fast).
     pair
@@ -78,13 +79,14 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     for name, table in results.tables().items():
         table.to_csv(out / f"{name}.csv", index=False)
-    images: dict[str, bytes] = {}
-    if figures:
-        images = _draw(results, pair or choose_pair(results))
-        for name, data in images.items():
-            (out / f"{name}.png").write_bytes(data)
+    pair = pair or choose_pair(results)
+    images = _draw(results, pair) if figures else {}
+    for name in FIGURES:  # no stale figure of an earlier run may sit beside this report
+        (out / f"{name}.png").unlink(missing_ok=True)
+    for name, data in images.items():
+        (out / f"{name}.png").write_bytes(data)
     path = out / "report.html"
-    path.write_text(_html(results, images, pair or choose_pair(results)), encoding="utf-8")
+    path.write_text(_html(results, images, pair), encoding="utf-8")
     return path
 
 

@@ -173,8 +173,9 @@ def agreement_tables(
     progress
         Show a progress bar over categories (tqdm).
     d2_budget
-        Seconds the whole run may spend proving D = 2 optima; once spent, the remaining pairs
-        get the greedy matching, flagged unless trivially optimal. None: no budget.
+        Seconds (wall clock, from the start of this stage) after which D = 2 optima are no
+        longer proven: the remaining pairs get the greedy matching, flagged unless trivially
+        optimal. None: no budget, every pair exact.
     **limits
         Passed to :func:`analysis.match_d2`.
 

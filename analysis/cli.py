@@ -63,7 +63,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--d2-budget",
         type=float,
         default=None,
-        help="seconds the whole run may spend proving D = 2 optima; later pairs get the greedy "
+        help="seconds of the agreement stage after which D = 2 optima are no longer proven; "
+        "later pairs get the greedy "
         "matching, flagged d2_optimal = False (default: no budget, every pair exact)",
     )
     parser.set_defaults(handler=run)

@@ -111,8 +111,8 @@ def analyze(
         Limits of the exact D = 2 solver per connected component (see
         :func:`analysis.match_d2`); a pair they stop is flagged ``d2_optimal = False``.
     d2_budget
-        Seconds the whole run may spend proving D = 2 optima (None: no budget); pairs after
-        it is spent get the greedy matching, flagged unless trivially optimal.
+        Seconds of the agreement stage after which D = 2 optima are no longer proven (None:
+        no budget); later pairs get the greedy matching, flagged unless trivially optimal.
 
     Returns
     -------

@@ -430,24 +430,36 @@ def _greedy(w: np.ndarray, start: list[Group] | None = None) -> tuple[int, list[
         if c not in used_cols:
             members_c[k, c] = 1
             k += 1
-    while len(members_r) > 1:
-        cross = members_r @ w @ members_c.T  # weight from set s's rows to set t's columns
-        gaps = members_r @ missing @ members_c.T  # non-edges between them
-        gain = cross + cross.T
-        gain[(gaps + gaps.T) > 0] = 0
-        np.fill_diagonal(gain, 0)
-        s, t = np.unravel_index(np.argmax(gain), gain.shape)
-        if gain[s, t] <= 0:
+    # Gains and non-edges between sets are additive over unions, so after merging t into s
+    # only row and column s change: update them instead of recomputing the products.
+    cross = members_r @ w @ members_c.T  # weight from set s's rows to set t's columns
+    gaps = members_r @ missing @ members_c.T  # non-edges between them
+    gain = cross + cross.T
+    gaps = gaps + gaps.T
+    score = np.where(gaps > 0, 0, gain)
+    np.fill_diagonal(score, 0)
+    rows_of = [set(np.flatnonzero(r).tolist()) for r in members_r]
+    cols_of = [set(np.flatnonzero(c).tolist()) for c in members_c]
+    alive = np.ones(len(rows_of), dtype=bool)
+    while True:
+        s, t = np.unravel_index(np.argmax(score), score.shape)
+        if score[s, t] <= 0:
             break
-        members_r[s] |= members_r[t]
-        members_c[s] |= members_c[t]
-        members_r = np.delete(members_r, t, axis=0)
-        members_c = np.delete(members_c, t, axis=0)
+        rows_of[s] |= rows_of[t]
+        cols_of[s] |= cols_of[t]
+        rows_of[t], cols_of[t] = set(), set()
+        gain[s] += gain[t]
+        gaps[s] += gaps[t]
+        gain[:, s], gaps[:, s] = gain[s], gaps[s]
+        alive[t] = False
+        score[s] = score[:, s] = np.where((gaps[s] > 0) | ~alive, 0, gain[s])
+        score[t] = score[:, t] = 0
+        score[s, s] = 0
     groups = []
     value = 0
-    for pr, pc in zip(members_r, members_c, strict=True):
-        r, c = np.flatnonzero(pr), np.flatnonzero(pc)
-        if r.size and c.size:
-            groups.append((tuple(int(i) for i in r), tuple(int(j) for j in c)))
+    for rows_set, cols_set in zip(rows_of, cols_of, strict=True):
+        if rows_set and cols_set:
+            r, c = sorted(rows_set), sorted(cols_set)
+            groups.append((tuple(r), tuple(c)))
             value += int(w[np.ix_(r, c)].sum())
     return value, groups

@@ -1,0 +1,100 @@
+"""Namings -> the interactive-naming paper's measures, tables, figures and an HTML report.
+
+The data flow: activations table + tidy namings -> cleaning (small concepts dropped) ->
+per-category label arrays -> coverage, purity, named-by, agreement (D-family matchings),
+linguistic compatibility, explanation summaries -> CSV tables, PNG figures, report.html.
+
+>>> from analysis import analyze, write_report
+>>> results = analyze(activations, namings, min_images=3)   # doctest: +SKIP
+>>> results.agreement.head()                                  # doctest: +SKIP
+>>> write_report(results, "out/")                             # doctest: +SKIP
+"""
+
+# The public names are imported on first use (PEP 562), so ``import analysis.cli`` (run by
+# ``xnaming --help``) does not pull in pandas, scikit-learn and matplotlib.
+from importlib import import_module
+from typing import Any
+
+_SOURCES = {
+    "ANY_ANNOTATOR": "analysis.coverage",
+    "CategoryNamings": "analysis.labels",
+    "Matching": "analysis.matching",
+    "NameJudge": "analysis.compatibility",
+    "Results": "analysis.pipeline",
+    "agreement_tables": "analysis.agreement",
+    "analyze": "analysis.pipeline",
+    "category_namings": "analysis.labels",
+    "check_activations": "analysis.inputs",
+    "check_namings": "analysis.inputs",
+    "compatibility_table": "analysis.compatibility",
+    "coverage_table": "analysis.coverage",
+    "coverage_row": "analysis.coverage",
+    "cx_xc_purity": "analysis.purity",
+    "drop_small_concepts": "analysis.cleaning",
+    "explanations": "analysis.summaries",
+    "intersection_graph": "analysis.matching",
+    "load_namings": "analysis.inputs",
+    "match_d1": "analysis.matching",
+    "match_d2": "analysis.matching",
+    "match_d_family": "analysis.matching",
+    "name_pair_table": "analysis.compatibility",
+    "named_alpha": "analysis.named_by",
+    "named_by_table": "analysis.named_by",
+    "normalize_name": "analysis.compatibility",
+    "pair_agreement": "analysis.agreement",
+    "purity_table": "analysis.purity",
+    "read_activations": "analysis.inputs",
+    "read_namings_csv": "analysis.inputs",
+    "reliability_table": "analysis.named_by",
+    "summary_table": "analysis.summaries",
+    "summarize_pairs": "analysis.pair_stats",
+    "write_report": "analysis.report",
+}
+
+__all__ = [
+    "ANY_ANNOTATOR",
+    "CategoryNamings",
+    "Matching",
+    "NameJudge",
+    "Results",
+    "agreement_tables",
+    "analyze",
+    "category_namings",
+    "check_activations",
+    "check_namings",
+    "compatibility_table",
+    "coverage_row",
+    "coverage_table",
+    "cx_xc_purity",
+    "drop_small_concepts",
+    "explanations",
+    "intersection_graph",
+    "load_namings",
+    "match_d1",
+    "match_d2",
+    "match_d_family",
+    "name_pair_table",
+    "named_alpha",
+    "named_by_table",
+    "normalize_name",
+    "pair_agreement",
+    "purity_table",
+    "read_activations",
+    "read_namings_csv",
+    "reliability_table",
+    "summarize_pairs",
+    "summary_table",
+    "write_report",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SOURCES:
+        raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+    value = getattr(import_module(_SOURCES[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

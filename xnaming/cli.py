@@ -99,7 +99,12 @@ COMMANDS: tuple[Command, ...] = (
         6,
         "ls_backend.cli:configure_collect",
     ),
-    Command("analyze", "namings -> coverage, purity, agreement, report.html", 5),
+    Command(
+        "analyze",
+        "namings -> coverage, purity, agreement, report.html",
+        5,
+        "analysis.cli:configure",
+    ),
     Command(
         "simulate",
         "simulated annotators' namings of a toybirds bundle",

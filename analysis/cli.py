@@ -1,0 +1,123 @@
+"""``xnaming analyze``: namings files -> tables, figures and report.html in one directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["configure", "run"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``analyze`` arguments to ``parser`` and set its handler."""
+    parser.add_argument(
+        "--activations", type=Path, required=True, help="the map bundle's activations.csv"
+    )
+    parser.add_argument(
+        "--namings",
+        type=Path,
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="tidy namings .csv or Label Studio .json exports, oldest first "
+        "(a later file's row for the same annotator and activation wins)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="directory for the outputs")
+    parser.add_argument(
+        "--min-images",
+        type=int,
+        default=3,
+        help="drop concepts covering fewer distinct images, per annotator and category "
+        "(default: 3, as in the paper)",
+    )
+    parser.add_argument(
+        "--synonyms",
+        type=Path,
+        help="CSV (name, synonym) of names that mean the same, "
+        "added to the shipped bird-part synonyms",
+    )
+    parser.add_argument(
+        "--judgements",
+        type=Path,
+        help="CSV (name_a, name_b, compatibility: exact/subset/none) overriding the rules; "
+        "name_pairs.csv of a previous run is a template",
+    )
+    parser.add_argument(
+        "--pair",
+        nargs=3,
+        metavar=("CATEGORY", "ANNOTATOR_A", "ANNOTATOR_B"),
+        help="the pair drawn in Figure 7 (default: the first category's first pair)",
+    )
+    parser.add_argument(
+        "--other", action="store_true", help='add "other" to explanations with unnamed activations'
+    )
+    parser.add_argument("--no-figures", dest="figures", action="store_false", help="tables only")
+    parser.add_argument(
+        "--d2-time-limit",
+        type=float,
+        default=5.0,
+        help="seconds the exact D = 2 solver may spend per connected component (default: 5)",
+    )
+    parser.add_argument(
+        "--d2-budget",
+        type=float,
+        default=None,
+        help="seconds of the agreement stage after which D = 2 optima are no longer proven; "
+        "later pairs get the greedy "
+        "matching, flagged d2_optimal = False (default: no budget, every pair exact)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the analysis for parsed arguments; returns the exit status."""
+    import warnings
+
+    from analysis.compatibility import NameJudge
+    from analysis.inputs import load_namings, read_activations
+    from analysis.pipeline import analyze
+    from analysis.report import write_report
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"xnaming analyze: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        activations = read_activations(args.activations)
+        namings = load_namings(args.namings, activations)
+        judge = NameJudge.from_files(args.synonyms, args.judgements)
+        results = analyze(
+            activations,
+            namings,
+            args.min_images,
+            judge=judge,
+            other=args.other,
+            progress=True,
+            d2_time_limit=args.d2_time_limit,
+            d2_budget=args.d2_budget,
+        )
+        pair = None
+        if args.pair:
+            category, a, b = args.pair
+            pair = (category, *sorted([a, b]))  # pairs are stored with annotator_a < annotator_b
+            _check_pair(results, pair)
+        report = write_report(results, args.out, figures=args.figures, pair=pair)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        print(f"xnaming analyze: error: {error}", file=sys.stderr)
+        return 1
+    print(f"xnaming analyze: tables, figures and report in {args.out}/ (open {report})")
+    return 0
+
+
+def _check_pair(results, pair: tuple[str, str, str]) -> None:
+    category, a, b = pair
+    table = results.agreement
+    match = table[
+        (table["category"] == category) & (table["annotator_a"] == a) & (table["annotator_b"] == b)
+    ]
+    if match.empty:
+        raise ValueError(
+            f"--pair: no annotators {a!r} and {b!r} in category {category!r}; pairs are listed "
+            "in agreement.csv"
+        )

@@ -1,0 +1,194 @@
+"""namings -> every measure: the one function a notebook or the command line calls."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from analysis.agreement import agreement_tables
+from analysis.cleaning import drop_small_concepts
+from analysis.compatibility import NameJudge, compatibility_table, name_pair_table
+from analysis.coverage import coverage_table
+from analysis.inputs import check_activations, check_namings
+from analysis.labels import CategoryNamings, category_namings
+from analysis.named_by import named_by_table, reliability_table
+from analysis.pair_stats import summarize_pairs
+from analysis.purity import purity_table
+from analysis.summaries import summary_table
+
+__all__ = ["AGREEMENT_MEASURES", "COMPATIBILITY_MEASURES", "Results", "analyze"]
+
+AGREEMENT_MEASURES = ["agreement_d1", "agreement_d2", "jaccard", "ari", "nmi"]
+COMPATIBILITY_MEASURES = ["exact_d1", "exact_d2", "subset_d1", "subset_d2"]
+
+
+@dataclass
+class Results:
+    """Every table of the analysis, as pandas DataFrames (the CSV files of the report).
+
+    Attributes
+    ----------
+    coverage, purity, named_by, reliability, agreement, matchings, compatibility, name_pairs,
+    summaries, dropped
+        The tables written as ``<name>.csv`` (see docs/analysis.md for their columns).
+    agreement_summary, compatibility_summary
+        Per category over annotator pairs: min, mean, std, max (Tables 5 and 6).
+    categories
+        The per-category namings the tables were computed from (for figures).
+    min_images
+        The cleaning threshold used.
+    notes
+        Things the user should know (left-out annotators, unproven D = 2 optima).
+    """
+
+    coverage: pd.DataFrame
+    purity: pd.DataFrame
+    named_by: pd.DataFrame
+    reliability: pd.DataFrame
+    agreement: pd.DataFrame
+    matchings: pd.DataFrame
+    compatibility: pd.DataFrame
+    name_pairs: pd.DataFrame
+    summaries: pd.DataFrame
+    dropped: pd.DataFrame
+    agreement_summary: pd.DataFrame
+    compatibility_summary: pd.DataFrame
+    categories: list[CategoryNamings] = field(repr=False)
+    min_images: int = 3
+    notes: list[str] = field(default_factory=list)
+
+    TABLES = (
+        "coverage",
+        "purity",
+        "named_by",
+        "reliability",
+        "agreement",
+        "matchings",
+        "compatibility",
+        "name_pairs",
+        "summaries",
+        "dropped",
+        "agreement_summary",
+        "compatibility_summary",
+    )
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables by file name stem."""
+        return {name: getattr(self, name) for name in self.TABLES}
+
+
+def analyze(
+    activations: pd.DataFrame,
+    namings: pd.DataFrame,
+    min_images: int = 3,
+    *,
+    judge: NameJudge | None = None,
+    other: bool = False,
+    progress: bool = False,
+    d2_time_limit: float = 5.0,
+    d2_max_paths: int = 200_000,
+    d2_budget: float | None = None,
+) -> Results:
+    """Compute the paper's measures from an activations table and tidy namings.
+
+    Parameters
+    ----------
+    activations
+        activation_id, image_id, category, x_feature: the universe of significant activations.
+    namings
+        Tidy namings: annotator, category, activation_id, concept, status.
+    min_images
+        Concepts covering fewer distinct images (per annotator and category) are dropped.
+    judge
+        Linguistic compatibility rules; default: the shipped bird-part synonyms.
+    other
+        Add "other" to explanations of images with unnamed activations.
+    progress
+        Show a progress bar over categories.
+    d2_time_limit, d2_max_paths
+        Limits of the exact D = 2 solver per connected component (see
+        :func:`analysis.match_d2`); a pair they stop is flagged ``d2_optimal = False``.
+    d2_budget
+        Seconds of the agreement stage after which D = 2 optima are no longer proven (None:
+        no budget); later pairs get the greedy matching, flagged unless trivially optimal.
+
+    Returns
+    -------
+    Results
+
+    Raises
+    ------
+    ValueError
+        Malformed inputs, with what is wrong and where.
+    """
+    activations = check_activations(activations)
+    namings = check_namings(namings, activations)
+    namings, dropped = drop_small_concepts(namings, activations, min_images)
+    categories = category_namings(activations, namings)
+    notes = _participation_notes(categories)
+    agreement_table, matchings = agreement_tables(
+        categories,
+        progress=progress,
+        d2_budget=d2_budget,
+        time_limit=d2_time_limit,
+        max_paths=d2_max_paths,
+    )
+    judge = judge or NameJudge.from_files()
+    compat = compatibility_table(matchings, agreement_table, judge)
+    unproven = int((~agreement_table["d2_optimal"].astype(bool)).sum())
+    if unproven:
+        notes.append(
+            f"{unproven} of {len(agreement_table)} pairs: the D = 2 optimum is not proven "
+            "(a size or time limit); agreement_d2 is a lower bound and agreement_d2_bound an "
+            "upper bound"
+        )
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
+    spread = _spread_by_d(compat)
+    return Results(
+        coverage=coverage_table(categories),
+        purity=purity_table(categories),
+        named_by=named_by_table(categories),
+        reliability=reliability_table(categories),
+        agreement=agreement_table,
+        matchings=matchings,
+        compatibility=compat,
+        name_pairs=name_pair_table(matchings, judge),
+        summaries=summary_table(categories, other=other),
+        dropped=dropped,
+        agreement_summary=summarize_pairs(agreement_table, AGREEMENT_MEASURES),
+        compatibility_summary=summarize_pairs(spread, COMPATIBILITY_MEASURES),
+        categories=categories,
+        min_images=min_images,
+        notes=notes,
+    )
+
+
+def _spread_by_d(compat: pd.DataFrame) -> pd.DataFrame:
+    """compatibility.csv with one column per measure and d (exact_d1, ...), one row per pair."""
+    columns = ["category", "annotator_a", "annotator_b", *COMPATIBILITY_MEASURES]
+    if compat.empty:
+        return pd.DataFrame(columns=columns)
+    spread = compat.pivot_table(
+        index=["category", "annotator_a", "annotator_b"],
+        columns="d",
+        values=["exact", "subset"],
+        dropna=False,
+    )
+    spread.columns = [f"{measure}_d{d}" for measure, d in spread.columns]
+    return spread.reset_index().reindex(columns=columns)
+
+
+def _participation_notes(categories: list[CategoryNamings]) -> list[str]:
+    everyone = sorted({a for cat in categories for a in cat.annotators})
+    notes = []
+    for cat in categories:
+        absent = [a for a in everyone if a not in cat.annotators]
+        if absent:
+            notes.append(
+                f"category {cat.category!r}: no namings from {', '.join(absent)}; "
+                "they are left out of its tables"
+            )
+    return notes

@@ -62,11 +62,16 @@ def bench_200_classes(args) -> None:
 
 
 def bench_toybirds(args) -> None:
+
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        _time_toybirds(args, Path(tmp))
+
+
+def _time_toybirds(args, work: Path) -> None:
     from xnn_training.fit_dnn import train_dnn
     from xnn_training.fit_xnn import train_xnn
     from xnn_training.toybirds import make_toybirds
 
-    work = Path(tempfile.mkdtemp(prefix="bench-training-"))
     dnn = args.dnn
     if dnn is None:
         start = time.perf_counter()

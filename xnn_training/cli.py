@@ -119,6 +119,8 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     xnn.add_argument("--a-rec", type=float, default=None, help="sparse reconstruction weight")
     xnn.add_argument("--a-pt", type=float, default=None, help="pull-away weight")
     xnn.add_argument("--pull-away-over", choices=["features", "images"], default=None)
+    xnn.add_argument("--reconstructed-features", type=int, default=None,
+                     help="features reconstructed per step when d is larger (512)")  # fmt: skip
     xnn.add_argument("--data", type=Path, help="default: the DNN run's data set")
     xnn.add_argument("--seed", type=int, default=0)
     xnn.add_argument("--device", default="cpu")
@@ -145,7 +147,7 @@ def _run_train_xnn(args: argparse.Namespace) -> int:
     _threads(args)
     from dataclasses import replace
 
-    from xnn_training.fit_xnn import BATCH_SIZE, EPOCHS, train_xnn
+    from xnn_training.fit_xnn import BATCH_SIZE, EPOCHS, RECONSTRUCTED_FEATURES, train_xnn
     from xnn_training.losses import LossWeights
 
     given = {
@@ -159,5 +161,6 @@ def _run_train_xnn(args: argparse.Namespace) -> int:
         args.dnn, args.out, args.k, args.classes, args.hidden, weights,
         args.epochs or EPOCHS, args.batch_size or BATCH_SIZE, args.lr, args.seed, args.data,
         args.device, args.overwrite,
+        reconstructed_features=args.reconstructed_features or RECONSTRUCTED_FEATURES,
     )  # fmt: skip
     return 0

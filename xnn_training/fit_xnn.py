@@ -182,6 +182,7 @@ def train_xnn(
     device: str = "cpu",
     overwrite: bool = False,
     checkpoint_every: int = 10,
+    reconstructed_features: int = RECONSTRUCTED_FEATURES,
 ) -> Path:
     """Train one xNN per class of a DNN run and write an xNN run with its fidelity report.
 
@@ -199,6 +200,8 @@ def train_xnn(
         See :func:`fit_xnn`.
     data
         The data set; default: the one the DNN run was trained on.
+    reconstructed_features
+        See :func:`fit_xnn`.
     checkpoint_every
         Save a checkpoint every this many epochs (and at the end); an interrupted run loses at
         most the epochs since the last one.
@@ -230,6 +233,7 @@ def train_xnn(
         "batch_size": batch_size,
         "lr": lr,
         "seed": seed,
+        "reconstructed_features": reconstructed_features,
         "data": str(data_path.resolve()),
     }
     status = prepare_out(out, training, overwrite)
@@ -271,7 +275,8 @@ def train_xnn(
 
     xnn = fit_xnn(
         tensors["train.features"], tensors["train.logits"][:, columns], k, hidden, weights,
-        epochs, batch_size, lr, seed, xnn=xnn, optimizer=optimizer, start_epoch=len(history),
+        epochs, batch_size, lr, seed, reconstructed_features, xnn=xnn, optimizer=optimizer,
+        start_epoch=len(history),
         after_epoch=after_epoch,
     )  # fmt: skip
 

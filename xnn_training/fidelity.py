@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from xnn_training.significant import significant_features
 from xnn_training.xnn import XNN
 
 __all__ = ["COLUMNS", "fidelity_report", "print_fidelity", "write_fidelity"]
@@ -40,19 +41,6 @@ COLUMNS = [
     "mean_active",
     "mean_abs_cos",
 ]
-
-
-def _significant_counts(terms: torch.Tensor, threshold: float = 0.9) -> torch.Tensor:
-    """Per row of ``terms`` (B, k): how many of the largest positive terms it takes to reach
-    ``threshold`` of the row's positive sum (0 for rows without positive terms).
-
-    Private stand-in: the public, tested version is xnn_training/significant.py (maps stage).
-    """
-    positive = terms.clamp_min(0).sort(dim=-1, descending=True).values
-    total = positive.sum(-1, keepdim=True)
-    reached = positive.cumsum(-1) >= threshold * total * (1 - 1e-6)
-    counts = (~reached).sum(-1) + 1
-    return torch.where(total.squeeze(-1) > 0, counts, torch.zeros_like(counts))
 
 
 @torch.no_grad()
@@ -84,7 +72,9 @@ def fidelity_report(
         target = logits[:, column].float()
         mse = float(((scores[:, j] - target) ** 2).mean())
         chosen = labels == column
-        significant = _significant_counts(terms[j, chosen], threshold).float()
+        significant = torch.from_numpy(
+            significant_features(terms[j, chosen], threshold).counts
+        ).float()
         active = (x_features[j, chosen] > 0).sum(-1).float()
         unit = F.normalize(x_features[j].T, dim=-1)  # X-features as vectors over the images
         cos = (unit @ unit.T).abs()

@@ -1,6 +1,5 @@
 """The fidelity report's significant-X-feature count and its table."""
 
-
 import torch
 
 from xnn_training.fidelity import COLUMNS, fidelity_report

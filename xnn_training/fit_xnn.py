@@ -181,7 +181,7 @@ def train_xnn(
     data: str | Path | None = None,
     device: str = "cpu",
     overwrite: bool = False,
-    checkpoint_every: int = 10,
+    checkpoint_every: int = 1,
     reconstructed_features: int = RECONSTRUCTED_FEATURES,
 ) -> Path:
     """Train one xNN per class of a DNN run and write an xNN run with its fidelity report.
@@ -203,8 +203,9 @@ def train_xnn(
     reconstructed_features
         See :func:`fit_xnn`.
     checkpoint_every
-        Save a checkpoint every this many epochs (and at the end); an interrupted run loses at
-        most the epochs since the last one.
+        Save a checkpoint every this many epochs (and at the end). The default, every epoch,
+        loses no finished epoch when a run is interrupted; raise it for very large runs, whose
+        checkpoint (about 1 GB for 200 classes) costs more than an epoch.
 
     Returns
     -------

@@ -119,7 +119,7 @@ def test_interrupted_training_resumes_to_the_same_result(trained, tmp_path, monk
 
     calls["n"] = 0
     monkeypatch.setattr(fit_xnn, "save_checkpoint", save_then_interrupt)
-    kw = {"k": 3, "hidden": (8, 4), "epochs": 3, "batch_size": 8, "checkpoint_every": 1}
+    kw = {"k": 3, "hidden": (8, 4), "epochs": 3, "batch_size": 8}  # default: every epoch
     with pytest.raises(KeyboardInterrupt):
         train_xnn(dnn, tmp_path / "xnn", **kw)
     train_xnn(dnn, tmp_path / "xnn", **kw)

@@ -51,7 +51,7 @@ def bundle(runs, tmp_path_factory):
 
 
 def test_bundle_follows_the_contract(runs, bundle):
-    data, dnn, _, silent = runs
+    data, dnn, _, _silent = runs
     content = read_bundle(bundle)
     test_ids = [s.image_id for s in open_dataset(data, "test").samples]
     assert list(content.activations.columns) == list(ACTIVATION_COLUMNS)
@@ -67,20 +67,23 @@ def test_bundle_follows_the_contract(runs, bundle):
     assert (content.activations["activation_id"] == (
         content.activations["image_id"] + ":x" + content.activations["x_feature"].astype(str)
     )).all()  # fmt: skip
-    for image_id, rows in content.activations.groupby("image_id"):
+    for _image_id, rows in content.activations.groupby("image_id"):
         assert list(rows["rank"]) == list(range(1, len(rows) + 1))
         assert rows["share"].sum() >= 0.9 - 1e-6 or len(rows) == 3
         assert (rows["contribution"] > 0).all()
     first = content.activations.iloc[0]
     heat = np.load(bundle / first["map_path"])["map"]
-    assert heat.dtype == np.float32 and heat.shape == (32, 32)
+    assert heat.dtype == np.float32
+    assert heat.shape == (32, 32)
     from PIL import Image
 
     assert Image.open(bundle / first["overlay_path"]).size == (DISPLAY_SIZE, DISPLAY_SIZE)
     assert Image.open(bundle / first["image_path"]).size == (DISPLAY_SIZE, DISPLAY_SIZE)
     manifest = content.manifest
-    assert manifest["layer"] == "features.10" and manifest["threshold"] == 0.9
-    assert manifest["explain"] == "true" and set(manifest["versions"]) >= {"torch", "xnaming"}
+    assert manifest["layer"] == "features.10"
+    assert manifest["threshold"] == 0.9
+    assert manifest["explain"] == "true"
+    assert set(manifest["versions"]) >= {"torch", "xnaming"}
     sha = hashlib.sha256((dnn / "weights.safetensors").read_bytes()).hexdigest()
     assert manifest["dnn_run"]["sha256"] == sha
     files = [p for p in bundle.rglob("*") if p.is_file() and p.name != "manifest.json"]
@@ -93,7 +96,7 @@ def test_bundle_follows_the_contract(runs, bundle):
 
 
 def test_shared_forward_maps_equal_the_plain_engine_on_the_full_model(runs, bundle):
-    data, dnn, _, silent = runs
+    data, _dnn, _, silent = runs
     run = load_xnn_run(silent)
     content = read_bundle(bundle)
     dataset = open_dataset(data, "test", run.dnn.classes, size=run.dnn.image_size)
@@ -125,7 +128,7 @@ def test_shared_forward_maps_equal_the_plain_engine_on_the_full_model(runs, bund
 
 
 def test_split_model_equals_the_dnn(runs):
-    _, dnn, xnn, _ = runs
+    _, _dnn, xnn, _ = runs
     run = load_xnn_run(xnn)
     split = SplitModel(run.dnn.model, "features.10", run.dnn.feature_layer)
     images = torch.randn(3, 3, 32, 32)
@@ -176,7 +179,7 @@ def test_runs_that_do_not_belong_together_are_refused(runs, tmp_path):
     weights = load_file(str(other / "weights.safetensors"))
     weights["classifier.0.weight"] += 0.01
     save_file(weights, str(other / "weights.safetensors"))
-    with pytest.raises(ValueError, match="do not belong together.*sha256"):
+    with pytest.raises(ValueError, match=r"do not belong together.*sha256"):
         explain(other, xnn, data, tmp_path / "b")
     assert not (tmp_path / "b").exists()
 
@@ -202,7 +205,8 @@ def test_cli_writes_a_bundle_and_reports_bad_input(runs, tmp_path, capsys):
         main([*args, "--out", str(tmp_path / "b"), "--limit", "4", "--explain", "predicted"]) == 0
     )
     out = capsys.readouterr().out
-    assert f"wrote {tmp_path / 'b'}" in out and "overall" in out
+    assert f"wrote {tmp_path / 'b'}" in out
+    assert "overall" in out
     content = read_bundle(tmp_path / "b")
     assert len(content.images) == 4
     assert (content.images["category"] == content.images["prediction"]).all()

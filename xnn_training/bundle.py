@@ -298,7 +298,9 @@ class BundleWriter:
     def _save_image(self, image: Image.Image, relative: str) -> None:
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        image.convert("RGB").save(path, format="PNG", optimize=False)
+        # zlib level 1: 2.5-3x faster than the default 6 for 20-30% larger files; PNG encoding was
+        # most of explain's time per image.
+        image.convert("RGB").save(path, format="PNG", compress_level=1)
 
     def _append(self, name: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
         path = self.root / name

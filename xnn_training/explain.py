@@ -159,6 +159,12 @@ class SplitModel(nn.Module):
                 f"layer: map layer {map_layer!r} is the feature layer or the output; choose a "
                 "convolutional or pooling layer below the feature layer"
             )
+        order = {node.name: i for i, node in enumerate(traced.graph.nodes)}
+        if order[names["map"]] > order[names["features"]]:
+            raise ValueError(
+                f"layer: map layer {map_layer!r} comes after the feature layer "
+                f"{feature_layer!r}; choose a convolutional or pooling layer below it"
+            )
         self.map_layer = map_layer
 
         below = copy.deepcopy(traced.graph)
@@ -200,7 +206,7 @@ class SplitModel(nn.Module):
         """``{"map", "features", "logits"}`` of a batch of images, in one pass."""
         activation = self.lower(images)
         out = self.upper(activation.clone())  # a clone: in-place ops above must not touch it
-        return {"map": activation, "features": torch.flatten(out["features"], 1), **out}
+        return {**out, "map": activation, "features": torch.flatten(out["features"], 1)}
 
 
 class _ClassEncoder(nn.Module):

@@ -65,3 +65,5 @@ def test_unknown_and_unsuitable_layers_are_refused():
         SplitModel(model, "features.1O", "classifier.1")
     with pytest.raises(ValueError, match="feature layer"):
         SplitModel(model, "classifier.1", "classifier.1")
+    with pytest.raises(ValueError, match="after the feature layer"):
+        SplitModel(model, "classifier.4", "classifier.1")

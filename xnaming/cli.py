@@ -80,7 +80,12 @@ COMMANDS: tuple[Command, ...] = (
         3,
         "xnn_training.cli:configure_train",
     ),
-    Command("explain", "significant X-features and their maps: the map bundle", 4),
+    Command(
+        "explain",
+        "significant X-features and their maps: the map bundle",
+        4,
+        "xnn_training.cli:configure_explain",
+    ),
     Command(
         "ls",
         "run Label Studio with the ML backend, or the backend alone",

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["configure_data", "configure_train"]
+__all__ = ["configure_data", "configure_explain", "configure_train"]
 
 
 EXIT_BAD_INPUT = 2
@@ -26,7 +26,7 @@ def _friendly(command: str) -> Callable:
         def run(args: argparse.Namespace) -> int:
             try:
                 return handler(args)
-            except (ValueError, FileNotFoundError, FileExistsError) as error:
+            except (ValueError, FileNotFoundError, FileExistsError) as error:  # BundleError too
                 print(f"xnaming {command}: error: {error}", file=sys.stderr)
                 return EXIT_BAD_INPUT
 
@@ -163,4 +163,46 @@ def _run_train_xnn(args: argparse.Namespace) -> int:
         args.device, args.overwrite,
         reconstructed_features=args.reconstructed_features or RECONSTRUCTED_FEATURES,
     )  # fmt: skip
+    return 0
+
+
+def configure_explain(parser: argparse.ArgumentParser) -> None:
+    """``xnaming explain --dnn RUN --xnn XRUN --data DIR --out BUNDLE ...``."""
+    parser.add_argument("--dnn", type=Path, required=True, help="the DNN run directory")
+    parser.add_argument("--xnn", type=Path, required=True, help="the xNN run directory")
+    parser.add_argument("--data", type=Path, required=True, help="local data set directory")
+    parser.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    parser.add_argument("--split", choices=["test", "train"], default="test")
+    parser.add_argument(
+        "--explain", choices=["true", "predicted"], default="true",
+        help="explain the true class (default) or the DNN's prediction",
+    )  # fmt: skip
+    parser.add_argument("--layer", help="map layer (default: pool4 or its equivalent)")
+    parser.add_argument(
+        "--threshold", type=float, default=0.9,
+        help="share of the positive score the significant X-features cover (0.9)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--contrastive", action="store_true", help="contrastive Excitation Backprop"
+    )
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--limit", type=int, help="explain only the first N images")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
+    parser.set_defaults(handler=_run_explain)
+
+
+@_friendly("explain")
+def _run_explain(args: argparse.Namespace) -> int:
+    _threads(args)
+    from xnn_training.explain import explain
+
+    out = explain(
+        args.dnn, args.xnn, args.data, args.out, split=args.split, explain=args.explain,
+        map_layer=args.layer, threshold=args.threshold, contrastive=args.contrastive,
+        batch_size=args.batch_size, limit=args.limit,
+    )  # fmt: skip
+    print(
+        f"xnaming explain: wrote {out}/ (manifest.json, activations.csv, images.csv, "
+        "summary.csv, images/, maps/, overlays/)"
+    )
     return 0

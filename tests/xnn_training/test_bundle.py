@@ -12,6 +12,7 @@ from PIL import Image
 
 from xnn_training.bundle import (
     ACTIVATION_COLUMNS,
+    EXTRA_IMAGE_COLUMNS,
     IMAGE_COLUMNS,
     ActivationMap,
     BundleError,
@@ -50,7 +51,7 @@ def test_round_trip(tmp_path):
 
     bundle = read_bundle(tmp_path / "b")
     assert list(bundle.activations.columns) == list(ACTIVATION_COLUMNS)
-    assert list(bundle.images.columns) == list(IMAGE_COLUMNS)
+    assert list(bundle.images.columns) == [*IMAGE_COLUMNS, *EXTRA_IMAGE_COLUMNS]
     assert list(bundle.activations["activation_id"]) == ["1:x0", "1:x1", "2:x0"]
     assert list(bundle.images["n_significant"]) == [2, 1, 0]  # image 3 listed, not dropped
     row = bundle.activations.iloc[1]

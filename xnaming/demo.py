@@ -108,6 +108,13 @@ def _train_xnn(demo: Demo) -> str:
     return f"xNN run and fidelity.csv: {demo.xnn}"
 
 
+def _explain(demo: Demo) -> str:
+    from xnn_training.explain import explain
+
+    explain(demo.dnn, demo.xnn, demo.data, demo.bundle, split="test", explain="true")
+    return f"map bundle: {demo.bundle}"
+
+
 def _ls_start(demo: Demo) -> str:
     from ls_backend.server import LabelStudioServer, free_port, port_in_use
 
@@ -170,7 +177,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("data", "generate the toybirds data set", 3, _data),
     Stage("train dnn", "train the toy CNN classifier", 3, _train_dnn),
     Stage("train xnn", "train the per-class explanation networks", 3, _train_xnn),
-    Stage("explain", "significant X-features and their activation maps", 4),
+    Stage("explain", "significant X-features and their activation maps", 4, _explain),
     Stage("ls start", "start Label Studio and the ML backend", 6, _ls_start, always=True),
     Stage("publish", "publish boards for two demo annotators", 6, _publish, always=True),
     Stage("simulate", "simulate five annotators' namings", 7, _simulate),

@@ -62,10 +62,16 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do everything but leave no server running (CI, scripting)",
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a tiny data set and short training: the whole chain in a few minutes "
+        "(for tests; its figures mean little). Use its own --workdir.",
+    )
     parser.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from xnaming.demo import run_demo
+    from xnaming.demo import FULL, QUICK, run_demo
 
-    return run_demo(args.workdir, serve=args.serve)
+    return run_demo(args.workdir, serve=args.serve, size=QUICK if args.quick else FULL)

@@ -19,11 +19,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_WORKDIR", "STAGES", "Demo", "Stage", "run_demo"]
+__all__ = ["DEFAULT_WORKDIR", "FULL", "QUICK", "STAGES", "Demo", "Size", "Stage", "run_demo"]
 
 DEFAULT_WORKDIR = Path("runs/demo")
 DEMO_ANNOTATORS = ("ann1@demo.xnaming.org", "ann2@demo.xnaming.org")
 SIMULATED_ANNOTATORS = 5
+
+
+@dataclass(frozen=True)
+class Size:
+    """How big the demo's data and training are."""
+
+    classes: int = 12
+    per_class: int = 150
+    image_size: int = 64
+    dnn_epochs: int | None = None  # the trainer's default
+    xnn_epochs: int | None = None
+
+
+FULL = Size()
+# The whole chain in a few minutes, for tests and a first look; its figures mean little.
+QUICK = Size(classes=3, per_class=24, image_size=48, dnn_epochs=3, xnn_epochs=20)
 
 
 @dataclass
@@ -32,6 +48,7 @@ class Demo:
 
     workdir: Path
     serve: bool = True
+    size: Size = FULL
     server: Any = None  # the Label Studio server of the "ls start" stage
     credentials: Any = None
     logins: list[str] = field(default_factory=list)
@@ -90,21 +107,25 @@ class Stage:
 def _data(demo: Demo) -> str:
     from xnn_training import make_toybirds
 
-    make_toybirds(demo.data, classes=12, seed=0)
+    size = demo.size
+    make_toybirds(
+        demo.data, classes=size.classes, per_class=size.per_class, size=size.image_size, seed=0
+    )
     return f"toybirds: {demo.data}"
 
 
 def _train_dnn(demo: Demo) -> str:
     from xnn_training import train_dnn
 
-    train_dnn(demo.data, demo.dnn, arch="toycnn", overwrite=True)
+    train_dnn(demo.data, demo.dnn, arch="toycnn", epochs=demo.size.dnn_epochs, overwrite=True)
     return f"classifier run: {demo.dnn}"
 
 
 def _train_xnn(demo: Demo) -> str:
     from xnn_training import train_xnn
 
-    train_xnn(demo.dnn, demo.xnn, overwrite=True)
+    epochs = {} if demo.size.xnn_epochs is None else {"epochs": demo.size.xnn_epochs}
+    train_xnn(demo.dnn, demo.xnn, overwrite=True, **epochs)
     return f"xNN run and fidelity.csv: {demo.xnn}"
 
 
@@ -185,7 +206,7 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
-def run_demo(workdir: Path, serve: bool = True) -> int:
+def run_demo(workdir: Path, serve: bool = True, size: Size = FULL) -> int:
     """Run every built stage in order; report the ones that are not built yet.
 
     Parameters
@@ -194,6 +215,8 @@ def run_demo(workdir: Path, serve: bool = True) -> int:
         Directory that receives every stage's outputs; created if missing.
     serve
         Keep Label Studio running at the end until Ctrl-C (``False``: stop it, for CI).
+    size
+        :data:`FULL` (the default) or :data:`QUICK` (a few minutes, for tests).
 
     Returns
     -------
@@ -201,9 +224,14 @@ def run_demo(workdir: Path, serve: bool = True) -> int:
         0 when every stage that could run succeeded (stages not built yet do not count as
         failures); the exception of a failing stage propagates, after stopping any server.
     """
-    demo = Demo(Path(workdir), serve=serve)
+    demo = Demo(Path(workdir), serve=serve, size=size)
     done_dir = demo.workdir / ".done"
     done_dir.mkdir(parents=True, exist_ok=True)
+    size_marker = done_dir / "size"
+    if size_marker.exists() and size_marker.read_text() != repr(size):
+        for marker in done_dir.iterdir():  # another size: nothing earlier can be reused
+            marker.unlink()
+    size_marker.write_text(repr(size))
     print(f"xnaming demo: working in {demo.workdir}/")
     missing: Stage | None = None
     rerun = False  # once a stage runs again, every later stage must too

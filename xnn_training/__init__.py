@@ -1,7 +1,8 @@
 """xnn_training: data sets, the DNN classifier and its per-class explanation networks (xNN).
 
 Data flow: :func:`make_toybirds` / :func:`open_dataset` -> :func:`train_dnn` (a DNN run) ->
-:func:`train_xnn` (an xNN run with ``fidelity.csv``) -> :func:`load_xnn_run` for the maps stage.
+:func:`train_xnn` (an xNN run with ``fidelity.csv``) -> :func:`explain` (the map bundle) ->
+:func:`pointing_game` (where the maps fall, on toybirds).
 
 Public names are imported lazily, so ``import xnn_training`` (and ``xnaming --help``) does not
 import torch.
@@ -20,12 +21,14 @@ __all__ = [
     "LossWeights",
     "XNNRun",
     "build_dnn",
+    "explain",
     "fidelity_report",
     "fit_xnn",
     "load_dnn_run",
     "load_xnn_run",
     "make_toybirds",
     "open_dataset",
+    "pointing_game",
     "train_dnn",
     "train_xnn",
 ]
@@ -46,6 +49,8 @@ _HOME = {
     "train_xnn": "fit_xnn",
     "train_dnn": "fit_dnn",
     "make_toybirds": "toybirds",
+    "explain": "explain",
+    "pointing_game": "pointing",
 }
 
 

@@ -10,8 +10,10 @@ Figures:
   100 calls, with 600 earlier namings of that annotator in its store (goal: p50 under 100 ms);
 - webhook: answer time of ANNOTATION_CREATED for a 200-map board (goal: under 100 ms);
 - moves: map drags needed to reach a fixed grouping from the backend's proposal vs from an
-  all-unsorted board. Simulated annotators are not built yet (issue 7), so the fixed grouping is
-  the hand-made bundle's ``part`` column (the bird part each map's heat sits on).
+  all-unsorted board (goal: at least 50% fewer). By default the grouping is a hand-made bundle's
+  ``part`` column; with ``--bundle B --namings N`` it is each simulated annotator's board on a
+  real toybirds bundle (``xnaming simulate``), e.g. the demo's:
+  ``--only moves --bundle runs/demo/bundle --namings runs/demo/namings-simulated.csv``.
 """
 
 from __future__ import annotations
@@ -54,29 +56,58 @@ def _board_task(activations: pd.DataFrame, annotator: str) -> dict:
     }
 
 
-def bench_moves(root: Path) -> None:
+def _goals_from_parts(table: pd.DataFrame) -> list[tuple[str, str, dict[str, list[str]]]]:
+    """One goal board per category: the hand-made bundle's ``part`` column."""
+    return [
+        (
+            category,
+            "parts",
+            {f"g_{part}": list(m["activation_id"]) for part, m in rows.groupby("part")},
+        )
+        for category, rows in table.groupby("category")
+    ]
+
+
+def _goals_from_namings(namings: pd.DataFrame) -> list[tuple[str, str, dict[str, list[str]]]]:
+    """One goal board per simulated annotator and category: their groups, discards, unsorted."""
+    goals = []
+    for (annotator, category), rows in namings.groupby(["annotator", "category"]):
+        board: dict[str, list[str]] = {"_": [], "discard": []}
+        for row in rows.itertuples():
+            bucket = {"named": f"g_{row.concept}", "discarded": "discard"}.get(row.status, "_")
+            board.setdefault(bucket, []).append(row.activation_id)
+        goals.append((category, annotator, board))
+    return goals
+
+
+def bench_moves(root: Path, bundle: Path | None = None, namings: Path | None = None) -> None:
     from ls_backend.publish import load_bundle
 
-    bundle = make_bundle(
-        root / "moves", categories=("cardinal", "jay", "finch"), images_per_category=30
-    )
+    if bundle is None:
+        bundle = make_bundle(
+            root / "moves", categories=("cardinal", "jay", "finch"), images_per_category=30
+        )
     table = load_bundle(bundle)
-    total_proposal = total_unsorted = 0
+    if namings is None:
+        goals = _goals_from_parts(table)
+    else:
+        goals = _goals_from_namings(pd.read_csv(namings, keep_default_na=False, dtype=str))
+    proposals = {}
     for category, rows in table.groupby("category"):
         maps = [
             MapInfo(r.activation_id, category, int(r.x_feature), (r.heat_x, r.heat_y))
             for r in rows.itertuples()
         ]
-        goal: dict[str, list[str]] = {}
-        for part, members in rows.groupby("part"):
-            goal[f"g_{part}"] = list(members["activation_id"])
-        proposal, _ = board_proposal(maps, [], groups=12)
+        proposals[category] = (board_proposal(maps, [], groups=12)[0], list(rows["activation_id"]))
+    total_proposal = total_unsorted = 0
+    for category, who, goal in goals:
+        proposal, ids = proposals[category]
         from_proposal = moves_needed(proposal, goal)
-        from_unsorted = moves_needed({"_": list(rows["activation_id"])}, goal)
+        from_unsorted = moves_needed({"_": ids}, goal)
         total_proposal += from_proposal
         total_unsorted += from_unsorted
         print(
-            f"moves {category}: {len(maps)} maps, {from_proposal} from the proposal, "
+            f"moves {category} ({who}): {len(ids)} maps, {from_proposal} from the proposal, "
             f"{from_unsorted} from all-unsorted"
         )
     saved = 1 - total_proposal / total_unsorted
@@ -234,10 +265,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--only", choices=("moves", "server"))
+    parser.add_argument("--bundle", type=Path, help="moves on this bundle (with --namings)")
+    parser.add_argument("--namings", type=Path, help="simulated namings: the goal boards")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="xnaming-bench-") as tmp:
         if args.only in (None, "moves"):
-            bench_moves(Path(tmp))
+            bench_moves(Path(tmp), args.bundle, args.namings)
         if args.only in (None, "server"):
             bench_server(Path(tmp))
 

@@ -35,6 +35,10 @@ __all__ = [
 ]
 
 BACKGROUND = "background"
+HOT = 0.7
+"""Pixels at least this fraction of a map's maximum form its visible hot spot. An annotator
+names what lights up in the overlay; the faint tail of an upsampled map would otherwise put
+most of the heat on the (large) background of every image."""
 NAMING_COLUMNS = ("annotator", "category", "activation_id", "concept", "status", "simulated")
 
 
@@ -121,8 +125,10 @@ DEFAULT_PROFILES: tuple[AnnotatorProfile, ...] = (
 )
 
 
-def heat_by_part(heat: np.ndarray, part_mask: np.ndarray, part_names: Mapping[int, str]) -> dict:
-    """Share of a map's heat inside each part's mask.
+def heat_by_part(
+    heat: np.ndarray, part_mask: np.ndarray, part_names: Mapping[int, str], hot: float = HOT
+) -> dict:
+    """Share of a map's visible heat inside each part's mask.
 
     Parameters
     ----------
@@ -133,6 +139,8 @@ def heat_by_part(heat: np.ndarray, part_mask: np.ndarray, part_names: Mapping[in
         background.
     part_names
         Label -> part name.
+    hot
+        Only pixels at least ``hot`` times the map's maximum count (0: all of the heat).
 
     Returns
     -------
@@ -145,6 +153,9 @@ def heat_by_part(heat: np.ndarray, part_mask: np.ndarray, part_names: Mapping[in
         raise ValueError(f"map shape {heat.shape} differs from part mask shape {part_mask.shape}")
     if np.any(heat < 0) or not np.all(np.isfinite(heat)):
         raise ValueError("a map must be finite and non-negative")
+    if not 0.0 <= hot < 1.0:
+        raise ValueError(f"hot must be in [0, 1); got {hot}")
+    heat = np.where(heat >= hot * heat.max(), heat, 0.0) if heat.size else heat
     total = heat.sum()
     shares = {name: 0.0 for name in (*part_names.values(), BACKGROUND)}
     if total == 0:
@@ -233,7 +244,7 @@ def profiles_for(count: int) -> tuple[AnnotatorProfile, ...]:
 
 
 def part_heat_table(bundle: Path, data: Path) -> pd.DataFrame:
-    """Where each map of a toybirds bundle puts its heat: one row per activation and part.
+    """Where each map of a toybirds bundle shows its heat: one row per activation and part.
 
     Parameters
     ----------
@@ -245,7 +256,8 @@ def part_heat_table(bundle: Path, data: Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        activation_id, category, part, share (of the map's heat), wing_open.
+        activation_id, category, part, share (of the map's visible heat, see :data:`HOT`),
+        wing_open.
     """
     from xnn_training.bundle import read_bundle
 

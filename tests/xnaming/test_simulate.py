@@ -22,8 +22,12 @@ def _part_heat(rows):
 def test_heat_by_part_by_hand():
     mask = np.array([[0, 1], [2, 2]])
     heat = np.array([[1.0, 3.0], [2.0, 2.0]])
-    shares = heat_by_part(heat, mask, {1: "eye", 2: "wing"})
+    shares = heat_by_part(heat, mask, {1: "eye", 2: "wing"}, hot=0)
     assert shares == pytest.approx({"eye": 3 / 8, "wing": 4 / 8, BACKGROUND: 1 / 8})
+    # Only the hot spot counts: pixels >= 0.6 * 3 = 1.8 are the eye (3) and the wing (2, 2).
+    hot = heat_by_part(heat, mask, {1: "eye", 2: "wing"}, hot=0.6)
+    assert hot == pytest.approx({"eye": 3 / 7, "wing": 4 / 7, BACKGROUND: 0.0})
+    assert heat_by_part(heat, mask, {1: "eye", 2: "wing"})["eye"] == pytest.approx(1.0)
     assert heat_by_part(np.zeros((2, 2)), mask, {1: "eye"}) == {"eye": 0.0, BACKGROUND: 0.0}
 
 
@@ -32,6 +36,8 @@ def test_heat_by_part_rejects_bad_maps():
         heat_by_part(np.ones((2, 3)), np.zeros((2, 2), int), {})
     with pytest.raises(ValueError, match="non-negative"):
         heat_by_part(-np.ones((2, 2)), np.zeros((2, 2), int), {})
+    with pytest.raises(ValueError, match="hot must be"):
+        heat_by_part(np.ones((2, 2)), np.zeros((2, 2), int), {}, hot=1.0)
 
 
 def test_profiles_name_by_the_strongest_part_in_their_own_words():

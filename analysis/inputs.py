@@ -131,6 +131,9 @@ def check_namings(
     frame = namings.loc[:, list(NAMING_COLUMNS)].copy().reset_index(drop=True)
     for column in NAMING_COLUMNS:
         frame[column] = _as_text(frame[column])
+    if "simulated" in namings.columns:  # `xnaming simulate` marks its rows; keep the mark
+        flags = _as_text(namings["simulated"].reset_index(drop=True)).str.lower()
+        frame["simulated"] = flags.isin(["true", "1", "yes"])
     frame["status"] = frame["status"].str.lower()
     row = frame.index + 2  # the line in a CSV file with one header line
     for column in ("annotator", "activation_id"):

@@ -125,9 +125,16 @@ def analyze(
     """
     activations = check_activations(activations)
     namings = check_namings(namings, activations)
+    simulated = _simulated_annotators(namings)
     namings, dropped = drop_small_concepts(namings, activations, min_images)
     categories = category_namings(activations, namings)
     notes = _participation_notes(categories)
+    if simulated:
+        notes.insert(
+            0,
+            f"Simulated namings: {', '.join(simulated)} are simulated annotators "
+            "(xnaming simulate), not people.",
+        )
     agreement_table, matchings = agreement_tables(
         categories,
         progress=progress,
@@ -164,6 +171,13 @@ def analyze(
         min_images=min_images,
         notes=notes,
     )
+
+
+def _simulated_annotators(namings: pd.DataFrame) -> list[str]:
+    """Annotators whose rows are marked simulated (the optional ``simulated`` column)."""
+    if "simulated" not in namings.columns:
+        return []
+    return sorted(namings.loc[namings["simulated"], "annotator"].unique())
 
 
 def _spread_by_d(compat: pd.DataFrame) -> pd.DataFrame:

@@ -267,10 +267,9 @@ class LabelStudioServer:
                     "init",
                     str(self._ls_dir),
                     "--no-browser",
-                    "--username",
-                    credentials.admin_email,
-                    "--password",
-                    credentials.admin_password,
+                    # One argument each: a generated password may start with "-".
+                    f"--username={credentials.admin_email}",
+                    f"--password={credentials.admin_password}",
                 ),
                 env=self._env(),
                 stdout=stream,

@@ -90,6 +90,7 @@ def analyze(
     d2_time_limit: float = 5.0,
     d2_max_paths: int = 200_000,
     d2_budget: float | None = None,
+    workers: int | None = None,
 ) -> Results:
     """Compute the paper's measures from an activations table and tidy namings.
 
@@ -113,6 +114,9 @@ def analyze(
     d2_budget
         Seconds of the agreement stage after which D = 2 optima are no longer proven (None:
         no budget); later pairs get the greedy matching, flagged unless trivially optimal.
+    workers
+        Processes for the agreement stage (None: every core on large inputs); the results do
+        not depend on it.
 
     Returns
     -------
@@ -139,6 +143,7 @@ def analyze(
         categories,
         progress=progress,
         d2_budget=d2_budget,
+        workers=workers,
         time_limit=d2_time_limit,
         max_paths=d2_max_paths,
     )

@@ -16,7 +16,7 @@ demo: $(STAMP)
 test: $(STAMP) lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# Seconds, not minutes: no training, no Label Studio server, no browser.
+# Under a minute: no training, no Label Studio server, no browser.
 test-fast: $(STAMP) lint
 	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
 

@@ -30,15 +30,13 @@ def configure_simulate(parser: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from xnaming.simulate import part_heat_table, profiles_for, simulate_namings
+    from xnaming.simulate import simulate_bundle
 
     data = args.data
     if data is None:
         manifest = json.loads((args.bundle / "manifest.json").read_text())
         data = Path(manifest["data"])
-    namings = simulate_namings(
-        part_heat_table(args.bundle, data), profiles_for(args.annotators), seed=args.seed
-    )
+    namings = simulate_bundle(args.bundle, data, args.annotators, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     namings.to_csv(args.out, index=False)
     counts = namings.groupby("annotator")["status"].value_counts().unstack(fill_value=0)

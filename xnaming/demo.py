@@ -47,7 +47,6 @@ class Demo:
     """What the stages share: where they write, and what they leave for the later ones."""
 
     workdir: Path
-    serve: bool = True
     size: Size = FULL
     server: Any = None  # the Label Studio server of the "ls start" stage
     credentials: Any = None
@@ -175,11 +174,9 @@ def _publish(demo: Demo) -> str:
 
 
 def _simulate(demo: Demo) -> str:
-    from xnaming.simulate import part_heat_table, profiles_for, simulate_namings
+    from xnaming.simulate import simulate_bundle
 
-    namings = simulate_namings(
-        part_heat_table(demo.bundle, demo.data), profiles_for(SIMULATED_ANNOTATORS)
-    )
+    namings = simulate_bundle(demo.bundle, demo.data, SIMULATED_ANNOTATORS)
     namings.to_csv(demo.namings, index=False)
     return f"{SIMULATED_ANNOTATORS} simulated annotators' namings: {demo.namings}"
 
@@ -223,7 +220,7 @@ def run_demo(workdir: Path, serve: bool = True, size: Size = FULL) -> int:
         0 when every stage that could run succeeded (stages not built yet do not count as
         failures); the exception of a failing stage propagates, after stopping any server.
     """
-    demo = Demo(Path(workdir), serve=serve, size=size)
+    demo = Demo(Path(workdir), size=size)
     done_dir = demo.workdir / ".done"
     done_dir.mkdir(parents=True, exist_ok=True)
     size_marker = done_dir / "size"

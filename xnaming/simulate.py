@@ -31,6 +31,7 @@ __all__ = [
     "heat_by_part",
     "part_heat_table",
     "profiles_for",
+    "simulate_bundle",
     "simulate_namings",
 ]
 
@@ -298,3 +299,21 @@ def part_heat_table(bundle: Path, data: Path) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["activation_id", "category", "part", "share", "wing_open"])
+
+
+def simulate_bundle(bundle: Path, data: Path, annotators: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Namings of a toybirds bundle by ``annotators`` simulated annotators (:func:`profiles_for`).
+
+    Parameters
+    ----------
+    bundle, data
+        As in :func:`part_heat_table`.
+    annotators, seed
+        How many simulated annotators, and the seed of their choices.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The tidy namings table with ``simulated`` = True (see :func:`simulate_namings`).
+    """
+    return simulate_namings(part_heat_table(bundle, data), profiles_for(annotators), seed=seed)

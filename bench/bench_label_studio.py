@@ -13,7 +13,10 @@ Figures:
   all-unsorted board (goal: at least 50% fewer). By default the grouping is a hand-made bundle's
   ``part`` column; with ``--bundle B --namings N`` it is each simulated annotator's board on a
   real toybirds bundle (``xnaming simulate``), e.g. the demo's:
-  ``--only moves --bundle runs/demo/bundle --namings runs/demo/namings-simulated.csv``.
+  ``--only moves --bundle runs/demo/bundle --namings runs/demo/namings-simulated.csv``; with
+  ``--bundle B --data D`` it is a fixed grouping: each map under the toybirds part that holds
+  most of its visible heat. Each annotator's boards are replayed in category order, so the
+  proposal learns from their earlier boards only.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ls_backend.naming import MapInfo, board_proposal, moves_needed
+from ls_backend.naming import DESCRIPTORS, MapInfo, Naming, board_proposal, moves_needed
 from tests.ls_backend.bundle_factory import make_bundle
 
 
@@ -43,6 +46,7 @@ def _board_task(activations: pd.DataFrame, annotator: str) -> dict:
             "x_feature": int(r.x_feature),
             "heat_x": float(r.heat_x),
             "heat_y": float(r.heat_y),
+            "descriptors": {name: float(getattr(r, name)) for name in DESCRIPTORS},
         }
         for r in activations.itertuples()
     ]
@@ -81,7 +85,54 @@ def _goals_from_namings(namings: pd.DataFrame) -> list[tuple[str, str, dict[str,
     return goals
 
 
-def bench_moves(root: Path, bundle: Path | None = None, namings: Path | None = None) -> None:
+def _goals_from_hot_spots(bundle: Path, data: Path) -> list[tuple[str, str, dict[str, list]]]:
+    """One goal board per category: each map grouped by the toybirds part under most of its
+    visible heat (:func:`xnaming.simulate.part_heat_table`), background maps discarded."""
+    from xnaming.simulate import BACKGROUND, part_heat_table
+
+    shares = part_heat_table(bundle, data).sort_values("share", ascending=False)
+    strongest = shares.drop_duplicates("activation_id")
+    goals = []
+    for category, rows in strongest.groupby("category"):
+        board: dict[str, list[str]] = {"_": [], "discard": []}
+        for row in rows.itertuples():
+            bucket = "discard" if row.part == BACKGROUND else f"g_{row.part}"
+            board.setdefault(bucket, []).append(row.activation_id)
+        goals.append((category, "hot-spot parts", board))
+    return goals
+
+
+def _map_infos(table: pd.DataFrame) -> dict[str, MapInfo]:
+    return {
+        r.activation_id: MapInfo(
+            r.activation_id,
+            r.category,
+            int(r.x_feature),
+            (r.heat_x, r.heat_y),
+            tuple(float(getattr(r, name)) for name in DESCRIPTORS),
+        )
+        for r in table.itertuples()
+    }
+
+
+def _namings_of_board(board: dict[str, list[str]], maps: dict[str, MapInfo]) -> list[Naming]:
+    """What an annotator who sorted a board this way told the backend."""
+    namings = []
+    for bucket, ids in board.items():
+        status = {"_": "unnamed", "discard": "discarded"}.get(bucket, "named")
+        concept = bucket.removeprefix("g_") if status == "named" else ""
+        namings += [Naming(maps[aid], concept, status) for aid in ids]
+    return namings
+
+
+def bench_moves(
+    root: Path, bundle: Path | None = None, namings: Path | None = None, data: Path | None = None
+) -> None:
+    """Drags to each goal board from the proposal, with and without the annotator's history.
+
+    Each annotator's boards are replayed in category order: the proposal for a board learns
+    from that annotator's earlier boards only, as the backend would see them.
+    """
     from ls_backend.publish import load_bundle
 
     if bundle is None:
@@ -89,32 +140,41 @@ def bench_moves(root: Path, bundle: Path | None = None, namings: Path | None = N
             root / "moves", categories=("cardinal", "jay", "finch"), images_per_category=30
         )
     table = load_bundle(bundle)
-    if namings is None:
-        goals = _goals_from_parts(table)
-    else:
+    maps = _map_infos(table)
+    if namings is not None:
         goals = _goals_from_namings(pd.read_csv(namings, keep_default_na=False, dtype=str))
-    proposals = {}
-    for category, rows in table.groupby("category"):
-        maps = [
-            MapInfo(r.activation_id, category, int(r.x_feature), (r.heat_x, r.heat_y))
-            for r in rows.itertuples()
-        ]
-        proposals[category] = (board_proposal(maps, [], groups=12)[0], list(rows["activation_id"]))
-    total_proposal = total_unsorted = 0
-    for category, who, goal in goals:
-        proposal, ids = proposals[category]
-        from_proposal = moves_needed(proposal, goal)
-        from_unsorted = moves_needed({"_": ids}, goal)
-        total_proposal += from_proposal
-        total_unsorted += from_unsorted
+    elif data is not None:
+        goals = _goals_from_hot_spots(bundle, data)
+    else:
+        goals = _goals_from_parts(table)
+    ids_of = {c: list(rows["activation_id"]) for c, rows in table.groupby("category")}
+    totals = {"unsorted": 0, "fresh": 0, "history": 0}
+    history: dict[str, list[Naming]] = {}
+    for category, who, goal in sorted(goals, key=lambda g: (g[1], g[0])):
+        ids = ids_of[category]
+        board = [maps[aid] for aid in ids]
+        earlier = history.setdefault(who, [])
+        moves = {
+            "unsorted": moves_needed({"_": ids}, goal),
+            "fresh": moves_needed(board_proposal(board, [], groups=12)[0], goal),
+            "history": moves_needed(board_proposal(board, earlier, groups=12)[0], goal),
+        }
+        for key, value in moves.items():
+            totals[key] += value
         print(
-            f"moves {category} ({who}): {len(ids)} maps, {from_proposal} from the proposal, "
-            f"{from_unsorted} from all-unsorted"
+            f"moves {category} ({who}, {len(earlier)} earlier namings): {len(ids)} maps, "
+            f"{moves['unsorted']} from all-unsorted, {moves['fresh']} from the proposal "
+            f"without history, {moves['history']} with history"
         )
-    saved = 1 - total_proposal / total_unsorted
+        earlier += _namings_of_board(goal, maps)
+
+    def fewer(key: str) -> str:
+        return f"{totals[key]} ({1 - totals[key] / totals['unsorted']:.1%} fewer)"
+
     print(
-        f"moves total: {total_proposal} from the proposal vs {total_unsorted} "
-        f"from all-unsorted ({saved:.0%} fewer)"
+        f"moves total: {totals['unsorted']} from all-unsorted; from the proposal "
+        f"{fewer('fresh')} without history, {fewer('history')} with the annotator's history "
+        "(goal: at least 50% fewer)"
     )
 
 
@@ -193,6 +253,7 @@ def bench_server(root: Path) -> None:
                         "x_feature": int(row.x_feature),
                         "heat_x": float(row.heat_x),
                         "heat_y": float(row.heat_y),
+                        "descriptors": {name: float(getattr(row, name)) for name in DESCRIPTORS},
                         "overlay": "",
                         "image": "",
                     },
@@ -261,10 +322,13 @@ def main() -> None:
     parser.add_argument("--only", choices=("moves", "server"))
     parser.add_argument("--bundle", type=Path, help="moves on this bundle (with --namings)")
     parser.add_argument("--namings", type=Path, help="simulated namings: the goal boards")
+    parser.add_argument(
+        "--data", type=Path, help="toybirds data of --bundle: goal = the part under each hot spot"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="xnaming-bench-") as tmp:
         if args.only in (None, "moves"):
-            bench_moves(Path(tmp), args.bundle, args.namings)
+            bench_moves(Path(tmp), args.bundle, args.namings, args.data)
         if args.only in (None, "server"):
             bench_server(Path(tmp))
 

@@ -35,7 +35,7 @@ from ls_backend.store import NamingStore
 
 __all__ = ["MODEL_VERSION", "Backend", "BackendSettings", "BadRequest", "create_app"]
 
-MODEL_VERSION = "xnaming-groups-1"
+MODEL_VERSION = "xnaming-groups-2"
 """The one model_version string: in /setup's answer and in every prediction."""
 
 log = logging.getLogger("xnaming.backend")
@@ -118,8 +118,8 @@ class Backend:
                 maps = maps_of_task(data)
             except ValueError as error:
                 raise BadRequest(f"tasks[{index}] (id {task.get('id')}): {error}") from None
-            annotator = str(data.get("annotator", ""))
-            earlier = self.store.namings_of(annotator, maps[0].category) if maps else []
+            # All of the annotator's namings: what they leave unnamed carries across categories.
+            earlier = self.store.namings_of(str(data.get("annotator", ""))) if maps else []
             results.append(self._predict_task(data, maps, earlier, groups))
         return {"results": results, "model_version": MODEL_VERSION}
 

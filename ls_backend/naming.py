@@ -1,14 +1,18 @@
 """The naming logic of the ML backend: proposals for boards and per-map tasks. No Flask here.
 
 A map is described by what the task data carries (``docs/formats.md``): its category, its
-X-feature and, when the bundle gave it, the centre of its heat (``heat_x``, ``heat_y`` in
-[0, 1]). Two maps are *similar* when they share category and X-feature and their heat centres
-lie within :data:`NEAR` of each other.
+X-feature, the centre of its heat (``heat_x``, ``heat_y`` in [0, 1]) and a few numbers on how
+strong and how focused it is (:data:`DESCRIPTORS`, computed by :func:`describe_map` at publish
+time). Two maps are *similar* when they share category and X-feature and their heat centres lie
+within :data:`NEAR` of each other.
 
 - Board proposal: maps of one X-feature form a group, split where their heat centres lie far
   apart (single-link clustering at distance :data:`NEAR`), since one X-feature firing on two
-  places is often two concepts. Groups are named from this annotator's earlier namings of
-  similar maps (majority vote), when there are any.
+  places is often two concepts. Once the annotator has sorted enough maps on earlier boards,
+  a logistic regression on the descriptors learns which maps *they* leave unnamed or discard
+  (too diffuse, too weak: each annotator draws the line elsewhere), and the proposal starts
+  such maps in Unsorted or Discard instead of a group. Groups are named from this
+  annotator's earlier namings of similar maps (majority vote), when there are any.
 - Per-map proposal: the concept this annotator chose most often for similar maps, with the
   vote share as score; nothing when there is no basis.
 - :func:`moves_needed`: how many maps an annotator must drag to turn one board into another.
@@ -18,20 +22,28 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from label_config import BOARD_LIST, BOARD_RANKER, group_bucket, group_name_control
 
 __all__ = [
+    "DESCRIPTORS",
+    "MIN_HISTORY",
     "NEAR",
     "MapInfo",
     "Naming",
     "board_prediction",
     "board_proposal",
+    "describe_map",
+    "fit_status_guess",
     "maps_of_task",
     "moves_needed",
     "per_map_proposal",
@@ -40,6 +52,25 @@ __all__ = [
 NEAR = 0.25
 """Distance between heat centres (in image fractions) under which two maps count as similar."""
 _NEIGHBOURS = 7
+HOT_SPOT = 0.7
+"""Pixels at least this fraction of a map's maximum form its hot spot: what lights up in the
+overlay the annotator sees."""
+DESCRIPTORS: tuple[str, ...] = (
+    "share",
+    "rank",
+    "hot_area",
+    "hot_mass",
+    "hot_spread",
+    "heat_spread",
+    "peak",
+    "hot_regions",
+)
+"""What the backend knows of a map's look, in task data under ``descriptors``: the X-feature's
+share of the image's positive score and its rank among the image's significant X-features
+(from the bundle), and the numbers of :func:`describe_map`."""
+MIN_HISTORY = 20
+"""Earlier maps of a status (named, unnamed, discarded) needed before the proposal predicts that
+status; it learns once two statuses have as many."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +81,8 @@ class MapInfo:
     category: str
     x_feature: int
     heat: tuple[float, float] | None = None
+    descriptors: tuple[float, ...] | None = None
+    """Values of :data:`DESCRIPTORS`, in that order; ``None`` when the task data lacks them."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +94,74 @@ class Naming:
     status: str  # named | unnamed | discarded
 
 
+def describe_map(heat: np.ndarray) -> dict[str, float]:
+    """Where a map fires and how focused it is: the backend's view of one activation map.
+
+    Parameters
+    ----------
+    heat
+        The raw map (H x W); its negative part is ignored.
+
+    Returns
+    -------
+    dict
+        ``heat_x``, ``heat_y``: centre of mass of the positive heat, as fractions of width and
+        height; ``hot_area``: fraction of the pixels in the hot spot (:data:`HOT_SPOT`);
+        ``hot_mass``: share of the heat inside the hot spot; ``hot_spread``, ``heat_spread``:
+        root-mean-square distance from the centre of the hot spot's and of all heat (in image
+        fractions); ``peak``: maximum over mean; ``hot_regions``: connected pieces of the hot
+        spot. An all-zero map gives a centred, empty description.
+    """
+    heat = np.clip(np.asarray(heat, dtype=np.float64), 0, None)
+    if heat.ndim != 2 or heat.size == 0:
+        raise ValueError(f"a map must be a non-empty 2-d array, got shape {heat.shape}")
+    total = heat.sum()
+    if not np.isfinite(total):
+        raise ValueError("a map must be finite")
+    if total <= 0:
+        empty = dict.fromkeys(("hot_area", "hot_mass", "hot_spread", "heat_spread", "peak"), 0.0)
+        return {"heat_x": 0.5, "heat_y": 0.5, **empty, "hot_regions": 0.0}
+    rows, cols = np.indices(heat.shape)
+    height, width = heat.shape
+    # Fractions of the image, so maps of any size compare.
+    xs, ys = cols / max(width - 1, 1), rows / max(height - 1, 1)
+    hot = heat >= HOT_SPOT * heat.max()
+    hot_heat = np.where(hot, heat, 0.0)
+
+    def centre_and_spread(weights: np.ndarray) -> tuple[float, float, float]:
+        w = weights / weights.sum()
+        cx, cy = (w * xs).sum(), (w * ys).sum()
+        return cx, cy, math.sqrt((w * ((xs - cx) ** 2 + (ys - cy) ** 2)).sum())
+
+    cx, cy, heat_spread = centre_and_spread(heat)
+    hot_spread = centre_and_spread(hot_heat)[2]
+    return {
+        "heat_x": round(float(cx), 4),
+        "heat_y": round(float(cy), 4),
+        "hot_area": float(hot.mean()),
+        "hot_mass": float(hot_heat.sum() / total),
+        "hot_spread": float(hot_spread),
+        "heat_spread": float(heat_spread),
+        "peak": float(heat.max() / heat.mean()),
+        "hot_regions": float(ndimage.label(hot)[1]),
+    }
+
+
 def _heat(entry: Mapping) -> tuple[float, float] | None:
     if "heat_x" in entry and "heat_y" in entry:
         return (float(entry["heat_x"]), float(entry["heat_y"]))
     return None
+
+
+def _descriptors(entry: Mapping) -> tuple[float, ...] | None:
+    values = entry.get("descriptors")
+    if values is None:
+        return None
+    if not isinstance(values, Mapping):
+        raise ValueError("'descriptors' must be an object")
+    if any(name not in values for name in DESCRIPTORS):
+        return None  # made by an older publish: the backend works without them
+    return tuple(float(values[name]) for name in DESCRIPTORS)
 
 
 def maps_of_task(data: Mapping) -> list[MapInfo]:
@@ -83,17 +180,24 @@ def maps_of_task(data: Mapping) -> list[MapInfo]:
             entries = data["activations"]
             if not isinstance(entries, list):
                 raise ValueError("task data 'activations' must be a list")
-            return [
-                MapInfo(str(e["activation_id"]), category, int(e["x_feature"]), _heat(e))
-                for e in entries
-            ]
-        return [MapInfo(str(data["activation_id"]), category, int(data["x_feature"]), _heat(data))]
+            return [_map_info(e, category) for e in entries]
+        return [_map_info(data, category)]
     except KeyError as missing:
         raise ValueError(
             f"task data lacks {missing}: was the task made by xnaming publish?"
         ) from None
     except (TypeError, AttributeError) as error:
         raise ValueError(f"task data is malformed: {error}") from None
+
+
+def _map_info(entry: Mapping, category: str) -> MapInfo:
+    return MapInfo(
+        str(entry["activation_id"]),
+        category,
+        int(entry["x_feature"]),
+        _heat(entry),
+        _descriptors(entry),
+    )
 
 
 def _distance(a: MapInfo, b: MapInfo) -> float:
@@ -155,6 +259,47 @@ def _clusters(maps: list[MapInfo]) -> list[list[MapInfo]]:
     return list(groups.values())
 
 
+def fit_status_guess(earlier: Sequence[Naming]) -> Callable[[Sequence[MapInfo]], list[str]] | None:
+    """Learn, from an annotator's earlier namings, what they do with a map of a given look.
+
+    A logistic regression on the standardised :data:`DESCRIPTORS` of the earlier maps, with
+    their status (named, unnamed, discarded) as the outcome. It carries over between boards of
+    different categories because it looks at how a map looks, not at its X-feature.
+
+    Parameters
+    ----------
+    earlier
+        This annotator's earlier namings, of any category.
+
+    Returns
+    -------
+    callable or None
+        ``guess(maps)`` -> the likeliest status of each map ("named" for maps without
+        descriptors); ``None`` when there is no basis: fewer than two statuses with
+        :data:`MIN_HISTORY` earlier maps with descriptors each.
+    """
+    known = [n for n in earlier if n.map.descriptors is not None]
+    # A status seen a few times only is no basis for predicting it (it would be over-fitted).
+    counts = Counter(n.status for n in known)
+    known = [n for n in known if counts[n.status] >= MIN_HISTORY]
+    statuses = [n.status for n in known]
+    if len(set(statuses)) < 2:
+        return None
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(np.array([n.map.descriptors for n in known]), statuses)
+
+    def guess(maps: Sequence[MapInfo]) -> list[str]:
+        result = ["named"] * len(maps)
+        rows = [i for i, m in enumerate(maps) if m.descriptors is not None]
+        if rows:
+            looks = np.array([maps[i].descriptors for i in rows])
+            for i, status in zip(rows, model.predict(looks), strict=True):
+                result[i] = str(status)
+        return result
+
+    return guess
+
+
 def board_proposal(
     maps: Sequence[MapInfo], earlier: Sequence[Naming], groups: int
 ) -> tuple[dict[str, list[str]], dict[int, str]]:
@@ -165,7 +310,9 @@ def board_proposal(
     maps
         The board's maps.
     earlier
-        This annotator's earlier namings.
+        This annotator's earlier namings, of any category: names come from similar maps of
+        the same category, the choice of what to leave unsorted or discard from all of them
+        (:func:`fit_status_guess`).
     groups
         Number of group buckets in the config; the smallest clusters beyond it stay unsorted.
 
@@ -176,13 +323,26 @@ def board_proposal(
     names : dict
         Group index (1-based) -> proposed name, for groups with a basis.
     """
+    buckets: dict[str, list[str]] = {"_": [], "discard": []}
+    guess = fit_status_guess(earlier)
+    if guess is not None:
+        # A map costs a drag unless it starts where the annotator will want it: start each
+        # in the bucket of its likeliest status, and group only the likely named ones.
+        statuses = guess(maps)
+        for m, status in zip(maps, statuses, strict=True):
+            if status != "named":
+                buckets["_" if status == "unnamed" else "discard"].append(m.activation_id)
+        maps = [m for m, status in zip(maps, statuses, strict=True) if status == "named"]
     by_feature: dict[int, list[MapInfo]] = {}
     for m in maps:
         by_feature.setdefault(m.x_feature, []).append(m)
     clusters = [c for members in by_feature.values() for c in _clusters(members)]
     # Largest first; ties by X-feature, so the proposal is deterministic.
     clusters.sort(key=lambda c: (-len(c), c[0].x_feature, c[0].activation_id))
-    buckets: dict[str, list[str]] = {"_": [], "discard": []}
+    # Only same-category, same-X-feature namings can name a group: index them once.
+    same_feature: dict[tuple[str, int], list[Naming]] = {}
+    for n in earlier:
+        same_feature.setdefault((n.map.category, n.map.x_feature), []).append(n)
     names: dict[int, str] = {}
     for index, cluster in enumerate(clusters, start=1):
         ids = [m.activation_id for m in cluster]
@@ -192,7 +352,8 @@ def board_proposal(
         buckets[group_bucket(index)] = ids
         votes: Counter[str] = Counter()
         for m in cluster:
-            if (proposal := per_map_proposal(m, earlier)) is not None:
+            similar = same_feature.get((m.category, m.x_feature), [])
+            if (proposal := per_map_proposal(m, similar)) is not None:
                 votes[proposal[0]] += 1
         if votes:
             names[index] = votes.most_common(1)[0][0]

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from label_config import DEFAULT_GROUPS, board_config, per_map_config
+from ls_backend.naming import DESCRIPTORS, describe_map
 
 __all__ = ["MODES", "PublishedProject", "load_bundle", "project_title", "publish"]
 
@@ -33,6 +34,8 @@ _ACTIVATION_COLUMNS = {
     "image_id",
     "category",
     "x_feature",
+    "share",
+    "rank",
     "map_path",
     "overlay_path",
     "image_path",
@@ -59,10 +62,11 @@ def project_title(annotator: str, mode: str) -> str:
 
 
 def load_bundle(bundle: str | Path, categories: Sequence[str] | None = None) -> pd.DataFrame:
-    """The bundle's ``activations.csv`` with heat centres, of the chosen categories.
+    """The bundle's ``activations.csv`` with what the backend knows of each map.
 
-    Adds ``heat_x`` and ``heat_y``: the centre of mass of the positive part of each raw map, as
-    fractions of its width and height (the backend's notion of where a map fires).
+    Adds the columns of :func:`ls_backend.naming.describe_map` (``heat_x``, ``heat_y``: the
+    centre of the map's positive heat; how large, spread and peaked its hot spot is), read from
+    each raw map.
 
     Raises
     ------
@@ -85,24 +89,23 @@ def load_bundle(bundle: str | Path, categories: Sequence[str] | None = None) -> 
                 f"known: {sorted(table['category'].unique())[:20]}"
             )
         table = table[table["category"].isin(categories)]
-    centres = [_heat_centre(bundle / p) for p in table["map_path"]]
-    table = table.assign(
-        heat_x=[c[0] for c in centres], heat_y=[c[1] for c in centres]
-    ).reset_index(drop=True)
-    return table
-
-
-def _heat_centre(path: Path) -> tuple[float, float]:
-    with np.load(path) as npz:
-        heat = np.clip(np.asarray(npz["map"], dtype=np.float64), 0, None)
-    total = heat.sum()
-    if total <= 0:
-        return (0.5, 0.5)
-    rows, cols = np.indices(heat.shape)
-    return (
-        round(float((cols * heat).sum() / total / max(heat.shape[1] - 1, 1)), 4),
-        round(float((rows * heat).sum() / total / max(heat.shape[0] - 1, 1)), 4),
+    looks = pd.DataFrame(
+        [_describe(bundle / path) for path in table["map_path"]], index=table.index
     )
+    return pd.concat([table, looks], axis=1).reset_index(drop=True)
+
+
+def _describe(path: Path) -> dict[str, float]:
+    try:
+        with np.load(path) as npz:
+            return describe_map(npz["map"])
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(f"map {path}: {error} (see docs/formats.md, bundle maps)") from None
+
+
+def _descriptors(row) -> dict[str, float]:
+    """The ``descriptors`` object of a map's task data (:data:`DESCRIPTORS`)."""
+    return {name: round(float(getattr(row, name)), 5) for name in DESCRIPTORS}
 
 
 def _file_url(path: Path, files_root: Path) -> str:
@@ -138,6 +141,7 @@ def board_tasks(table: pd.DataFrame, bundle: Path, files_root: Path, annotator: 
                     "x_feature": int(row.x_feature),
                     "heat_x": float(row.heat_x),
                     "heat_y": float(row.heat_y),
+                    "descriptors": _descriptors(row),
                 }
             )
         tasks.append(
@@ -167,6 +171,7 @@ def per_map_tasks(
                 "x_feature": int(row.x_feature),
                 "heat_x": float(row.heat_x),
                 "heat_y": float(row.heat_y),
+                "descriptors": _descriptors(row),
                 "overlay": _file_url(bundle / row.overlay_path, files_root),
                 "image": _file_url(bundle / row.image_path, files_root),
             }

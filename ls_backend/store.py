@@ -7,6 +7,7 @@ wholesale from a Label Studio export (start-up resync, START_TRAINING).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable
@@ -31,6 +32,7 @@ CREATE TABLE IF NOT EXISTS namings (
     heat_y REAL,
     concept TEXT NOT NULL,
     status TEXT NOT NULL,
+    descriptors TEXT,
     PRIMARY KEY (annotation_id, activation_id)
 );
 CREATE INDEX IF NOT EXISTS namings_annotator ON namings (annotator, category, x_feature);
@@ -54,6 +56,9 @@ class NamingStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(namings)")}
+        if "descriptors" not in columns:  # a store written before descriptors existed
+            self._db.execute("ALTER TABLE namings ADD COLUMN descriptors TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -73,8 +78,11 @@ class NamingStore:
     @staticmethod
     def _insert(annotation_id: int, project_id: int, annotator: str, n: Naming) -> tuple:
         heat = n.map.heat or (None, None)
+        looks = None if n.map.descriptors is None else json.dumps(n.map.descriptors)
         return (
-            "INSERT OR REPLACE INTO namings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO namings (annotation_id, project_id, annotator, activation_id,"
+            " category, x_feature, heat_x, heat_y, concept, status, descriptors)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 annotation_id,
                 project_id,
@@ -86,6 +94,7 @@ class NamingStore:
                 heat[1],
                 n.concept,
                 n.status,
+                looks,
             ),
         )
 
@@ -119,7 +128,8 @@ class NamingStore:
 
     def namings_of(self, annotator: str, category: str | None = None) -> list[Naming]:
         """This annotator's namings (of one category, when given)."""
-        sql = "SELECT activation_id, category, x_feature, heat_x, heat_y, concept, status "
+        sql = "SELECT activation_id, category, x_feature, heat_x, heat_y, descriptors, concept, "
+        sql += "status "
         sql += "FROM namings WHERE annotator = ?"
         args: tuple = (annotator,)
         if category is not None:
@@ -129,11 +139,17 @@ class NamingStore:
             rows = self._db.execute(sql, args).fetchall()
         return [
             Naming(
-                MapInfo(aid, cat, int(xf), None if hx is None else (hx, hy)),
+                MapInfo(
+                    aid,
+                    cat,
+                    int(xf),
+                    None if hx is None else (hx, hy),
+                    None if looks is None else tuple(json.loads(looks)),
+                ),
                 concept,
                 status,
             )
-            for aid, cat, xf, hx, hy, concept, status in rows
+            for aid, cat, xf, hx, hy, looks, concept, status in rows
         ]
 
     def annotation_ids(self) -> set[int]:

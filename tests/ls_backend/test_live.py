@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
@@ -11,8 +10,10 @@ import pytest
 import requests
 
 from ls_backend.app import MODEL_VERSION
+from ls_backend.naming import DESCRIPTORS
 from ls_backend.server import login_session
 from ls_backend.store import NamingStore
+from tests.ls_backend.polling import wait_for
 from xnaming.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -85,6 +86,7 @@ def test_publish_tasks_data_images_predictions(label_studio, published) -> None:
         for row in expected.itertuples():
             assert by_id[row.activation_id]["image_id"] == row.image_id
             assert by_id[row.activation_id]["x_feature"] == int(row.x_feature)
+            assert set(by_id[row.activation_id]["descriptors"]) == set(DESCRIPTORS)
         assert all("data:" not in i["html"] for i in task.data["items"])
         # The backend's proposal is there, with its one model version.
         (prediction,) = task.predictions
@@ -167,15 +169,6 @@ def _backend_predict(label_studio, tasks: list[dict]) -> list:
     return answer.json()["results"]
 
 
-def _wait_for(condition, timeout: float = 20) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
     label_studio, published, tmp_path
 ) -> None:
@@ -196,7 +189,7 @@ def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
 
     client.annotations.create(id=first.id, result=taxonomy("head"))
     # The webhook reaches the backend, which learns in the background.
-    assert _wait_for(
+    assert wait_for(
         lambda: _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}]) != [[]]
     )
     (proposal,) = _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}])[0]
@@ -317,7 +310,7 @@ def test_backend_killed_and_restarted_keeps_serving_and_forgets_nothing(
     expected = {a["id"] for t in exported for a in t["annotations"] if not a["was_cancelled"]}
     store = NamingStore(label_studio.data_dir / "backend" / "namings.sqlite3")
     try:
-        assert _wait_for(lambda: expected <= store.annotation_ids())
+        assert wait_for(lambda: expected <= store.annotation_ids())
     finally:
         store.close()
 

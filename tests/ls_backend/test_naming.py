@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 
-from ls_backend.naming import MapInfo, Naming, board_proposal, moves_needed, per_map_proposal
+from ls_backend.naming import (
+    DESCRIPTORS,
+    MIN_HISTORY,
+    MapInfo,
+    Naming,
+    board_proposal,
+    describe_map,
+    fit_status_guess,
+    maps_of_task,
+    moves_needed,
+    per_map_proposal,
+)
 
 
 def m(aid: str, x: int, heat=(0.2, 0.2), category="jay") -> MapInfo:
@@ -76,3 +88,67 @@ def test_moves_needed_matches_brute_force() -> None:
         target = {i: b for b, v in goal.items() for i in v}
         best = min(best, sum(where[i] != target[i] for i in ids))
     assert moves_needed(start, goal) == best
+
+
+def blob(centre: tuple[int, int], width: float, size: int = 32) -> np.ndarray:
+    rows, cols = np.indices((size, size))
+    return np.exp(-((cols - centre[0]) ** 2 + (rows - centre[1]) ** 2) / (2 * width**2))
+
+
+def test_describe_map_tells_focused_from_diffuse_maps() -> None:
+    focused = describe_map(blob((8, 24), 1.5))
+    diffuse = describe_map(blob((16, 16), 8.0) + blob((2, 2), 8.0))
+    assert focused["heat_x"] == pytest.approx(8 / 31, abs=0.01)
+    assert focused["heat_y"] == pytest.approx(24 / 31, abs=0.01)
+    for name in ("hot_area", "hot_spread", "heat_spread"):
+        assert focused[name] < diffuse[name]
+    assert focused["peak"] > diffuse["peak"]
+    assert focused["hot_regions"] == 1
+    two_spots = describe_map(blob((4, 4), 1.0) + blob((26, 26), 1.0))
+    assert two_spots["hot_regions"] == 2
+    # The negative part of a map is ignored; an empty map is centred and empty.
+    assert describe_map(blob((8, 24), 1.5) - 0.5 * blob((24, 8), 1.5)) == pytest.approx(
+        focused, abs=0.05
+    )
+    assert describe_map(np.zeros((4, 4)))["hot_area"] == 0.0
+    with pytest.raises(ValueError, match="2-d"):
+        describe_map(np.zeros(5))
+
+
+def test_maps_of_task_reads_descriptors_when_complete() -> None:
+    looks = dict.fromkeys(DESCRIPTORS, 0.5)
+    entry = {"activation_id": "a", "x_feature": 1, "descriptors": looks}
+    (full,) = maps_of_task({"category": "jay", "activations": [entry]})
+    assert full.descriptors == (0.5,) * len(DESCRIPTORS)
+    # Tasks of an older publish lack some: the backend works without them.
+    partial = {**entry, "descriptors": {"share": 0.5}}
+    assert maps_of_task({"category": "jay", "activations": [partial]})[0].descriptors is None
+    with pytest.raises(ValueError, match="descriptors"):
+        maps_of_task({"category": "jay", "activations": [{**entry, "descriptors": [1, 2]}]})
+
+
+def looking(aid: str, spread: float, category: str = "jay", x: int = 0) -> MapInfo:
+    """A map whose look is all in its spread (the other descriptors are constant)."""
+    values = {name: 0.5 for name in DESCRIPTORS} | {"heat_spread": spread, "hot_area": spread}
+    return MapInfo(aid, category, x, (0.5, 0.5), tuple(values[n] for n in DESCRIPTORS))
+
+
+def test_the_proposal_learns_what_this_annotator_leaves_unsorted_or_discards() -> None:
+    # On earlier boards (other categories) this annotator named focused maps, left middling
+    # ones unsorted and discarded the most diffuse ones.
+    rng = np.random.default_rng(0)
+    earlier = []
+    for i, spread in enumerate(rng.uniform(0, 0.9, 120)):
+        status = "named" if spread < 0.3 else "unnamed" if spread < 0.6 else "discarded"
+        concept = "crown" if status == "named" else ""
+        earlier.append(Naming(looking(f"old{i}", spread, "finch", i % 2), concept, status))
+    board = [looking("sharp1", 0.1), looking("sharp2", 0.15), looking("vague", 0.45)]
+    board += [looking("noise", 0.8), MapInfo("unknown-look", "jay", 0, (0.5, 0.5))]
+    buckets, _ = board_proposal(board, earlier, groups=12)
+    assert buckets["_"] == ["vague"]
+    assert buckets["discard"] == ["noise"]
+    assert sorted(buckets["g1"]) == ["sharp1", "sharp2", "unknown-look"]
+    # Without history, or with a status seen too rarely to learn, every map is grouped.
+    assert board_proposal(board, [], groups=12)[0]["_"] == []
+    few = earlier[: MIN_HISTORY - 1]
+    assert fit_status_guess([n for n in few if n.status == "named"] + few[:1]) is None

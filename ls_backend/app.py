@@ -111,6 +111,7 @@ class Backend:
         _require(config, str, "'label_config'")
         groups = len(_BUCKET_IN_CONFIG.findall(config)) or 12
         results = []
+        histories: dict[tuple[str, str | None], list[Naming]] = {}  # read once per call
         for index, task in enumerate(tasks):
             task = _require(task, dict, f"tasks[{index}]")
             data = _require(task.get("data"), dict, f"tasks[{index}].data")
@@ -118,8 +119,13 @@ class Backend:
                 maps = maps_of_task(data)
             except ValueError as error:
                 raise BadRequest(f"tasks[{index}] (id {task.get('id')}): {error}") from None
-            # All of the annotator's namings: what they leave unnamed carries across categories.
-            earlier = self.store.namings_of(str(data.get("annotator", ""))) if maps else []
+            # A board learns what this annotator leaves unsorted from all their namings (it
+            # carries across categories); a per-map proposal needs the same category's only.
+            scope = None if "activations" in data or not maps else maps[0].category
+            key = (str(data.get("annotator", "")), scope)
+            if key not in histories:
+                histories[key] = self.store.namings_of(*key)
+            earlier = histories[key]
             results.append(self._predict_task(data, maps, earlier, groups))
         return {"results": results, "model_version": MODEL_VERSION}
 

@@ -8,23 +8,27 @@ import pytest
 
 from label_config import board_config, per_map_config
 from ls_backend.app import MODEL_VERSION, BackendSettings, create_app
+from ls_backend.naming import DESCRIPTORS
 
 
-def board_task(task_id=1, annotator="ann@example.org"):
+def board_task(task_id=1, annotator="ann@example.org", category="jay", spreads=None):
+    """A board of 9 maps; with ``spreads``, map i has descriptors whose spread is spreads[i]."""
     acts = [
         {
-            "activation_id": f"i{i}:x{i % 3}",
-            "image_id": f"i{i}",
+            "activation_id": f"{category}{i}:x{i % 3}",
+            "image_id": f"{category}{i}",
             "x_feature": i % 3,
             "heat_x": 0.2,
             "heat_y": 0.2,
         }
-        for i in range(9)
+        for i in range(len(spreads) if spreads else 9)
     ]
+    for act, spread in zip(acts, spreads or [], strict=False):
+        act["descriptors"] = dict.fromkeys(DESCRIPTORS, 0.5) | {"heat_spread": spread}
     return {
         "id": task_id,
         "data": {
-            "category": "jay",
+            "category": category,
             "annotator": annotator,
             "items": [{"id": a["activation_id"], "html": "<img>"} for a in acts],
             "activations": acts,
@@ -104,6 +108,28 @@ def test_board_prediction_and_one_model_version(make_client) -> None:
     setup = client.post("/setup", json={"project": "3.1700000000", "schema": per_map_config()})
     assert setup.get_json() == {"model_version": MODEL_VERSION}
     assert client.get("/versions").get_json()["versions"] == [MODEL_VERSION]
+
+
+def test_a_board_learns_what_the_annotator_left_unsorted_on_other_categories(make_client) -> None:
+    app, client = make_client()
+    spreads = [0.1 * (i % 10) for i in range(60)]
+    earlier = board_task(1, category="finch", spreads=spreads)
+    ids = [a["activation_id"] for a in earlier["data"]["activations"]]
+    # On the finch board the annotator grouped the focused maps and left diffuse ones unsorted.
+    kept = {"g1": [i for i, s in zip(ids, spreads, strict=True) if s < 0.5]}
+    ranker = [
+        {"type": "ranker", "from_name": "groups", "to_name": "maps", "value": {"ranker": kept}}
+    ]
+    assert client.post("/webhook", json=created(7, earlier, ranker)).status_code == 200
+    assert app.config["XNAMING_BACKEND"].wait_idle()
+    jay = board_task(2, category="jay", spreads=[0.05, 0.15, 0.85, 0.95])
+    (prediction,) = client.post("/predict", json={"tasks": [jay]}).get_json()["results"][0]
+    buckets = prediction["result"][0]["value"]["ranker"]
+    assert sorted(buckets["_"]) == ["jay2:x2", "jay3:x0"]
+    assert sorted(i for k, v in buckets.items() if k.startswith("g") for i in v) == [
+        "jay0:x0",
+        "jay1:x1",
+    ]
 
 
 def test_per_map_learns_from_webhook_and_survives_restart(make_client) -> None:

@@ -38,29 +38,6 @@ from ls_backend.naming import DESCRIPTORS, MapInfo, Naming, board_proposal, move
 from tests.ls_backend.bundle_factory import make_bundle
 
 
-def _board_task(activations: pd.DataFrame, annotator: str) -> dict:
-    acts = [
-        {
-            "activation_id": r.activation_id,
-            "image_id": r.image_id,
-            "x_feature": int(r.x_feature),
-            "heat_x": float(r.heat_x),
-            "heat_y": float(r.heat_y),
-            "descriptors": {name: float(getattr(r, name)) for name in DESCRIPTORS},
-        }
-        for r in activations.itertuples()
-    ]
-    return {
-        "id": 1,
-        "data": {
-            "category": str(activations["category"].iloc[0]),
-            "annotator": annotator,
-            "items": [{"id": a["activation_id"], "html": "<img>"} for a in acts],
-            "activations": acts,
-        },
-    }
-
-
 def _goals_from_parts(table: pd.DataFrame) -> list[tuple[str, str, dict[str, list[str]]]]:
     """One goal board per category: the hand-made bundle's ``part`` column."""
     return [
@@ -179,7 +156,7 @@ def bench_moves(
 
 
 def bench_server(root: Path) -> None:
-    from ls_backend.publish import load_bundle, publish
+    from ls_backend.publish import board_tasks, load_bundle, per_map_tasks, publish
     from ls_backend.server import LabelStudioServer, free_port
 
     files = root / "files"
@@ -224,10 +201,16 @@ def bench_server(root: Path) -> None:
 
         backend = credentials.backend_url
         board = table[table["category"] == "bird00"].head(200)
-        task = _board_task(board, "bench0@example.org")
+        (task,) = board_tasks(board, bundle, files.resolve(), "bench0@example.org")
+        task["id"] = 1
         # History: 600 namings of this annotator arrive as per-map webhooks.
+        history = table[table["category"] == "bird00"].head(600)
+        data_of = {
+            t["data"]["activation_id"]: t["data"]
+            for t in per_map_tasks(history, bundle, files.resolve(), "bench0@example.org")
+        }
         hook_times = []
-        for i, row in enumerate(table[table["category"] == "bird00"].head(600).itertuples()):
+        for i, row in enumerate(history.itertuples()):
             event = {
                 "action": "ANNOTATION_CREATED",
                 "annotation": {
@@ -243,21 +226,7 @@ def bench_server(root: Path) -> None:
                         }
                     ],
                 },
-                "task": {
-                    "id": 10_000_000 + i,
-                    "data": {
-                        "annotator": "bench0@example.org",
-                        "activation_id": row.activation_id,
-                        "image_id": row.image_id,
-                        "category": row.category,
-                        "x_feature": int(row.x_feature),
-                        "heat_x": float(row.heat_x),
-                        "heat_y": float(row.heat_y),
-                        "descriptors": {name: float(getattr(row, name)) for name in DESCRIPTORS},
-                        "overlay": "",
-                        "image": "",
-                    },
-                },
+                "task": {"id": 10_000_000 + i, "data": data_of[row.activation_id]},
                 "project": {"id": 999},
             }
             t0 = time.perf_counter()

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ls_backend.naming import DESCRIPTORS, MapInfo, Naming, board_proposal, moves_needed
 from tests.ls_backend.bundle_factory import make_bundle
+from tests.ls_backend.helpers import ranker, taxonomy
 
 
 def _goals_from_parts(table: pd.DataFrame) -> list[tuple[str, str, dict[str, list[str]]]]:
@@ -217,14 +218,7 @@ def bench_server(root: Path) -> None:
                     "id": 10_000_000 + i,
                     "project": 999,
                     "was_cancelled": False,
-                    "result": [
-                        {
-                            "type": "taxonomy",
-                            "from_name": "concept",
-                            "to_name": "overlay",
-                            "value": {"taxonomy": [[row.part]]},
-                        }
-                    ],
+                    "result": taxonomy(row.part),
                 },
                 "task": {"id": 10_000_000 + i, "data": data_of[row.activation_id]},
                 "project": {"id": 999},
@@ -238,14 +232,7 @@ def bench_server(root: Path) -> None:
                 "id": 20_000_000,
                 "project": 999,
                 "was_cancelled": False,
-                "result": [
-                    {
-                        "type": "ranker",
-                        "from_name": "groups",
-                        "to_name": "maps",
-                        "value": {"ranker": {"g1": list(board["activation_id"][:50])}},
-                    }
-                ],
+                "result": ranker({"g1": list(board["activation_id"][:50])}),
             },
             "task": task,
             "project": {"id": 999},

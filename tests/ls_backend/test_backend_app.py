@@ -9,6 +9,7 @@ import pytest
 from label_config import board_config, per_map_config
 from ls_backend.app import MODEL_VERSION, BackendSettings, create_app
 from ls_backend.naming import DESCRIPTORS
+from tests.ls_backend.helpers import ranker, taxonomy
 
 
 def board_task(task_id=1, annotator="ann@example.org", category="jay", spreads=None):
@@ -67,17 +68,6 @@ def created(annotation_id, task, result, project=3):
     }
 
 
-def taxonomy(concept):
-    return [
-        {
-            "type": "taxonomy",
-            "from_name": "concept",
-            "to_name": "overlay",
-            "value": {"taxonomy": [[concept]]},
-        }
-    ]
-
-
 @pytest.fixture
 def make_client(tmp_path):
     apps = []
@@ -117,10 +107,7 @@ def test_a_board_learns_what_the_annotator_left_unsorted_on_other_categories(mak
     ids = [a["activation_id"] for a in earlier["data"]["activations"]]
     # On the finch board the annotator grouped the focused maps and left diffuse ones unsorted.
     kept = {"g1": [i for i, s in zip(ids, spreads, strict=True) if s < 0.5]}
-    ranker = [
-        {"type": "ranker", "from_name": "groups", "to_name": "maps", "value": {"ranker": kept}}
-    ]
-    assert client.post("/webhook", json=created(7, earlier, ranker)).status_code == 200
+    assert client.post("/webhook", json=created(7, earlier, ranker(kept))).status_code == 200
     assert app.config["XNAMING_BACKEND"].wait_idle()
     jay = board_task(2, category="jay", spreads=[0.05, 0.15, 0.85, 0.95])
     (prediction,) = client.post("/predict", json={"tasks": [jay]}).get_json()["results"][0]

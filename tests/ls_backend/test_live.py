@@ -13,7 +13,7 @@ from ls_backend.app import MODEL_VERSION
 from ls_backend.naming import DESCRIPTORS
 from ls_backend.server import login_session
 from ls_backend.store import NamingStore
-from tests.ls_backend.polling import wait_for
+from tests.ls_backend.helpers import ranker, taxonomy, wait_for
 from xnaming.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -120,14 +120,7 @@ def test_publish_twice_duplicates_nothing_and_keeps_annotations(label_studio, pu
     task = _tasks(client, project.id)[0]
     annotation = client.annotations.create(
         id=task.id,
-        result=[
-            {
-                "type": "taxonomy",
-                "from_name": "concept",
-                "to_name": "overlay",
-                "value": {"taxonomy": [["tail"]]},
-            }
-        ],
+        result=taxonomy("tail"),
     )
     before = {p.id: len(_tasks(client, p.id)) for p in client.projects.list()}
     users = len(list(client.users.list()))
@@ -177,16 +170,6 @@ def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
     first, similar = tasks["cardinal_0000:x0"], tasks["cardinal_0001:x0"]
     assert _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}]) == [[]]
 
-    def taxonomy(concept):
-        return [
-            {
-                "type": "taxonomy",
-                "from_name": "concept",
-                "to_name": "overlay",
-                "value": {"taxonomy": [[concept]]},
-            }
-        ]
-
     client.annotations.create(id=first.id, result=taxonomy("head"))
     # The webhook reaches the backend, which learns in the background.
     assert wait_for(
@@ -213,18 +196,7 @@ def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
     client.annotations.create(
         id=board["jay"].id,
         result=[
-            {
-                "type": "ranker",
-                "from_name": "groups",
-                "to_name": "maps",
-                "value": {
-                    "ranker": {
-                        "_": [],
-                        "g2": ["jay_0000:x0", "jay_0001:x0"],
-                        "discard": ["jay_0000:x1"],
-                    }
-                },
-            },
+            *ranker({"_": [], "g2": ["jay_0000:x0", "jay_0001:x0"], "discard": ["jay_0000:x1"]}),
             {
                 "type": "textarea",
                 "from_name": "g2_name",

@@ -18,7 +18,7 @@ from ls_backend.app import MODEL_VERSION
 from ls_backend.publish import publish
 from ls_backend.server import free_port, load_credentials
 from ls_backend.store import NamingStore
-from tests.ls_backend.polling import wait_for
+from tests.ls_backend.helpers import ranker, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -83,15 +83,7 @@ def test_label_studio_reaches_a_backend_behind_basic_auth(label_studio, guarded_
         # An annotation reaches the guarded backend through the patched webhook.
         ids = [a["activation_id"] for a in task.data["activations"]]
         annotation = client.annotations.create(
-            id=task.id,
-            result=[
-                {
-                    "type": "ranker",
-                    "from_name": "groups",
-                    "to_name": "maps",
-                    "value": {"ranker": {"g1": ids[:3], "_": ids[3:]}},
-                }
-            ],
+            id=task.id, result=ranker({"g1": ids[:3], "_": ids[3:]})
         )
         store = NamingStore(store_path)
         try:

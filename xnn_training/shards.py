@@ -119,7 +119,9 @@ class Group:
     def __exit__(self, *exc: object) -> None:
         if self._made:
             dist.destroy_process_group()
-            self._made = False
+        elif self._group is not None:
+            dist.destroy_process_group(self._group)
+        self._made, self._group = False, None
 
     def first(self, function: Callable[[], T]) -> T | None:
         """Run ``function`` on rank 0 while the other ranks wait; its error is raised on every

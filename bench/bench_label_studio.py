@@ -34,6 +34,15 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from label_config import (
+    BOARD_DISCARD,
+    DEFAULT_GROUPS,
+    DISCARDED,
+    NAMED,
+    UNNAMED,
+    UNSORTED,
+    group_bucket,
+)
 from ls_backend.naming import DESCRIPTORS, MapInfo, Naming, board_proposal, moves_needed
 from tests.ls_backend.bundle_factory import make_bundle
 from tests.ls_backend.helpers import ranker, taxonomy
@@ -55,9 +64,10 @@ def _goals_from_namings(namings: pd.DataFrame) -> list[tuple[str, str, dict[str,
     """One goal board per simulated annotator and category: their groups, discards, unsorted."""
     goals = []
     for (annotator, category), rows in namings.groupby(["annotator", "category"]):
-        board: dict[str, list[str]] = {"_": [], "discard": []}
+        board: dict[str, list[str]] = {UNSORTED: [], BOARD_DISCARD: []}
         for row in rows.itertuples():
-            bucket = {"named": f"g_{row.concept}", "discarded": "discard"}.get(row.status, "_")
+            where = {NAMED: f"g_{row.concept}", DISCARDED: BOARD_DISCARD}
+            bucket = where.get(row.status, UNSORTED)
             board.setdefault(bucket, []).append(row.activation_id)
         goals.append((category, annotator, board))
     return goals
@@ -72,9 +82,9 @@ def _goals_from_hot_spots(bundle: Path, data: Path) -> list[tuple[str, str, dict
     strongest = shares.drop_duplicates("activation_id")
     goals = []
     for category, rows in strongest.groupby("category"):
-        board: dict[str, list[str]] = {"_": [], "discard": []}
+        board: dict[str, list[str]] = {UNSORTED: [], BOARD_DISCARD: []}
         for row in rows.itertuples():
-            bucket = "discard" if row.part == BACKGROUND else f"g_{row.part}"
+            bucket = BOARD_DISCARD if row.part == BACKGROUND else f"g_{row.part}"
             board.setdefault(bucket, []).append(row.activation_id)
         goals.append((category, "hot-spot parts", board))
     return goals
@@ -97,8 +107,8 @@ def _namings_of_board(board: dict[str, list[str]], maps: dict[str, MapInfo]) -> 
     """What an annotator who sorted a board this way told the backend."""
     namings = []
     for bucket, ids in board.items():
-        status = {"_": "unnamed", "discard": "discarded"}.get(bucket, "named")
-        concept = bucket.removeprefix("g_") if status == "named" else ""
+        status = {UNSORTED: UNNAMED, BOARD_DISCARD: DISCARDED}.get(bucket, NAMED)
+        concept = bucket.removeprefix("g_") if status == NAMED else ""
         namings += [Naming(maps[aid], concept, status) for aid in ids]
     return namings
 
@@ -133,9 +143,9 @@ def bench_moves(
         board = [maps[aid] for aid in ids]
         earlier = history.setdefault(who, [])
         moves = {
-            "unsorted": moves_needed({"_": ids}, goal),
-            "fresh": moves_needed(board_proposal(board, [], groups=12)[0], goal),
-            "history": moves_needed(board_proposal(board, earlier, groups=12)[0], goal),
+            "unsorted": moves_needed({UNSORTED: ids}, goal),
+            "fresh": moves_needed(board_proposal(board, [], groups=DEFAULT_GROUPS)[0], goal),
+            "history": moves_needed(board_proposal(board, earlier, groups=DEFAULT_GROUPS)[0], goal),
         }
         for key, value in moves.items():
             totals[key] += value
@@ -232,7 +242,7 @@ def bench_server(root: Path) -> None:
                 "id": 20_000_000,
                 "project": 999,
                 "was_cancelled": False,
-                "result": ranker({"g1": list(board["activation_id"][:50])}),
+                "result": ranker({group_bucket(1): list(board["activation_id"][:50])}),
             },
             "task": task,
             "project": {"id": 999},

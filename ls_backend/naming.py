@@ -32,7 +32,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from label_config import BOARD_LIST, BOARD_RANKER, group_bucket, group_name_control
+from label_config import (
+    BOARD_DISCARD,
+    NAMED,
+    UNNAMED,
+    UNSORTED,
+    group_bucket,
+    group_name_region,
+    ranker_region,
+)
 
 __all__ = [
     "DESCRIPTORS",
@@ -91,7 +99,7 @@ class Naming:
 
     map: MapInfo
     concept: str
-    status: str  # named | unnamed | discarded
+    status: str  # label_config's NAMED | UNNAMED | DISCARDED
 
 
 def describe_map(heat: np.ndarray) -> dict[str, float]:
@@ -232,7 +240,7 @@ def per_map_proposal(target: MapInfo, earlier: Sequence[Naming]) -> tuple[str, f
     tuple of (str, float) or None
         ``(concept, score)``; ``None`` when no similar map was named.
     """
-    votes = Counter(n.concept for _, n in _similar(target, earlier) if n.status == "named")
+    votes = Counter(n.concept for _, n in _similar(target, earlier) if n.status == NAMED)
     if not votes:
         return None
     concept, count = votes.most_common(1)[0]
@@ -289,7 +297,7 @@ def fit_status_guess(earlier: Sequence[Naming]) -> Callable[[Sequence[MapInfo]],
     model.fit(np.array([n.map.descriptors for n in known]), statuses)
 
     def guess(maps: Sequence[MapInfo]) -> list[str]:
-        result = ["named"] * len(maps)
+        result = [NAMED] * len(maps)
         rows = [i for i, m in enumerate(maps) if m.descriptors is not None]
         if rows:
             looks = np.array([maps[i].descriptors for i in rows])
@@ -323,16 +331,16 @@ def board_proposal(
     names : dict
         Group index (1-based) -> proposed name, for groups with a basis.
     """
-    buckets: dict[str, list[str]] = {"_": [], "discard": []}
+    buckets: dict[str, list[str]] = {UNSORTED: [], BOARD_DISCARD: []}
     guess = fit_status_guess(earlier)
     if guess is not None:
         # A map costs a drag unless it starts where the annotator will want it: start each
         # in the bucket of its likeliest status, and group only the likely named ones.
         statuses = guess(maps)
         for m, status in zip(maps, statuses, strict=True):
-            if status != "named":
-                buckets["_" if status == "unnamed" else "discard"].append(m.activation_id)
-        maps = [m for m, status in zip(maps, statuses, strict=True) if status == "named"]
+            if status != NAMED:
+                buckets[UNSORTED if status == UNNAMED else BOARD_DISCARD].append(m.activation_id)
+        maps = [m for m, status in zip(maps, statuses, strict=True) if status == NAMED]
     by_feature: dict[int, list[MapInfo]] = {}
     for m in maps:
         by_feature.setdefault(m.x_feature, []).append(m)
@@ -347,7 +355,7 @@ def board_proposal(
     for index, cluster in enumerate(clusters, start=1):
         ids = [m.activation_id for m in cluster]
         if index > groups:
-            buckets["_"].extend(ids)
+            buckets[UNSORTED].extend(ids)
             continue
         buckets[group_bucket(index)] = ids
         votes: Counter[str] = Counter()
@@ -363,24 +371,10 @@ def board_proposal(
 def board_prediction(maps: Sequence[MapInfo], earlier: Sequence[Naming], groups: int) -> list[dict]:
     """:func:`board_proposal` as Label Studio result regions (ranker and textareas)."""
     buckets, names = board_proposal(maps, earlier, groups)
-    result = [
-        {
-            "from_name": BOARD_RANKER,
-            "to_name": BOARD_LIST,
-            "type": "ranker",
-            "value": {"ranker": buckets},
-        }
+    return [
+        ranker_region(buckets),
+        *(group_name_region(index, name) for index, name in sorted(names.items())),
     ]
-    for index, name in sorted(names.items()):
-        result.append(
-            {
-                "from_name": group_name_control(index),
-                "to_name": BOARD_LIST,
-                "type": "textarea",
-                "value": {"text": [name]},
-            }
-        )
-    return result
 
 
 def _partition(board: Mapping[str, Iterable[str]]) -> dict[str, str]:
@@ -408,13 +402,13 @@ def moves_needed(start: Mapping[str, Iterable[str]], goal: Mapping[str, Iterable
     """
     where_start, where_goal = _partition(start), _partition(goal)
     ids = set(where_start) | set(where_goal)
-    fixed = {"_", "discard"}
+    fixed = {UNSORTED, BOARD_DISCARD}
     kept = 0
     start_groups = sorted({b for b in where_start.values() if b not in fixed})
     goal_groups = sorted({b for b in where_goal.values() if b not in fixed})
     overlap = np.zeros((len(start_groups), len(goal_groups)), dtype=np.int64)
     for aid in ids:
-        a, b = where_start.get(aid, "_"), where_goal.get(aid, "_")
+        a, b = where_start.get(aid, UNSORTED), where_goal.get(aid, UNSORTED)
         if a in fixed or b in fixed:
             kept += a == b
         else:

@@ -24,6 +24,8 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from label_config import DISCARDED, NAMED, NAMINGS_COLUMNS, SIMULATED, UNNAMED
+
 __all__ = [
     "BACKGROUND",
     "DEFAULT_PROFILES",
@@ -40,7 +42,6 @@ HOT = 0.7
 """Pixels at least this fraction of a map's maximum form its visible hot spot. An annotator
 names what lights up in the overlay; the faint tail of an upsampled map would otherwise put
 most of the heat on the (large) background of every image."""
-NAMING_COLUMNS = ("annotator", "category", "activation_id", "concept", "status", "simulated")
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def simulate_namings(
         rng = np.random.default_rng([seed, index])
         for activation, parts in ranked.groupby("activation_id", sort=True):
             rows.append(_name_one(profile, activation, parts, rng))
-    return pd.DataFrame(rows, columns=NAMING_COLUMNS)
+    return pd.DataFrame(rows, columns=[*NAMINGS_COLUMNS, SIMULATED])
 
 
 def _name_one(
@@ -215,16 +216,16 @@ def _name_one(
     discard_draw, error_draw = rng.random(2)
     strongest = parts.iloc[0]
     if strongest["share"] < profile.min_focus:
-        return {**row, "concept": "", "status": "unnamed", "simulated": True}
+        return {**row, "concept": "", "status": UNNAMED, SIMULATED: True}
     if strongest["part"] == BACKGROUND:
-        status = "discarded" if discard_draw < profile.discard_rate else "unnamed"
-        return {**row, "concept": "", "status": status, "simulated": True}
+        status = DISCARDED if discard_draw < profile.discard_rate else UNNAMED
+        return {**row, "concept": "", "status": status, SIMULATED: True}
     chosen = strongest
     bird_parts = parts[parts["part"] != BACKGROUND]
     if error_draw < profile.error_rate and len(bird_parts) > 1:
         chosen = bird_parts.iloc[1]
     concept = profile.concept(chosen["part"], bool(chosen["wing_open"]))
-    return {**row, "concept": concept, "status": "named", "simulated": True}
+    return {**row, "concept": concept, "status": NAMED, SIMULATED: True}
 
 
 def profiles_for(count: int) -> tuple[AnnotatorProfile, ...]:

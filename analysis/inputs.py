@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from label_config import NAMED, NAMINGS_COLUMNS, SIMULATED, STATUSES, read_label_studio_export
+from xnn_training.bundle import read_bundle, read_table
 
 __all__ = [
     "ACTIVATION_COLUMNS",
@@ -52,8 +53,13 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str, sou
 
 
 def read_activations(path: str | Path) -> pd.DataFrame:
-    """Read and check a bundle's ``activations.csv`` (identifiers kept as strings)."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    """Read and check a bundle's ``activations.csv``, or that of the bundle directory ``path``.
+
+    The bundle's own reader (:mod:`xnn_training.bundle`) reads it, so identifiers stay strings;
+    a CSV file needs only the columns of :data:`ACTIVATION_COLUMNS`.
+    """
+    path = Path(path)
+    frame = read_bundle(path).activations if path.is_dir() else read_table(path)
     return check_activations(frame, source=str(path))
 
 

@@ -44,12 +44,14 @@ from label_config import (
     group_bucket,
 )
 from ls_backend.naming import DESCRIPTORS, MapInfo, Naming, board_proposal, moves_needed
-from tests.ls_backend.bundle_factory import make_bundle
+from ls_backend.publish import load_bundle
+from tests.ls_backend.bundle_factory import make_bundle, read_parts
 from tests.ls_backend.helpers import ranker, taxonomy
 
 
-def _goals_from_parts(table: pd.DataFrame) -> list[tuple[str, str, dict[str, list[str]]]]:
-    """One goal board per category: the hand-made bundle's ``part`` column."""
+def _goals_from_parts(bundle: Path) -> list[tuple[str, str, dict[str, list[str]]]]:
+    """One goal board per category: the part of each map of the hand-made bundle."""
+    table = load_bundle(bundle).merge(read_parts(bundle), on="activation_id")
     return [
         (
             category,
@@ -121,8 +123,6 @@ def bench_moves(
     Each annotator's boards are replayed in category order: the proposal for a board learns
     from that annotator's earlier boards only, as the backend would see them.
     """
-    from ls_backend.publish import load_bundle
-
     if bundle is None:
         bundle = make_bundle(
             root / "moves", categories=("cardinal", "jay", "finch"), images_per_category=30
@@ -134,7 +134,7 @@ def bench_moves(
     elif data is not None:
         goals = _goals_from_hot_spots(bundle, data)
     else:
-        goals = _goals_from_parts(table)
+        goals = _goals_from_parts(bundle)
     ids_of = {c: list(rows["activation_id"]) for c, rows in table.groupby("category")}
     totals = {"unsorted": 0, "fresh": 0, "history": 0}
     history: dict[str, list[Naming]] = {}
@@ -167,7 +167,7 @@ def bench_moves(
 
 
 def bench_server(root: Path) -> None:
-    from ls_backend.publish import board_tasks, load_bundle, per_map_tasks, publish
+    from ls_backend.publish import board_tasks, per_map_tasks, publish
     from ls_backend.server import LabelStudioServer, free_port
 
     files = root / "files"
@@ -177,7 +177,7 @@ def bench_server(root: Path) -> None:
     bundle = make_bundle(
         files / "bundle", categories=categories, images_per_category=50, features=5
     )
-    table = load_bundle(bundle)
+    table = load_bundle(bundle).merge(read_parts(bundle), on="activation_id")
     print(f"bundle: {len(table)} maps made in {time.perf_counter() - started:.1f} s")
     port, backend_port = free_port(), free_port()
     server = LabelStudioServer(

@@ -77,8 +77,8 @@ def _goals_from_namings(namings: pd.DataFrame) -> list[tuple[str, str, dict[str,
 
 def _goals_from_hot_spots(bundle: Path, data: Path) -> list[tuple[str, str, dict[str, list]]]:
     """One goal board per category: each map grouped by the toybirds part under most of its
-    visible heat (:func:`xnaming.simulate.part_heat_table`), background maps discarded."""
-    from xnaming.simulate import BACKGROUND, part_heat_table
+    visible heat (:func:`xnn_training.part_masks.part_heat_table`), background maps discarded."""
+    from xnn_training.part_masks import BACKGROUND, part_heat_table
 
     shares = part_heat_table(bundle, data).sort_values("share", ascending=False)
     strongest = shares.drop_duplicates("activation_id")

@@ -41,6 +41,7 @@ from label_config import (
     group_name_region,
     ranker_region,
 )
+from xnn_training.hot_spot import hot_spot
 
 __all__ = [
     "DESCRIPTORS",
@@ -60,9 +61,6 @@ __all__ = [
 NEAR = 0.25
 """Distance between heat centres (in image fractions) under which two maps count as similar."""
 _NEIGHBOURS = 7
-HOT_SPOT = 0.7
-"""Pixels at least this fraction of a map's maximum form its hot spot: what lights up in the
-overlay the annotator sees."""
 DESCRIPTORS: tuple[str, ...] = (
     "share",
     "rank",
@@ -114,7 +112,7 @@ def describe_map(heat: np.ndarray) -> dict[str, float]:
     -------
     dict
         ``heat_x``, ``heat_y``: centre of mass of the positive heat, as fractions of width and
-        height; ``hot_area``: fraction of the pixels in the hot spot (:data:`HOT_SPOT`);
+        height; ``hot_area``: fraction of the pixels in the hot spot (:func:`hot_spot`);
         ``hot_mass``: share of the heat inside the hot spot; ``hot_spread``, ``heat_spread``:
         root-mean-square distance from the centre of the hot spot's and of all heat (in image
         fractions); ``peak``: maximum over mean; ``hot_regions``: connected pieces of the hot
@@ -133,7 +131,7 @@ def describe_map(heat: np.ndarray) -> dict[str, float]:
     height, width = heat.shape
     # Fractions of the image, so maps of any size compare.
     xs, ys = cols / max(width - 1, 1), rows / max(height - 1, 1)
-    hot = heat >= HOT_SPOT * heat.max()
+    hot = hot_spot(heat)
     hot_heat = np.where(hot, heat, 0.0)
 
     def centre_and_spread(weights: np.ndarray) -> tuple[float, float, float]:

@@ -29,7 +29,7 @@ def configure_simulate(parser: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from xnaming.simulate import simulate_bundle
+    from analysis.simulated_annotators import simulate_bundle
     from xnn_training.bundle import read_bundle
 
     data = args.data

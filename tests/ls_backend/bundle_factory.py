@@ -15,7 +15,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage, activation_id
+from xnn_training.bundle import (
+    ActivationMap,
+    BundleWriter,
+    ExplainedImage,
+    activation_id,
+    read_table,
+)
+from xnn_training.table_one import table_one
 
 # Where each part's heat sits (x, y as fractions of the image) and its colour in the image.
 PARTS = {"head": (0.25, 0.25), "wing": (0.55, 0.55), "tail": (0.85, 0.8), "leaves": (0.2, 0.85)}
@@ -86,7 +93,7 @@ def make_bundle(
                 )
             )
     pd.DataFrame(parts, columns=["activation_id", "part"]).to_csv(root / PARTS_FILE, index=False)
-    return writer.finish()
+    return writer.finish(table_one(read_table(root / "images.csv")))
 
 
 def read_parts(bundle: Path) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """Command-line entries of ``xnaming ls``, ``xnaming publish`` and ``xnaming collect``.
 
 Each ``configure_*`` adds its command's arguments and sets ``handler``; heavy imports happen
-inside the handlers so ``xnaming --help`` stays instant.
+inside the handlers so ``xnaming --help`` stays instant. Errors are reported by ``xnaming``'s
+one error boundary (:mod:`xnaming.errors`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 from pathlib import Path
 
 __all__ = ["configure_collect", "configure_ls", "configure_publish", "serve_backend"]
@@ -198,8 +198,10 @@ def _publish(args: argparse.Namespace) -> int:
     credentials, local = _server(args)
     files_root = args.files_root or credentials.files_root
     if not files_root:
-        print("xnaming publish: give --files-root (Label Studio's files root)", file=sys.stderr)
-        return 2
+        raise ValueError(
+            "give --files-root: the directory Label Studio serves local files from (the "
+            "--files-root of `xnaming ls start`); the credentials do not record it"
+        )
     user, password = (
         os.environ.get("XNAMING_BACKEND_USER"),
         os.environ.get("XNAMING_BACKEND_PASSWORD"),

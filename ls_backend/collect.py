@@ -1,7 +1,7 @@
 """``xnaming collect``: every published project's export -> the tidy namings CSV.
 
 Exports each project that ``xnaming publish`` made (found on the server by its title), keeps the
-raw JSON exports next to the CSV, and reads them with :mod:`analysis.label_studio`, the one
+raw JSON exports next to the CSV, and reads them with :mod:`label_config.results`, the one
 reader of Label Studio exports (its rules, e.g. for skipped annotations, are in
 ``docs/formats.md``).
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.label_studio import NAMINGS_COLUMNS, read_label_studio_export
+from label_config import NAMINGS_COLUMNS, read_label_studio_export
 from ls_backend.publish import PROJECT_MARKER
 
 __all__ = ["collect"]
@@ -61,7 +61,7 @@ def collect(
         table = read_label_studio_export(json.loads(raw))
         frames.append(table)
         progress(f"project {project.id} ({project.title}): {len(table)} rows -> {path}")
-    namings = pd.concat(frames, ignore_index=True)[NAMINGS_COLUMNS]
+    namings = pd.concat(frames, ignore_index=True)[list(NAMINGS_COLUMNS)]
     out.parent.mkdir(parents=True, exist_ok=True)
     namings.to_csv(out, index=False)
     return namings, raw_dir

@@ -1,40 +1,18 @@
-"""``xnaming data`` and ``xnaming train``: argument parsers and handlers.
+"""``xnaming data``, ``xnaming train`` and ``xnaming explain``: argument parsers and handlers.
 
 Torch and the training code are imported inside the handlers, so ``xnaming --help`` stays
-instant.
+instant. Errors are reported by ``xnaming``'s one error boundary (:mod:`xnaming.errors`).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["configure_data", "configure_explain", "configure_train"]
 
 
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
 DEVICE_HELP = "auto (a GPU when there is one; the default), cpu, cuda or cuda:N"
-
-
-def _friendly(command: str) -> Callable:
-    """Bad input (a missing path, an unknown class, ...) ends with its message, not a traceback."""
-
-    def wrap(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-        @functools.wraps(handler)
-        def run(args: argparse.Namespace) -> int:
-            try:
-                return handler(args)
-            except (ValueError, FileNotFoundError, FileExistsError) as error:  # BundleError too
-                print(f"xnaming {command}: error: {error}", file=sys.stderr)
-                return EXIT_BAD_INPUT
-
-        return run
-
-    return wrap
 
 
 def _classes(text: str) -> list[str]:
@@ -64,7 +42,6 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
     check.set_defaults(handler=_run_check)
 
 
-@_friendly("data")
 def _run_toybirds(args: argparse.Namespace) -> int:
     from xnn_training.toybirds import make_toybirds
 
@@ -73,7 +50,6 @@ def _run_toybirds(args: argparse.Namespace) -> int:
     return 0
 
 
-@_friendly("data")
 def _run_check(args: argparse.Namespace) -> int:
     from xnn_training.datasets import open_dataset
 
@@ -133,7 +109,6 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     xnn.set_defaults(handler=_run_train_xnn)
 
 
-@_friendly("train dnn")
 def _run_train_dnn(args: argparse.Namespace) -> int:
     _threads(args)
     from xnn_training.fit_dnn import train_dnn
@@ -147,7 +122,6 @@ def _run_train_dnn(args: argparse.Namespace) -> int:
     return 0
 
 
-@_friendly("train xnn")
 def _run_train_xnn(args: argparse.Namespace) -> int:
     _threads(args)
     from dataclasses import replace
@@ -215,26 +189,23 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=_run_explain)
 
 
-@_friendly("explain")
 def _run_explain(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from xnn_training.explain import explain
-    from xnn_training.shards import ShardError, launched_rank
+    from xnn_training.shards import launched_rank
 
     if args.timeout <= 0:
         raise ValueError(f"timeout: expected a positive number of minutes, got {args.timeout}")
-    try:
-        out = explain(
-            args.dnn, args.xnn, args.data, args.out, split=args.split, explain=args.explain,
-            map_layer=args.layer, threshold=args.threshold, contrastive=args.contrastive,
-            batch_size=args.batch_size, limit=args.limit, device=args.device,
-            workers=args.workers, loader_workers=args.loader_workers,
-            threads=args.threads or None, timeout=timedelta(minutes=args.timeout),
-        )  # fmt: skip
-    except ShardError as error:  # a rank failed: nothing wrong with the input, run it again
-        print(f"xnaming explain: error: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    # A failed rank raises ShardError, a RuntimeError: status 1 with its message ("run the
+    # same command again"), from xnaming's error boundary like any other expected failure.
+    out = explain(
+        args.dnn, args.xnn, args.data, args.out, split=args.split, explain=args.explain,
+        map_layer=args.layer, threshold=args.threshold, contrastive=args.contrastive,
+        batch_size=args.batch_size, limit=args.limit, device=args.device,
+        workers=args.workers, loader_workers=args.loader_workers,
+        threads=args.threads or None, timeout=timedelta(minutes=args.timeout),
+    )  # fmt: skip
     if launched_rank().rank != 0:
         return 0
     print(

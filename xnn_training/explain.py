@@ -47,14 +47,13 @@ from xnn_training.overlay import overlay
 from xnn_training.runs import WEIGHTS, XNNRun, load_dnn_run, load_xnn_run, relative, sha256
 from xnn_training.shards import Group, Rank, ShardError, launched_rank, run_workers, shard
 from xnn_training.significant import significant_features
+from xnn_training.table_one import table_one
 
 __all__ = [
     "DISPLAY_SIZE",
-    "SUMMARY_COLUMNS",
     "SplitModel",
     "default_map_layer",
     "explain",
-    "summarise",
 ]
 
 DISPLAY_SIZE = 360
@@ -62,15 +61,6 @@ DISPLAY_SIZE = 360
 per-map view shows (label_config ``per_map_config(image_px=360)``); board thumbnails scale it
 down in the browser."""
 
-SUMMARY_COLUMNS = (
-    "category",
-    "images",
-    "activations",
-    "mean_per_image",
-    "dnn_accuracy",
-    "xnn_accuracy",
-    "xnn_rmse",
-)
 EXPLAIN_MODES = ("true", "predicted")
 CPU_BATCH_SIZE = 16
 GPU_BATCH_SIZE = 64
@@ -661,42 +651,9 @@ def _finish(setup: _Setup, main: BundleWriter) -> None:
         )
     images_csv = main.root / "images.csv"
     images = pd.read_csv(images_csv, dtype=str) if images_csv.exists() else None
-    summary = summarise(images)
+    summary = table_one(images)
     main.finish(summary)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-
-
-def summarise(images: pd.DataFrame | None) -> pd.DataFrame:
-    """The paper's Table 1 from a bundle's ``images.csv``: per category and ``overall``.
-
-    Columns: ``category, images, activations`` (significant, in all), ``mean_per_image``,
-    ``dnn_accuracy`` and ``xnn_accuracy`` (prediction = true class; the xNN's prediction is
-    the DNN's with its explained classes' logits replaced by their xNN scores) and ``xnn_rmse``
-    (xNN score vs DNN logit of the explained class, over the category's images).
-    """
-    if images is None or images.empty:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    table = images.assign(
-        n_significant=images["n_significant"].astype(int),
-        dnn_right=images["prediction"] == images["true_category"],
-        xnn_right=images["xnn_prediction"] == images["true_category"],
-        squared=(images["score"].astype(float) - images["dnn_logit"].astype(float)) ** 2,
-    )
-    rows = []
-    groups = [(name, group) for name, group in table.groupby("category", sort=True)]
-    for name, group in [*groups, ("overall", table)]:
-        rows.append(
-            {
-                "category": name,
-                "images": len(group),
-                "activations": int(group["n_significant"].sum()),
-                "mean_per_image": float(group["n_significant"].mean()),
-                "dnn_accuracy": float(group["dnn_right"].mean()),
-                "xnn_accuracy": float(group["xnn_right"].mean()),
-                "xnn_rmse": float(np.sqrt(group["squared"].mean())),
-            }
-        )
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def _check_options(

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from xnaming.cli import main
+from xnaming.errors import BAD_INPUT
 from xnn_training.devices import loader_options, resolve_device, strict_float32
 
 
@@ -89,9 +90,9 @@ def test_strict_float32_is_restored_also_after_an_error():
 )
 def test_the_commands_refuse_cuda_without_a_gpu(command, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main([*command, "--device", "cuda"]) == 2
+    assert main([*command, "--device", "cuda"]) == BAD_INPUT
     err = capsys.readouterr().err
     assert "'cuda' asks for a CUDA GPU, but torch sees none" in err
-    assert main([*command, "--device", "tpu"]) == 2
+    assert main([*command, "--device", "tpu"]) == BAD_INPUT
     assert "expected auto" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing written

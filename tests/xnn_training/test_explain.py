@@ -13,6 +13,7 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from xnaming.cli import main
+from xnaming.errors import BAD_INPUT
 from xnn_training import make_toybirds, open_dataset, train_dnn, train_xnn
 from xnn_training.bundle import (
     ACTIVATION_COLUMNS,
@@ -22,8 +23,9 @@ from xnn_training.bundle import (
     read_bundle,
 )
 from xnn_training.excitation_backprop import excitation_backprop
-from xnn_training.explain import DISPLAY_SIZE, SUMMARY_COLUMNS, SplitModel, explain
+from xnn_training.explain import DISPLAY_SIZE, SplitModel, explain
 from xnn_training.runs import load_xnn_run
+from xnn_training.table_one import TABLE_ONE_COLUMNS
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +93,7 @@ def test_bundle_follows_the_contract(runs, bundle):
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == digest
     summary = (bundle / "summary.csv").read_text().splitlines()
-    assert summary[0] == ",".join(SUMMARY_COLUMNS)
+    assert summary[0] == ",".join(TABLE_ONE_COLUMNS)
     assert summary[-1].startswith(f"overall,{len(test_ids)},{len(content.activations)},")
 
 
@@ -213,5 +215,5 @@ def test_cli_writes_a_bundle_and_reports_bad_input(runs, tmp_path, capsys):
     content = read_bundle(tmp_path / "b")
     assert len(content.images) == 4
     assert (content.images["category"] == content.images["prediction"]).all()
-    assert main([*args, "--out", str(tmp_path / "c"), "--layer", "nope"]) == 2
+    assert main([*args, "--out", str(tmp_path / "c"), "--layer", "nope"]) == BAD_INPUT
     assert "Valid names" in capsys.readouterr().err

@@ -49,6 +49,8 @@ def toycnn_runs(work: Path, per_class: int) -> tuple[Path, Path, Path]:
 
 def vgg16_runs(work: Path, per_class: int) -> tuple[Path, Path, Path]:
     """A DNN run of vgg16 with random weights, written as ``xnaming train dnn`` writes one."""
+    import torch
+
     from xnn_training import build_dnn, make_toybirds, open_dataset, train_xnn
     from xnn_training.runs import DNN_FORMAT, VERSION, now, relative, versions, write_run
 
@@ -67,7 +69,9 @@ def vgg16_runs(work: Path, per_class: int) -> tuple[Path, Path, Path]:
         "training": {"note": "random weights (bench_shards.py): timing only"},
         "versions": versions(),
     }
-    write_run(out, build_dnn("vgg16", len(classes)), config, classes)
+    if not (out / "config.json").is_file():  # with --keep, a second bench reuses the runs
+        torch.manual_seed(0)
+        write_run(out, build_dnn("vgg16", len(classes)), config, classes)
     xnn = train_xnn(out, work / "vgg-xnn", epochs=5, batch_size=32, device="cpu")
     return data, out, xnn
 

@@ -14,11 +14,12 @@ spell on a shared machine hits all alike):
 - ``N x 1 workers``: ``--workers N --threads 1``;
 - ``N x 1 torchrun``: ``torchrun --standalone --nproc-per-node N ... --threads 1``.
 
-Prints, for the whole command and for its explaining phase alone (from the first image file
-written to the last table row, read from the bundle's file times: start-up and loading the runs
-excluded), seconds, maps per second and the ratio of the one-process time to each sharded time
-(above 1: the ranks are faster). With ``--device cuda`` (on a GPU machine) the same commands run
-on the GPU, ranks sharing it, and the one-process run has ``--device cuda`` too.
+Prints, for the whole command and for its explaining phase alone (the slowest process's time
+from its first image file to its last, read from the bundle's file times: start-up, loading the
+runs and the final merge excluded), seconds, maps per second and the ratio of the one-process
+time to each sharded time (above 1: the ranks are faster). With ``--device cuda`` (on a GPU
+machine) the same commands run on the GPU, ranks sharing it, and the one-process run has
+``--device cuda`` too.
 
     .venv/bin/python bench/bench_shards.py [--ranks 2] [--repeats 2] [--skip-vgg16]
 """
@@ -36,6 +37,7 @@ import time
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+BATCH_SIZE = 16
 
 
 def toycnn_runs(work: Path, per_class: int) -> tuple[Path, Path, Path]:
@@ -92,12 +94,25 @@ def timed(command: list[str], threads: int) -> float:
     return seconds
 
 
-def explaining_seconds(bundle: Path) -> float:
-    """From the first image written to the last table row (parts merged after: excluded)."""
-    images = [path.stat().st_mtime for path in (bundle / "images").iterdir()]
-    first, last = min(images), max(images)
-    # One image's time is missing from the span between the first and last image: add it.
-    return (last - first) * len(images) / max(1, len(images) - 1)
+def explaining_seconds(bundle: Path, ranks: int, batch_size: int) -> float:
+    """The slowest process's explaining time: from its first image file to its last.
+
+    Batch b of the data set order went to process ``b % ranks``, so each image's process is
+    known; per process, one image's time is missing from its first-to-last span and is added.
+    Start-up, loading the runs, waiting for the others and the final merge are excluded.
+    """
+    lines = (bundle / "images.csv").read_text().splitlines()[1:]
+    paths = [bundle / line.rsplit(",", 3)[1] for line in lines]  # image_path, before 2 extras
+    spans = []
+    for rank in range(ranks):
+        times = sorted(
+            path.stat().st_mtime
+            for i, path in enumerate(paths)
+            if (i // batch_size) % ranks == rank
+        )
+        if len(times) > 1:
+            spans.append((times[-1] - times[0]) * len(times) / (len(times) - 1))
+    return max(spans)
 
 
 def bench(name: str, runs: tuple[Path, Path, Path], work: Path, args: argparse.Namespace) -> None:
@@ -120,8 +135,10 @@ def bench(name: str, runs: tuple[Path, Path, Path], work: Path, args: argparse.N
             out = work / "bundles" / f"{name.split(',')[0]}-{way.replace(' ', '')}-{repeat}"
             shutil.rmtree(out, ignore_errors=True)  # a bundle left there would be resumed
             command = [*launcher, *explain_command(runs, out, args.device), *options]
+            command += ["--batch-size", str(BATCH_SIZE)]
             best[way] = min(best[way], timed(command, threads))
-            phase[way] = min(phase[way], explaining_seconds(out))
+            ranks = 1 if way.startswith("1 x") else n
+            phase[way] = min(phase[way], explaining_seconds(out, ranks, BATCH_SIZE))
             maps = len((out / "activations.csv").read_text().splitlines()) - 1
             images = len((out / "images.csv").read_text().splitlines()) - 1
     print(f"\n{name}: {images} images, {maps} maps, device {args.device}, best of {args.repeats}")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -557,9 +558,9 @@ def explain(
         Path(dnn_run), Path(xnn_run), Path(data), Path(out), split, explain, map_layer,
         threshold, contrastive, batch_size, limit, device, loader_workers,
     )  # fmt: skip
-    setup = _set_up(job)
     if workers > 1:
-        return _explain_with_workers(job, setup, workers, threads)
+        return _explain_with_workers(job, workers, threads)
+    setup = _set_up(job)
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -589,25 +590,41 @@ _LEFT_FOR_A_RERUN = (
 )
 
 
-def _explain_with_workers(job: _Job, setup: _Setup, workers: int, threads: int | None) -> Path:
-    """Open the bundle here, let ``workers`` processes explain their shares, finish it here."""
+def _explain_with_workers(job: _Job, workers: int, threads: int | None) -> Path:
+    """Let ``workers`` processes explain their shares; open and finish the bundle here.
+
+    The workers start first and load the runs while this process checks them and opens the
+    bundle (merging what an earlier run left); then they read the images still to explain.
+    """
     cores = len(os.sched_getaffinity(0))
     per_worker = threads or max(1, cores // workers)
-    with BundleWriter(job.out, setup.identity, setup.extra) as main:
-        try:
-            run_workers(_explain_worker, (workers, job, per_worker), workers)
-        except ShardError as error:
-            main.merge(setup.order)  # what they finished, readable at once
-            raise ShardError(f"{error}. {_LEFT_FOR_A_RERUN.format(out=job.out)}") from error
+    opened: list[tuple[_Setup, BundleWriter]] = []
+
+    def open_bundle() -> None:
+        setup = _set_up(job)
+        opened.append((setup, BundleWriter(job.out, setup.identity, setup.extra)))
+
+    try:
+        run_workers(_explain_worker, (workers, job, per_worker), workers, prepare=open_bundle)
+        setup, main = opened[0]
         _finish(setup, main)
+    except ShardError as error:
+        if opened:
+            setup, main = opened[0]
+            main.merge(setup.order)  # what they finished, readable at once
+        raise ShardError(f"{error}. {_LEFT_FOR_A_RERUN.format(out=job.out)}") from error
+    finally:
+        for _, main in opened:
+            main.close()
     return job.out
 
 
-def _explain_worker(index: int, workers: int, job: _Job, threads: int) -> None:
+def _explain_worker(index: int, go: Any, workers: int, job: _Job, threads: int) -> None:
     """One ``--workers`` process (started by :func:`xnn_training.shards.run_workers`)."""
     torch.set_num_threads(threads)
     setup = _set_up(job)
     rank = Rank(index, workers, index)
+    go.wait()  # the coordinator has opened the bundle: the images still to do are known
     _explain_share(job, setup, BundleWriter(job.out, setup.identity, part=rank.part), rank)
 
 

@@ -17,7 +17,10 @@ waits for them to exit; no process group is needed.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -171,22 +174,67 @@ class Group:
             ) from error
 
 
-def run_workers(function: Callable[..., None], args: tuple, workers: int) -> None:
-    """Run ``function(index, *args)`` in ``workers`` new processes and wait for all of them.
+def run_workers(
+    function: Callable[..., None], args: tuple, workers: int, *, prepare: Callable[[], T]
+) -> T:
+    """Run ``function(index, go, *args)`` in ``workers`` new processes, ``prepare()`` here
+    meanwhile, and wait for all of them.
 
-    The processes are started with the ``spawn`` method (a fresh interpreter each: safe with
-    CUDA and with threads). When one fails, torch stops the others.
+    The workers start first (a fresh interpreter each, ``spawn``: safe with CUDA and threads),
+    so their start-up overlaps ``prepare``; a worker calls ``go.wait()`` before it needs what
+    ``prepare`` makes (the opened bundle), and ``go`` is set when ``prepare`` has returned. If
+    ``prepare`` raises, the workers are stopped and its error is raised. When a worker fails,
+    torch stops the others. A worker dies with this process (Linux), so none outlives it.
+
+    Returns
+    -------
+    What ``prepare`` returned.
 
     Raises
     ------
     ShardError
         A worker raised or was killed; the message names it and its last error line.
     """
+    go = mp.get_context("spawn").Event()
+    context = mp.start_processes(
+        _worker, args=(function, os.getpid(), go, args), nprocs=workers, join=False,
+        start_method="spawn",
+    )  # fmt: skip
     try:
-        mp.spawn(function, args=args, nprocs=workers, join=True)
+        prepared = prepare()
+    except BaseException:
+        for process in context.processes:
+            process.terminate()
+        for process in context.processes:
+            process.join()
+        raise
+    go.set()
+    try:
+        while not context.join():
+            pass
     except mp.ProcessRaisedException as error:
         last = str(error).strip().splitlines()[-1]
         raise ShardError(f"worker {error.error_index} of {workers} failed: {last}") from error
     except mp.ProcessExitedException as error:
         how = f"signal {error.signal_name}" if error.signal_name else f"status {error.exit_code}"
         raise ShardError(f"worker {error.error_index} of {workers} ended with {how}") from error
+    return prepared
+
+
+def _worker(index: int, function: Callable[..., None], parent: int, go: Any, args: tuple) -> None:
+    _die_with(parent)
+    function(index, go, *args)
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` ends (Linux's PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: an orphaned worker runs to its end
+        return
+    if os.getppid() != parent:  # it ended before the request was made
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1

@@ -200,3 +200,18 @@ def test_a_killed_worker_then_a_single_process_rerun(runs, out):
 
     explain(runs[1], runs[2], runs[0], out, batch_size=1, threads=1)
     _assert_same_bundle(out, runs[3], exact=False)
+
+
+def test_workers_die_with_their_coordinator_and_a_rerun_completes(runs, out):
+    command = [str(BIN / "xnaming"), *_args(runs, out, "--batch-size", "1", "--workers", "2")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    _wait_for_rows(out / PARTS / "rank-00001" / "images.csv", process)
+    workers = _children(process.pid)
+    os.kill(process.pid, signal.SIGKILL)  # the coordinator, which holds the bundle's lock
+    process.wait(30)
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):  # none writes on, orphaned
+        assert time.monotonic() < deadline, "a worker outlived its coordinator"
+        time.sleep(0.05)
+    explain(runs[1], runs[2], runs[0], out, batch_size=1, threads=1)
+    _assert_same_bundle(out, runs[3], exact=False)

@@ -33,6 +33,13 @@ class LiveLabelStudio:
 
         return LabelStudio(base_url=self.url, api_key=self.token)
 
+    def projects(self) -> list:
+        """Every project the manager reaches, in every annotator's organization (SDK objects)."""
+        from ls_backend.manager import Manager
+
+        manager = Manager(self.url, self.token)
+        return [manager.client(o).projects.get(p["id"]) for o, p in manager.projects()]
+
     def password(self, email: str) -> str:
         from ls_backend.server import load_credentials
 

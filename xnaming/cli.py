@@ -105,6 +105,12 @@ COMMANDS: tuple[Command, ...] = (
         "ls_backend.cli:configure_collect",
     ),
     Command(
+        "status",
+        "each annotator's progress (boards, maps, concepts)",
+        13,
+        "ls_backend.cli:configure_status",
+    ),
+    Command(
         "analyze",
         "namings -> coverage, purity, agreement, report.html",
         5,

@@ -26,8 +26,8 @@ def _tasks(client, project_id: int) -> list:
     return list(client.tasks.list(project=project_id, fields="all", page_size=1000))
 
 
-def _project(client, title: str):
-    (project,) = [p for p in client.projects.list() if p.title == title]
+def _project(label_studio, title: str):
+    (project,) = [p for p in label_studio.projects() if p.title == title]
     return project
 
 
@@ -41,10 +41,9 @@ def published(label_studio):
         main(["publish", bundle, "--annotators", PER_MAP_ANNOTATOR, "--mode", "per-map", *common])
         == 0
     )
-    client = label_studio.client()
     return {
-        "board": _project(client, f"xnaming board: {BOARD_ANNOTATOR}"),
-        "per-map": _project(client, f"xnaming per-map: {PER_MAP_ANNOTATOR}"),
+        "board": _project(label_studio, f"xnaming board: {BOARD_ANNOTATOR}"),
+        "per-map": _project(label_studio, f"xnaming per-map: {PER_MAP_ANNOTATOR}"),
     }
 
 
@@ -122,7 +121,7 @@ def test_publish_twice_duplicates_nothing_and_keeps_annotations(label_studio, pu
         id=task.id,
         result=taxonomy("tail"),
     )
-    before = {p.id: len(_tasks(client, p.id)) for p in client.projects.list()}
+    before = {p.id: len(_tasks(client, p.id)) for p in label_studio.projects()}
     users = len(list(client.users.list()))
     common = ["--data-dir", str(label_studio.data_dir)]
     assert (
@@ -142,7 +141,7 @@ def test_publish_twice_duplicates_nothing_and_keeps_annotations(label_studio, pu
         )
         == 0
     )
-    assert {p.id: len(_tasks(client, p.id)) for p in client.projects.list()} == before
+    assert {p.id: len(_tasks(client, p.id)) for p in label_studio.projects()} == before
     assert len(list(client.users.list())) == users
     assert len(list(client.ml.list(project=project.id))) == 1
     record = json.loads((label_studio.data_dir / "projects.json").read_text())
@@ -298,7 +297,7 @@ def test_ls_start_reuses_its_data_and_stops_both_servers_on_ctrl_c(label_studio,
     from ls_backend.server import load_credentials
 
     before = load_credentials(label_studio.data_dir)
-    projects = sorted(p.id for p in label_studio.client().projects.list())
+    projects = sorted(p.id for p in label_studio.projects())
     server = label_studio.server
     server.stop()  # the fixture's servers; started again below for the rest of the session
     command = [
@@ -320,7 +319,7 @@ def test_ls_start_reuses_its_data_and_stops_both_servers_on_ctrl_c(label_studio,
         assert f"log in as {before.admin_email} / {before.admin_password}" in printed
         after = load_credentials(label_studio.data_dir)
         assert after.token == before.token
-        assert sorted(p.id for p in label_studio.client().projects.list()) == projects
+        assert sorted(p.id for p in label_studio.projects()) == projects
         assert requests.get(f"{label_studio.backend_url}/health", timeout=10).status_code == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0

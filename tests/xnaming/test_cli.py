@@ -1,4 +1,4 @@
-"""The command line: one entry point, nine sub-commands, honest about what is not built."""
+"""The command line: one entry point, ten sub-commands, honest about what is not built."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ PIPELINE_ORDER = [
     "ls",
     "publish",
     "collect",
+    "status",
     "analyze",
     "simulate",
     "demo",

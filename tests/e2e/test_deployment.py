@@ -95,7 +95,7 @@ def test_dockerfile_installs_every_package_from_the_lock():
     packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
         "packages"
     ]
-    for package in packages:
+    for package in {p.split(".")[0] for p in packages}:  # sub-packages come with theirs
         assert f"COPY {package} ./{package}" in dockerfile
     assert "uv sync --locked" in dockerfile
 

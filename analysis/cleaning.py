@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from label_config import NAMED, UNNAMED
+
 __all__ = ["DROPPED_COLUMNS", "drop_small_concepts"]
 
 DROPPED_COLUMNS = ["category", "annotator", "concept", "activations", "images"]
@@ -37,7 +39,7 @@ def drop_small_concepts(
     if isinstance(min_images, bool) or not isinstance(min_images, int) or min_images < 0:
         raise ValueError(f"min_images must be a non-negative integer, got {min_images!r}")
     image_of = dict(zip(activations["activation_id"], activations["image_id"], strict=True))
-    named = namings[namings["status"] == "named"]
+    named = namings[namings["status"] == NAMED]
     sizes = (
         named.assign(image_id=named["activation_id"].map(image_of))
         .groupby(["category", "annotator", "concept"], sort=True)
@@ -55,8 +57,8 @@ def drop_small_concepts(
         .to_numpy(dtype=bool)
     )
     cleaned = namings.copy()
-    cleaned.loc[hit & (cleaned["status"] == "named").to_numpy(), ["status", "concept"]] = [
-        "unnamed",
+    cleaned.loc[hit & (cleaned["status"] == NAMED).to_numpy(), ["status", "concept"]] = [
+        UNNAMED,
         "",
     ]
     return cleaned, dropped.loc[:, DROPPED_COLUMNS]

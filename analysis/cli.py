@@ -12,7 +12,10 @@ __all__ = ["configure", "run"]
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``analyze`` arguments to ``parser`` and set its handler."""
     parser.add_argument(
-        "--activations", type=Path, required=True, help="the map bundle's activations.csv"
+        "--activations",
+        type=Path,
+        required=True,
+        help="the map bundle's activations.csv (or the bundle directory)",
     )
     parser.add_argument(
         "--namings",

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from label_config import NAMED, NAMINGS_COLUMNS, SIMULATED, STATUSES, read_label_studio_export
+from xnn_training.bundle import read_bundle, read_table
+
 __all__ = [
     "ACTIVATION_COLUMNS",
-    "NAMING_COLUMNS",
-    "STATUSES",
     "check_activations",
     "check_namings",
     "load_namings",
@@ -26,8 +27,6 @@ __all__ = [
 ]
 
 ACTIVATION_COLUMNS = ("activation_id", "image_id", "category", "x_feature")
-NAMING_COLUMNS = ("annotator", "category", "activation_id", "concept", "status")
-STATUSES = ("named", "unnamed", "discarded")
 _SHOWN = 5  # offending values quoted in an error message
 
 
@@ -54,8 +53,13 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str, sou
 
 
 def read_activations(path: str | Path) -> pd.DataFrame:
-    """Read and check a bundle's ``activations.csv`` (identifiers kept as strings)."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    """Read and check a bundle's ``activations.csv``, or that of the bundle directory ``path``.
+
+    The bundle's own reader (:mod:`xnn_training.bundle`) reads it, so identifiers stay strings;
+    a CSV file needs only the columns of :data:`ACTIVATION_COLUMNS`.
+    """
+    path = Path(path)
+    frame = read_bundle(path).activations if path.is_dir() else read_table(path)
     return check_activations(frame, source=str(path))
 
 
@@ -127,13 +131,13 @@ def check_namings(
         (annotator, activation_id), an activation id absent from the activations table, or a
         category that differs from the activation's category there.
     """
-    _require_columns(namings, NAMING_COLUMNS, "namings", source)
-    frame = namings.loc[:, list(NAMING_COLUMNS)].copy().reset_index(drop=True)
-    for column in NAMING_COLUMNS:
+    _require_columns(namings, NAMINGS_COLUMNS, "namings", source)
+    frame = namings.loc[:, list(NAMINGS_COLUMNS)].copy().reset_index(drop=True)
+    for column in NAMINGS_COLUMNS:
         frame[column] = _as_text(frame[column])
-    if "simulated" in namings.columns:  # `xnaming simulate` marks its rows; keep the mark
-        flags = _as_text(namings["simulated"].reset_index(drop=True)).str.lower()
-        frame["simulated"] = flags.isin(["true", "1", "yes"])
+    if SIMULATED in namings.columns:  # `xnaming simulate` marks its rows; keep the mark
+        flags = _as_text(namings[SIMULATED].reset_index(drop=True)).str.lower()
+        frame[SIMULATED] = flags.isin(["true", "1", "yes"])
     frame["status"] = frame["status"].str.lower()
     row = frame.index + 2  # the line in a CSV file with one header line
     for column in ("annotator", "activation_id"):
@@ -147,13 +151,13 @@ def check_namings(
             f"{_quote(frame.loc[unknown, 'status'].unique().tolist())} in row(s) "
             f"{_quote(list(row[unknown]))}"
         )
-    nameless = (frame["status"] == "named") & (frame["concept"] == "")
+    nameless = (frame["status"] == NAMED) & (frame["concept"] == "")
     if nameless.any():
         raise ValueError(
-            f"{source}: row(s) {_quote(list(row[nameless]))} are 'named' without a concept; "
+            f"{source}: row(s) {_quote(list(row[nameless]))} are {NAMED!r} without a concept; "
             "give the concept's name (a generated one such as 'group 3' if it has none)"
         )
-    frame.loc[frame["status"] != "named", "concept"] = ""
+    frame.loc[frame["status"] != NAMED, "concept"] = ""
     repeated = frame.duplicated(["annotator", "activation_id"], keep=False)
     if repeated.any():
         pairs = frame.loc[repeated, ["annotator", "activation_id"]].drop_duplicates()
@@ -216,8 +220,6 @@ def load_namings(paths: Sequence[str | Path], activations: pd.DataFrame) -> pd.D
         if suffix == ".csv":
             frame = read_namings_csv(path)
         elif suffix == ".json":
-            from analysis.label_studio import read_label_studio_export
-
             frame = check_namings(read_label_studio_export(path), source=str(path))
         else:
             raise ValueError(f"{path}: namings must be a tidy .csv or a Label Studio .json export")

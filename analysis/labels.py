@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from label_config import NAMED
+
 __all__ = ["CategoryNamings", "category_namings"]
 
 
@@ -75,7 +77,7 @@ def category_namings(activations: pd.DataFrame, namings: pd.DataFrame) -> list[C
         annotators = tuple(sorted(rows["annotator"].unique()))
         labels = -np.ones((len(annotators), len(ids)), dtype=np.int64)
         concepts: list[tuple[str, ...]] = [() for _ in annotators]
-        named_rows = rows[rows["status"] == "named"]
+        named_rows = rows[rows["status"] == NAMED]
         for annotator, named in named_rows.groupby("annotator", sort=False):
             a = annotators.index(annotator)
             names, codes = np.unique(named["concept"].to_numpy(dtype=str), return_inverse=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from label_config import DISCARDED, NAMED, UNNAMED
+
 __all__ = ["synthetic_study"]
 
 _PARTS = [
@@ -143,7 +145,7 @@ def synthetic_study(
                 concept_names[keys[rng.integers(len(keys))]] if w else concept_names[(p, s)]
                 for p, s, w in zip(effective, sub, wrong, strict=True)
             ]
-            status = np.where(named, "named", np.where(rng.random(n) < 0.3, "discarded", "unnamed"))
+            status = np.where(named, NAMED, np.where(rng.random(n) < 0.3, DISCARDED, UNNAMED))
             naming_rows.append(
                 pd.DataFrame(
                     {

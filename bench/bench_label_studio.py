@@ -34,13 +34,24 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from label_config import (
+    BOARD_DISCARD,
+    DEFAULT_GROUPS,
+    DISCARDED,
+    NAMED,
+    UNNAMED,
+    UNSORTED,
+    group_bucket,
+)
 from ls_backend.naming import DESCRIPTORS, MapInfo, Naming, board_proposal, moves_needed
-from tests.ls_backend.bundle_factory import make_bundle
+from ls_backend.publish import load_bundle
+from tests.ls_backend.bundle_factory import make_bundle, read_parts
 from tests.ls_backend.helpers import ranker, taxonomy
 
 
-def _goals_from_parts(table: pd.DataFrame) -> list[tuple[str, str, dict[str, list[str]]]]:
-    """One goal board per category: the hand-made bundle's ``part`` column."""
+def _goals_from_parts(bundle: Path) -> list[tuple[str, str, dict[str, list[str]]]]:
+    """One goal board per category: the part of each map of the hand-made bundle."""
+    table = load_bundle(bundle).merge(read_parts(bundle), on="activation_id")
     return [
         (
             category,
@@ -55,9 +66,10 @@ def _goals_from_namings(namings: pd.DataFrame) -> list[tuple[str, str, dict[str,
     """One goal board per simulated annotator and category: their groups, discards, unsorted."""
     goals = []
     for (annotator, category), rows in namings.groupby(["annotator", "category"]):
-        board: dict[str, list[str]] = {"_": [], "discard": []}
+        board: dict[str, list[str]] = {UNSORTED: [], BOARD_DISCARD: []}
         for row in rows.itertuples():
-            bucket = {"named": f"g_{row.concept}", "discarded": "discard"}.get(row.status, "_")
+            where = {NAMED: f"g_{row.concept}", DISCARDED: BOARD_DISCARD}
+            bucket = where.get(row.status, UNSORTED)
             board.setdefault(bucket, []).append(row.activation_id)
         goals.append((category, annotator, board))
     return goals
@@ -65,16 +77,16 @@ def _goals_from_namings(namings: pd.DataFrame) -> list[tuple[str, str, dict[str,
 
 def _goals_from_hot_spots(bundle: Path, data: Path) -> list[tuple[str, str, dict[str, list]]]:
     """One goal board per category: each map grouped by the toybirds part under most of its
-    visible heat (:func:`xnaming.simulate.part_heat_table`), background maps discarded."""
-    from xnaming.simulate import BACKGROUND, part_heat_table
+    visible heat (:func:`xnn_training.part_masks.part_heat_table`), background maps discarded."""
+    from xnn_training.part_masks import BACKGROUND, part_heat_table
 
     shares = part_heat_table(bundle, data).sort_values("share", ascending=False)
     strongest = shares.drop_duplicates("activation_id")
     goals = []
     for category, rows in strongest.groupby("category"):
-        board: dict[str, list[str]] = {"_": [], "discard": []}
+        board: dict[str, list[str]] = {UNSORTED: [], BOARD_DISCARD: []}
         for row in rows.itertuples():
-            bucket = "discard" if row.part == BACKGROUND else f"g_{row.part}"
+            bucket = BOARD_DISCARD if row.part == BACKGROUND else f"g_{row.part}"
             board.setdefault(bucket, []).append(row.activation_id)
         goals.append((category, "hot-spot parts", board))
     return goals
@@ -97,8 +109,8 @@ def _namings_of_board(board: dict[str, list[str]], maps: dict[str, MapInfo]) -> 
     """What an annotator who sorted a board this way told the backend."""
     namings = []
     for bucket, ids in board.items():
-        status = {"_": "unnamed", "discard": "discarded"}.get(bucket, "named")
-        concept = bucket.removeprefix("g_") if status == "named" else ""
+        status = {UNSORTED: UNNAMED, BOARD_DISCARD: DISCARDED}.get(bucket, NAMED)
+        concept = bucket.removeprefix("g_") if status == NAMED else ""
         namings += [Naming(maps[aid], concept, status) for aid in ids]
     return namings
 
@@ -111,8 +123,6 @@ def bench_moves(
     Each annotator's boards are replayed in category order: the proposal for a board learns
     from that annotator's earlier boards only, as the backend would see them.
     """
-    from ls_backend.publish import load_bundle
-
     if bundle is None:
         bundle = make_bundle(
             root / "moves", categories=("cardinal", "jay", "finch"), images_per_category=30
@@ -124,7 +134,7 @@ def bench_moves(
     elif data is not None:
         goals = _goals_from_hot_spots(bundle, data)
     else:
-        goals = _goals_from_parts(table)
+        goals = _goals_from_parts(bundle)
     ids_of = {c: list(rows["activation_id"]) for c, rows in table.groupby("category")}
     totals = {"unsorted": 0, "fresh": 0, "history": 0}
     history: dict[str, list[Naming]] = {}
@@ -133,9 +143,9 @@ def bench_moves(
         board = [maps[aid] for aid in ids]
         earlier = history.setdefault(who, [])
         moves = {
-            "unsorted": moves_needed({"_": ids}, goal),
-            "fresh": moves_needed(board_proposal(board, [], groups=12)[0], goal),
-            "history": moves_needed(board_proposal(board, earlier, groups=12)[0], goal),
+            "unsorted": moves_needed({UNSORTED: ids}, goal),
+            "fresh": moves_needed(board_proposal(board, [], groups=DEFAULT_GROUPS)[0], goal),
+            "history": moves_needed(board_proposal(board, earlier, groups=DEFAULT_GROUPS)[0], goal),
         }
         for key, value in moves.items():
             totals[key] += value
@@ -157,7 +167,7 @@ def bench_moves(
 
 
 def bench_server(root: Path) -> None:
-    from ls_backend.publish import board_tasks, load_bundle, per_map_tasks, publish
+    from ls_backend.publish import board_tasks, per_map_tasks, publish
     from ls_backend.server import LabelStudioServer, free_port
 
     files = root / "files"
@@ -167,7 +177,7 @@ def bench_server(root: Path) -> None:
     bundle = make_bundle(
         files / "bundle", categories=categories, images_per_category=50, features=5
     )
-    table = load_bundle(bundle)
+    table = load_bundle(bundle).merge(read_parts(bundle), on="activation_id")
     print(f"bundle: {len(table)} maps made in {time.perf_counter() - started:.1f} s")
     port, backend_port = free_port(), free_port()
     server = LabelStudioServer(
@@ -232,7 +242,7 @@ def bench_server(root: Path) -> None:
                 "id": 20_000_000,
                 "project": 999,
                 "was_cancelled": False,
-                "result": ranker({"g1": list(board["activation_id"][:50])}),
+                "result": ranker({group_bucket(1): list(board["activation_id"][:50])}),
             },
             "task": task,
             "project": {"id": 999},

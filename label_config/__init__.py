@@ -1,122 +1,98 @@
-"""Label Studio labeling configs for naming activation maps, generated from templates.
+"""The Label Studio contract: labeling configs, their names, results and the namings table.
 
-Two interfaces (see ``docs/formats.md`` for the task data and result shapes they imply):
+Everything two stages must agree on about Label Studio is defined here once and imported by
+``ls_backend`` (publish, the ML backend, collect) and ``analysis``:
 
-- :func:`board_config`: set-wise, like the paper's interface. One task per category shows all of
-  its maps; the annotator drags them from the Unsorted list into N generic groups or Discard and
-  names each group.
-- :func:`per_map_config`: one task per map (overlay and original image), a Taxonomy whose
-  concepts the annotator adds in the UI and reuses, and a discard choice.
+- :mod:`label_config.controls`: control and bucket names (``groups``, ``g1`` ... ``gN``,
+  ``discard``, the unsorted ``_``, ``concept``), making and parsing group names;
+- :mod:`label_config.configs`: the board and per-map labeling configs (templates shipped as
+  package data), and :func:`read_controls` to read a config's controls and group count;
+- :mod:`label_config.predictions`: result regions in the shapes the controls produce, which
+  the ML backend writes as predictions;
+- :mod:`label_config.results`: the one reader of Label Studio exports (results -> namings);
+- :mod:`label_config.namings`: the tidy namings table's columns and statuses.
 
-The templates (``board.xml.j2``, ``per_map.xml.j2`` and their ``.css``) are package data. They
-use only ``{{ name }}`` placeholders, filled here with :class:`string.Template` semantics, so no
-template engine is needed.
+``docs/formats.md`` ("Namings", "Label Studio tasks and results") documents the contract.
+The export reader needs pandas, so it is imported on first use (PEP 562): importing the names
+alone stays cheap.
 """
 
-from __future__ import annotations
+from importlib import import_module
+from typing import Any
 
-import re
-from importlib.resources import files
-from string import Template
+from label_config.configs import ConfigControls, board_config, per_map_config, read_controls
+from label_config.controls import (
+    BOARD_DISCARD,
+    BOARD_LIST,
+    BOARD_RANKER,
+    DEFAULT_GROUPS,
+    MAX_GROUPS,
+    PER_MAP_CONCEPT,
+    PER_MAP_DISCARD,
+    PER_MAP_DISCARD_CHOICE,
+    PER_MAP_IMAGE,
+    PER_MAP_OVERLAY,
+    UNSORTED,
+    group_bucket,
+    group_name_control,
+    group_of_bucket,
+    group_of_name_control,
+)
+from label_config.namings import (
+    DISCARDED,
+    NAMED,
+    NAMINGS_COLUMNS,
+    SIMULATED,
+    STATUSES,
+    UNNAMED,
+    unnamed_group_concept,
+)
+from label_config.predictions import group_name_region, ranker_region, taxonomy_region
 
 __all__ = [
     "BOARD_DISCARD",
     "BOARD_LIST",
     "BOARD_RANKER",
     "DEFAULT_GROUPS",
+    "DISCARDED",
+    "MAX_GROUPS",
+    "NAMED",
+    "NAMINGS_COLUMNS",
     "PER_MAP_CONCEPT",
     "PER_MAP_DISCARD",
+    "PER_MAP_DISCARD_CHOICE",
+    "PER_MAP_IMAGE",
+    "PER_MAP_OVERLAY",
+    "SIMULATED",
+    "STATUSES",
+    "UNNAMED",
+    "UNSORTED",
+    "ConfigControls",
+    "ExportError",
     "board_config",
     "group_bucket",
     "group_name_control",
+    "group_name_region",
+    "group_of_bucket",
+    "group_of_name_control",
     "per_map_config",
+    "ranker_region",
+    "read_controls",
+    "read_label_studio_export",
+    "taxonomy_region",
+    "unnamed_group_concept",
 ]
 
-DEFAULT_GROUPS = 12
-BOARD_LIST = "maps"
-BOARD_RANKER = "groups"
-BOARD_DISCARD = "discard"
-PER_MAP_CONCEPT = "concept"
-PER_MAP_DISCARD = "discard"
+_LAZY = {"ExportError": "label_config.results", "read_label_studio_export": "label_config.results"}
 
 
-class _Placeholders(Template):
-    """``{{ name }}`` placeholders; ``$`` stays free for Label Studio's ``$task_field``."""
-
-    pattern = r"""\{\{\s*(?:
-        (?P<named>[a-z_]+)\s*\}\} |
-        (?P<braced>(?!)) |
-        (?P<escaped>(?!)) |
-        (?P<invalid>)
-    )"""
-    flags = re.VERBOSE
-
-
-def _render(name: str, **values: object) -> str:
-    text = files("label_config").joinpath(name).read_text(encoding="utf-8")
-    return _Placeholders(text).substitute({k: str(v) for k, v in values.items()})
-
-
-def group_bucket(index: int) -> str:
-    """Name of the ranker bucket of group ``index`` (1-based): ``g1``, ``g2``, ..."""
-    return f"g{index}"
-
-
-def group_name_control(index: int) -> str:
-    """Name of the TextArea holding the name of group ``index`` (1-based): ``g1_name``, ..."""
-    return f"{group_bucket(index)}_name"
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'label_config' has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name]), name)
+    globals()[name] = value
     return value
 
 
-def board_config(groups: int = DEFAULT_GROUPS, thumb_px: int = 96) -> str:
-    """The board labeling config: Unsorted list, ``groups`` named groups and Discard.
-
-    Parameters
-    ----------
-    groups
-        Number of generic groups offered (buckets ``g1`` ... ``gN``), 1 to 50.
-    thumb_px
-        Width and height of a map thumbnail in pixels, 32 to 512.
-
-    Returns
-    -------
-    str
-        The XML config.
-    """
-    _check_int("groups", groups, 1, 50)
-    _check_int("thumb_px", thumb_px, 32, 512)
-    buckets = "\n".join(
-        f'      <Bucket name="{group_bucket(i)}" title="Group {i}"/>' for i in range(1, groups + 1)
-    )
-    names = "\n".join(
-        f'    <TextArea name="{group_name_control(i)}" toName="{BOARD_LIST}" '
-        f'placeholder="Name of group {i}" maxSubmissions="1" editable="true" rows="1"/>'
-        for i in range(1, groups + 1)
-    )
-    # Columns fit about three thumbnails side by side.
-    css = _render("board.css", thumb_px=thumb_px, column_px=3 * thumb_px + 40)
-    return _render("board.xml.j2", css=css, buckets=buckets, names=names)
-
-
-def per_map_config(image_px: int = 360) -> str:
-    """The per-map labeling config: overlay and image, a Taxonomy with Add, a discard choice.
-
-    Parameters
-    ----------
-    image_px
-        Maximum displayed width of each of the two images in pixels, 64 to 2048.
-
-    Returns
-    -------
-    str
-        The XML config.
-    """
-    _check_int("image_px", image_px, 64, 2048)
-    return _render("per_map.xml.j2", css=_render("per_map.css"), image_px=image_px)
+def __dir__() -> list[str]:
+    return sorted(__all__)

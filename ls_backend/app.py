@@ -15,15 +15,20 @@ import hmac
 import json
 import logging
 import queue
-import re
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.label_studio import ExportError, read_label_studio_export
-from label_config import PER_MAP_CONCEPT
+from label_config import (
+    DEFAULT_GROUPS,
+    UNSORTED,
+    ExportError,
+    read_controls,
+    read_label_studio_export,
+    taxonomy_region,
+)
 from ls_backend.naming import (
     MapInfo,
     Naming,
@@ -39,7 +44,6 @@ MODEL_VERSION = "xnaming-groups-2"
 """The one model_version string: in /setup's answer and in every prediction."""
 
 log = logging.getLogger("xnaming.backend")
-_BUCKET_IN_CONFIG = re.compile(r'<Bucket\s+name="g(\d+)"')
 _LEARN_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED"}
 
 
@@ -109,7 +113,10 @@ class Backend:
         tasks = _require(body.get("tasks"), list, "'tasks'")
         config = body.get("label_config") or ""
         _require(config, str, "'label_config'")
-        groups = len(_BUCKET_IN_CONFIG.findall(config)) or 12
+        try:
+            groups = (read_controls(config).groups if config else 0) or DEFAULT_GROUPS
+        except ValueError as error:
+            raise BadRequest(f"'label_config': {error}") from None
         results = []
         histories: dict[tuple[str, str | None], list[Naming]] = {}  # read once per call
         for index, task in enumerate(tasks):
@@ -135,19 +142,15 @@ class Backend:
         if "activations" in data:
             result = board_prediction(maps, earlier, groups)
             named = sum(1 for r in result if r["type"] == "textarea")
-            grouped = sum(len(v) for k, v in result[0]["value"]["ranker"].items() if k != "_")
+            buckets = result[0]["value"]["ranker"]
+            grouped = sum(len(v) for k, v in buckets.items() if k != UNSORTED)
             score = 0.5 * grouped / max(len(maps), 1) + 0.5 * named / max(groups, 1)
             return [{"result": result, "score": round(score, 4), "model_version": MODEL_VERSION}]
         proposal = per_map_proposal(maps[0], earlier)
         if proposal is None:
             return []  # no basis: no prediction, so Label Studio asks again next time
         concept, score = proposal
-        region = {
-            "from_name": PER_MAP_CONCEPT,
-            "to_name": "overlay",
-            "type": "taxonomy",
-            "value": {"taxonomy": [[concept]]},
-        }
+        region = taxonomy_region(concept)
         return [{"result": [region], "score": round(score, 4), "model_version": MODEL_VERSION}]
 
     def setup(self, body: Any) -> dict:

@@ -2,7 +2,7 @@
 
 Exports each project that ``xnaming publish`` made (in every organization the manager belongs
 to, found by its title), keeps the raw JSON exports next to the CSV, and reads them with
-:mod:`analysis.label_studio`, the one reader of Label Studio exports (its rules, e.g. for
+:mod:`label_config.results`, the one reader of Label Studio exports (its rules, e.g. for
 skipped annotations, are in ``docs/formats.md``).
 
 Attribution: a project belongs to the annotator in its title, and only annotations that
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.label_studio import NAMINGS_COLUMNS, read_label_studio_export
+from label_config import NAMINGS_COLUMNS, read_label_studio_export
 from ls_backend.publish import parse_project_title
 
 __all__ = [

@@ -32,7 +32,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from label_config import BOARD_LIST, BOARD_RANKER, group_bucket, group_name_control
+from label_config import (
+    BOARD_DISCARD,
+    NAMED,
+    UNNAMED,
+    UNSORTED,
+    group_bucket,
+    group_name_region,
+    ranker_region,
+)
+from xnn_training.hot_spot import hot_spot
 
 __all__ = [
     "DESCRIPTORS",
@@ -52,9 +61,6 @@ __all__ = [
 NEAR = 0.25
 """Distance between heat centres (in image fractions) under which two maps count as similar."""
 _NEIGHBOURS = 7
-HOT_SPOT = 0.7
-"""Pixels at least this fraction of a map's maximum form its hot spot: what lights up in the
-overlay the annotator sees."""
 DESCRIPTORS: tuple[str, ...] = (
     "share",
     "rank",
@@ -91,7 +97,7 @@ class Naming:
 
     map: MapInfo
     concept: str
-    status: str  # named | unnamed | discarded
+    status: str  # label_config's NAMED | UNNAMED | DISCARDED
 
 
 def describe_map(heat: np.ndarray) -> dict[str, float]:
@@ -106,7 +112,7 @@ def describe_map(heat: np.ndarray) -> dict[str, float]:
     -------
     dict
         ``heat_x``, ``heat_y``: centre of mass of the positive heat, as fractions of width and
-        height; ``hot_area``: fraction of the pixels in the hot spot (:data:`HOT_SPOT`);
+        height; ``hot_area``: fraction of the pixels in the hot spot (:func:`hot_spot`);
         ``hot_mass``: share of the heat inside the hot spot; ``hot_spread``, ``heat_spread``:
         root-mean-square distance from the centre of the hot spot's and of all heat (in image
         fractions); ``peak``: maximum over mean; ``hot_regions``: connected pieces of the hot
@@ -125,7 +131,7 @@ def describe_map(heat: np.ndarray) -> dict[str, float]:
     height, width = heat.shape
     # Fractions of the image, so maps of any size compare.
     xs, ys = cols / max(width - 1, 1), rows / max(height - 1, 1)
-    hot = heat >= HOT_SPOT * heat.max()
+    hot = hot_spot(heat)
     hot_heat = np.where(hot, heat, 0.0)
 
     def centre_and_spread(weights: np.ndarray) -> tuple[float, float, float]:
@@ -232,7 +238,7 @@ def per_map_proposal(target: MapInfo, earlier: Sequence[Naming]) -> tuple[str, f
     tuple of (str, float) or None
         ``(concept, score)``; ``None`` when no similar map was named.
     """
-    votes = Counter(n.concept for _, n in _similar(target, earlier) if n.status == "named")
+    votes = Counter(n.concept for _, n in _similar(target, earlier) if n.status == NAMED)
     if not votes:
         return None
     concept, count = votes.most_common(1)[0]
@@ -289,7 +295,7 @@ def fit_status_guess(earlier: Sequence[Naming]) -> Callable[[Sequence[MapInfo]],
     model.fit(np.array([n.map.descriptors for n in known]), statuses)
 
     def guess(maps: Sequence[MapInfo]) -> list[str]:
-        result = ["named"] * len(maps)
+        result = [NAMED] * len(maps)
         rows = [i for i, m in enumerate(maps) if m.descriptors is not None]
         if rows:
             looks = np.array([maps[i].descriptors for i in rows])
@@ -323,16 +329,16 @@ def board_proposal(
     names : dict
         Group index (1-based) -> proposed name, for groups with a basis.
     """
-    buckets: dict[str, list[str]] = {"_": [], "discard": []}
+    buckets: dict[str, list[str]] = {UNSORTED: [], BOARD_DISCARD: []}
     guess = fit_status_guess(earlier)
     if guess is not None:
         # A map costs a drag unless it starts where the annotator will want it: start each
         # in the bucket of its likeliest status, and group only the likely named ones.
         statuses = guess(maps)
         for m, status in zip(maps, statuses, strict=True):
-            if status != "named":
-                buckets["_" if status == "unnamed" else "discard"].append(m.activation_id)
-        maps = [m for m, status in zip(maps, statuses, strict=True) if status == "named"]
+            if status != NAMED:
+                buckets[UNSORTED if status == UNNAMED else BOARD_DISCARD].append(m.activation_id)
+        maps = [m for m, status in zip(maps, statuses, strict=True) if status == NAMED]
     by_feature: dict[int, list[MapInfo]] = {}
     for m in maps:
         by_feature.setdefault(m.x_feature, []).append(m)
@@ -347,7 +353,7 @@ def board_proposal(
     for index, cluster in enumerate(clusters, start=1):
         ids = [m.activation_id for m in cluster]
         if index > groups:
-            buckets["_"].extend(ids)
+            buckets[UNSORTED].extend(ids)
             continue
         buckets[group_bucket(index)] = ids
         votes: Counter[str] = Counter()
@@ -363,24 +369,10 @@ def board_proposal(
 def board_prediction(maps: Sequence[MapInfo], earlier: Sequence[Naming], groups: int) -> list[dict]:
     """:func:`board_proposal` as Label Studio result regions (ranker and textareas)."""
     buckets, names = board_proposal(maps, earlier, groups)
-    result = [
-        {
-            "from_name": BOARD_RANKER,
-            "to_name": BOARD_LIST,
-            "type": "ranker",
-            "value": {"ranker": buckets},
-        }
+    return [
+        ranker_region(buckets),
+        *(group_name_region(index, name) for index, name in sorted(names.items())),
     ]
-    for index, name in sorted(names.items()):
-        result.append(
-            {
-                "from_name": group_name_control(index),
-                "to_name": BOARD_LIST,
-                "type": "textarea",
-                "value": {"text": [name]},
-            }
-        )
-    return result
 
 
 def _partition(board: Mapping[str, Iterable[str]]) -> dict[str, str]:
@@ -408,13 +400,13 @@ def moves_needed(start: Mapping[str, Iterable[str]], goal: Mapping[str, Iterable
     """
     where_start, where_goal = _partition(start), _partition(goal)
     ids = set(where_start) | set(where_goal)
-    fixed = {"_", "discard"}
+    fixed = {UNSORTED, BOARD_DISCARD}
     kept = 0
     start_groups = sorted({b for b in where_start.values() if b not in fixed})
     goal_groups = sorted({b for b in where_goal.values() if b not in fixed})
     overlap = np.zeros((len(start_groups), len(goal_groups)), dtype=np.int64)
     for aid in ids:
-        a, b = where_start.get(aid, "_"), where_goal.get(aid, "_")
+        a, b = where_start.get(aid, UNSORTED), where_goal.get(aid, UNSORTED)
         if a in fixed or b in fixed:
             kept += a == b
         else:

@@ -24,6 +24,7 @@ import pandas as pd
 
 from label_config import DEFAULT_GROUPS, board_config, per_map_config
 from ls_backend.naming import DESCRIPTORS, describe_map
+from xnn_training.bundle import read_bundle
 
 __all__ = [
     "MODES",
@@ -36,17 +37,6 @@ __all__ = [
 
 MODES = ("board", "per-map")
 PROJECT_MARKER = "xnaming"
-_ACTIVATION_COLUMNS = {
-    "activation_id",
-    "image_id",
-    "category",
-    "x_feature",
-    "share",
-    "rank",
-    "map_path",
-    "overlay_path",
-    "image_path",
-}
 
 
 @dataclass
@@ -80,28 +70,24 @@ def parse_project_title(title: str) -> tuple[str, str] | None:
 def load_bundle(bundle: str | Path, categories: Sequence[str] | None = None) -> pd.DataFrame:
     """The bundle's ``activations.csv`` with what the backend knows of each map.
 
-    Adds the columns of :func:`ls_backend.naming.describe_map` (``heat_x``, ``heat_y``: the
-    centre of the map's positive heat; how large, spread and peaked its hot spot is), read from
-    each raw map.
+    The bundle is read (and checked) by :func:`xnn_training.bundle.read_bundle`. Adds the
+    columns of :func:`ls_backend.naming.describe_map` (``heat_x``, ``heat_y``: the centre of the
+    map's positive heat; how large, spread and peaked its hot spot is), read from each raw map.
 
     Raises
     ------
-    FileNotFoundError, ValueError
-        For a missing bundle, missing columns or unknown categories.
+    xnn_training.bundle.BundleError
+        ``bundle`` is not a finished map bundle (the message says what is missing).
+    ValueError
+        Unknown categories, or a raw map that cannot be read.
     """
     bundle = Path(bundle)
-    table_path = bundle / "activations.csv"
-    if not table_path.exists():
-        raise FileNotFoundError(f"{table_path} not found: is {bundle} a map bundle?")
-    table = pd.read_csv(table_path, dtype={"activation_id": str, "image_id": str, "category": str})
-    missing = _ACTIVATION_COLUMNS - set(table.columns)
-    if missing:
-        raise ValueError(f"{table_path} lacks columns {sorted(missing)} (see docs/formats.md)")
+    table = read_bundle(bundle).activations
     if categories:
         unknown = sorted(set(categories) - set(table["category"]))
         if unknown:
             raise ValueError(
-                f"categories not in {table_path}: {unknown}; "
+                f"categories not in {bundle}: {unknown}; "
                 f"known: {sorted(table['category'].unique())[:20]}"
             )
         table = table[table["category"].isin(categories)]

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ls_backend.collect import own_annotations, published_exports, read_label_studio_export
+from label_config import read_label_studio_export
+from ls_backend.collect import own_annotations, published_exports
 
 __all__ = ["ProjectStatus", "format_status", "project_status", "status", "watch"]
 

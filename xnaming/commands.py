@@ -7,7 +7,6 @@ takes seconds on a busy machine); each handler imports what it needs.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from xnaming.demo import DEFAULT_WORKDIR  # light: the demo imports its stages lazily
@@ -30,12 +29,14 @@ def configure_simulate(parser: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from xnaming.simulate import simulate_bundle
+    from analysis.simulated_annotators import simulate_bundle
+    from xnn_training.bundle import read_bundle
 
     data = args.data
     if data is None:
-        manifest = json.loads((args.bundle / "manifest.json").read_text())
-        data = Path(manifest["data"])
+        data = read_bundle(args.bundle).data  # named in the manifest, relative to the bundle
+        if data is None:
+            raise ValueError(f"{args.bundle}'s manifest names no data set: give --data")
     namings = simulate_bundle(args.bundle, data, args.annotators, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     namings.to_csv(args.out, index=False)

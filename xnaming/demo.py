@@ -174,7 +174,7 @@ def _publish(demo: Demo) -> str:
 
 
 def _simulate(demo: Demo) -> str:
-    from xnaming.simulate import simulate_bundle
+    from analysis.simulated_annotators import simulate_bundle
 
     namings = simulate_bundle(demo.bundle, demo.data, SIMULATED_ANNOTATORS)
     namings.to_csv(demo.namings, index=False)

@@ -2,7 +2,7 @@
 
 Data flow: :func:`make_toybirds` / :func:`open_dataset` -> :func:`train_dnn` (a DNN run) ->
 :func:`train_xnn` (an xNN run with ``fidelity.csv``) -> :func:`explain` (the map bundle) ->
-:func:`pointing_game` (where the maps fall, on toybirds).
+:func:`pointing_game` / :func:`part_heat_table` (where the maps fall on toybirds' part masks).
 
 Public names are imported lazily, so ``import xnn_training`` (and ``xnaming --help``) does not
 import torch.
@@ -24,11 +24,14 @@ __all__ = [
     "explain",
     "fidelity_report",
     "fit_xnn",
+    "heat_by_part",
     "load_dnn_run",
     "load_xnn_run",
     "make_toybirds",
     "open_dataset",
+    "part_heat_table",
     "pointing_game",
+    "pointing_summary",
     "train_dnn",
     "train_xnn",
 ]
@@ -50,7 +53,10 @@ _HOME = {
     "train_dnn": "fit_dnn",
     "make_toybirds": "toybirds",
     "explain": "explain",
-    "pointing_game": "pointing",
+    "heat_by_part": "part_masks",
+    "part_heat_table": "part_masks",
+    "pointing_game": "part_masks",
+    "pointing_summary": "part_masks",
 }
 
 

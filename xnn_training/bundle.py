@@ -1,6 +1,8 @@
 """The map bundle: what ``xnaming explain`` writes and every later stage reads.
 
-The layout and columns are specified in docs/formats.md. A bundle is written image by image:
+The one writer (:class:`BundleWriter`) and the one reader (:func:`read_bundle`, and
+:func:`read_table` for a single table) of bundles: every later stage reads through them. The
+layout and columns are specified in docs/formats.md. A bundle is written image by image:
 an image's files and activation rows come first, its row in ``images.csv`` last, so a row in
 ``images.csv`` means "this image is finished". Reopening the same directory with the same
 identity (runs, layer, threshold, ...) resumes after the last finished image; a directory
@@ -24,16 +26,20 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from xnn_training.files import sha256
+
 __all__ = [
     "ACTIVATION_COLUMNS",
     "EXTRA_IMAGE_COLUMNS",
     "IMAGE_COLUMNS",
     "ActivationMap",
+    "Bundle",
     "BundleError",
     "BundleWriter",
     "ExplainedImage",
     "activation_id",
     "read_bundle",
+    "read_table",
 ]
 
 BUNDLE_FORMAT = "xnaming-bundle"
@@ -127,14 +133,6 @@ def _file_stem(image_id: str) -> str:
     if stem != image_id or stem in {"", ".", ".."}:
         stem = f"{stem}-{hashlib.sha1(image_id.encode()).hexdigest()[:8]}"
     return stem
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _write_json_atomically(path: Path, content: Mapping[str, Any]) -> None:
@@ -331,7 +329,7 @@ class BundleWriter:
             path for path in self.root.rglob("*") if path.is_file() and path.name != MANIFEST
         )
         self._manifest["files"] = {
-            path.relative_to(self.root).as_posix(): _sha256(path) for path in files
+            path.relative_to(self.root).as_posix(): sha256(path) for path in files
         }
         self._manifest["complete"] = True
         self._manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -347,6 +345,27 @@ class Bundle:
     manifest: dict[str, Any]
     activations: pd.DataFrame
     images: pd.DataFrame
+
+    @property
+    def data(self) -> Path | None:
+        """The data set the bundle was made from (manifest ``data``, relative to the bundle),
+        or ``None`` when the manifest names none."""
+        named = self.manifest.get("data")
+        return self.root / named if isinstance(named, str) and named else None
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """One of a bundle's CSV tables, or a table in its format (docs/formats.md).
+
+    Identifiers (``activation_id``, ``image_id``, categories and predictions) are kept as
+    strings, also when they look like numbers, and empty cells as ``""``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    """
+    return pd.read_csv(path, dtype=dict.fromkeys(_STRING_COLUMNS, str), keep_default_na=False)
 
 
 def read_bundle(root: Path, *, require_complete: bool = True) -> Bundle:
@@ -367,9 +386,14 @@ def read_bundle(root: Path, *, require_complete: bool = True) -> Bundle:
     """
     root = Path(root)
     if not (root / MANIFEST).is_file():
-        raise BundleError(f"{root} is not a map bundle: {MANIFEST} is missing")
-    manifest = json.loads((root / MANIFEST).read_text())
-    if manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(
+            f"{root} is not a map bundle: {MANIFEST} is missing (make one with `xnaming explain`)"
+        )
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+    except json.JSONDecodeError as error:
+        raise BundleError(f"{root / MANIFEST} is not valid JSON ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{root / MANIFEST} is not an xnaming bundle manifest")
     if require_complete and not manifest.get("complete"):
         raise BundleError(
@@ -381,7 +405,7 @@ def read_bundle(root: Path, *, require_complete: bool = True) -> Bundle:
         path = root / name
         if not path.is_file():
             raise BundleError(f"{path} is missing")
-        table = pd.read_csv(path, dtype=dict.fromkeys(_STRING_COLUMNS, str), keep_default_na=False)
+        table = read_table(path)
         missing = [column for column in columns if column not in table.columns]
         if missing:
             raise BundleError(f"{path} lacks the columns {missing}")

@@ -42,14 +42,13 @@ from xnn_training.models import MAP_LAYERS
 from xnn_training.overlay import overlay
 from xnn_training.runs import WEIGHTS, XNNRun, load_dnn_run, load_xnn_run, relative, sha256
 from xnn_training.significant import significant_features
+from xnn_training.table_one import table_one
 
 __all__ = [
     "DISPLAY_SIZE",
-    "SUMMARY_COLUMNS",
     "SplitModel",
     "default_map_layer",
     "explain",
-    "summarise",
 ]
 
 DISPLAY_SIZE = 360
@@ -57,15 +56,6 @@ DISPLAY_SIZE = 360
 per-map view shows (label_config ``per_map_config(image_px=360)``); board thumbnails scale it
 down in the browser."""
 
-SUMMARY_COLUMNS = (
-    "category",
-    "images",
-    "activations",
-    "mean_per_image",
-    "dnn_accuracy",
-    "xnn_accuracy",
-    "xnn_rmse",
-)
 EXPLAIN_MODES = ("true", "predicted")
 
 
@@ -393,7 +383,7 @@ def explain(
     if skipped:
         print(f"explain: {skipped} images skipped: their class is not explained by {run.path}")
     images = pd.read_csv(out / "images.csv", dtype=str) if (out / "images.csv").exists() else None
-    summary = summarise(images)
+    summary = table_one(images)
     writer.finish(summary)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return out
@@ -457,39 +447,6 @@ def _display_image(path: Path, size: tuple[int, int]) -> Image.Image:
     with Image.open(path) as handle:
         image = handle.convert("RGB").resize((size[1], size[0]), Image.Resampling.BICUBIC)
     return image.resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC)
-
-
-def summarise(images: pd.DataFrame | None) -> pd.DataFrame:
-    """The paper's Table 1 from a bundle's ``images.csv``: per category and ``overall``.
-
-    Columns: ``category, images, activations`` (significant, in all), ``mean_per_image``,
-    ``dnn_accuracy`` and ``xnn_accuracy`` (prediction = true class; the xNN's prediction is
-    the DNN's with its explained classes' logits replaced by their xNN scores) and ``xnn_rmse``
-    (xNN score vs DNN logit of the explained class, over the category's images).
-    """
-    if images is None or images.empty:
-        return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    table = images.assign(
-        n_significant=images["n_significant"].astype(int),
-        dnn_right=images["prediction"] == images["true_category"],
-        xnn_right=images["xnn_prediction"] == images["true_category"],
-        squared=(images["score"].astype(float) - images["dnn_logit"].astype(float)) ** 2,
-    )
-    rows = []
-    groups = [(name, group) for name, group in table.groupby("category", sort=True)]
-    for name, group in [*groups, ("overall", table)]:
-        rows.append(
-            {
-                "category": name,
-                "images": len(group),
-                "activations": int(group["n_significant"].sum()),
-                "mean_per_image": float(group["n_significant"].mean()),
-                "dnn_accuracy": float(group["dnn_right"].mean()),
-                "xnn_accuracy": float(group["xnn_right"].mean()),
-                "xnn_rmse": float(np.sqrt(group["squared"].mean())),
-            }
-        )
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def _check_options(

@@ -9,9 +9,7 @@ everything else in JSON.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from xnn_training.files import relative, sha256  # re-exported for the training code
 from xnn_training.models import build_dnn, feature_extractor
 from xnn_training.xnn import XNN
 
@@ -34,25 +33,12 @@ __all__ = [
     "XNNRun",
     "load_dnn_run",
     "load_xnn_run",
+    "relative",
     "sha256",
 ]
 
 DNN_FORMAT, XNN_FORMAT, VERSION = "xnaming-dnn-run", "xnaming-xnn-run", 1
 WEIGHTS, CONFIG, CLASSES = "weights.safetensors", "config.json", "classes.json"
-
-
-def sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def relative(path: str | Path, start: str | Path) -> str:
-    """``path`` relative to directory ``start``, with ``/`` separators (docs/formats.md)."""
-    return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()
 
 
 def versions() -> dict[str, str]:

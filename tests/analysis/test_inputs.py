@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pandas as pd
 import pytest
 
@@ -120,14 +117,12 @@ def test_json_exports_go_to_the_label_studio_reader(
 ):
     # Unit test of the dispatch only: the reader itself is tested with its own module.
     calls = []
-    fake = types.ModuleType("analysis.label_studio")
 
     def read_label_studio_export(source):
         calls.append(source)
         return tiny_namings
 
-    fake.read_label_studio_export = read_label_studio_export
-    monkeypatch.setitem(sys.modules, "analysis.label_studio", fake)
+    monkeypatch.setattr("analysis.inputs.read_label_studio_export", read_label_studio_export)
     export = tmp_path / "export.json"
     export.write_text("[]")
     merged = load_namings([export], check_activations(tiny_activations))

@@ -1,25 +1,35 @@
-"""A small hand-made map bundle, exactly per docs/formats.md, for tests and benchmarks.
+"""A small hand-made map bundle in the format of docs/formats.md, for tests and benchmarks.
 
-The real bundle comes from ``xnaming explain``; this one is drawn with Pillow. Each activation
-also carries a ``part`` column: the bird part its heat sits on, which stands in for the concept
-a careful annotator would give (the fixed grouping of the moves measurement).
+The real bundle comes from ``xnaming explain``; this one is drawn with Pillow and written
+through the bundle's own writer (:class:`xnn_training.bundle.BundleWriter`), so every reader
+takes it as it takes a real one. Next to the bundle's tables, ``parts.csv`` (activation_id,
+part) gives the bird part each map's heat sits on, which stands in for the concept a careful
+annotator would give (the fixed grouping of the moves measurement).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from xnn_training.bundle import (
+    ActivationMap,
+    BundleWriter,
+    ExplainedImage,
+    activation_id,
+    read_table,
+)
+from xnn_training.table_one import table_one
+
 # Where each part's heat sits (x, y as fractions of the image) and its colour in the image.
 PARTS = {"head": (0.25, 0.25), "wing": (0.55, 0.55), "tail": (0.85, 0.8), "leaves": (0.2, 0.85)}
 # X-feature k of each category fires on these parts, by image index (k=2 is ambiguous).
 FEATURE_PARTS = {0: ("head",), 1: ("wing",), 2: ("tail", "tail", "head"), 3: ("leaves",)}
 SIZE = 48
+PARTS_FILE = "parts.csv"
 
 
 def _heat(part: str, rng: np.random.Generator) -> np.ndarray:
@@ -31,6 +41,7 @@ def _heat(part: str, rng: np.random.Generator) -> np.ndarray:
 
 def make_bundle(
     root: Path,
+    *,
     categories: tuple[str, ...] = ("cardinal", "jay"),
     images_per_category: int = 4,
     features: int = 4,
@@ -38,8 +49,9 @@ def make_bundle(
 ) -> Path:
     """Write a bundle under ``root`` and return its path."""
     rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    activations, images = [], []
+    identity = {"dnn_run": None, "xnn_run": None, "layer": "fc1", "threshold": 0.9}
+    writer = BundleWriter(root, {**identity, "explain": "true"}, {"versions": {}})
+    parts = []
     for c_index, category in enumerate(categories):
         for i in range(images_per_category):
             image_id = f"{category}_{i:04d}"
@@ -49,71 +61,41 @@ def make_bundle(
                 80 + 30 * (c_index % 5),
                 60,
             )
-            image_path = f"images/{image_id}.png"
-            (root / "images").mkdir(exist_ok=True)
-            Image.fromarray(base).save(root / image_path)
             shown = [k for k in range(features) if (i + k) % 5 != 4]  # not every feature fires
+            activations = []
             for rank, k in enumerate(shown, start=1):
-                parts = FEATURE_PARTS[k % len(FEATURE_PARTS)]
-                part = parts[i % len(parts)]
+                options = FEATURE_PARTS[k % len(FEATURE_PARTS)]
+                part = options[i % len(options)]
                 heat = _heat(part, rng)
-                map_path = f"maps/{image_id}/x{k}.npz"
-                overlay_path = f"overlays/{image_id}/x{k}.png"
-                (root / map_path).parent.mkdir(parents=True, exist_ok=True)
-                (root / overlay_path).parent.mkdir(parents=True, exist_ok=True)
-                np.savez(root / map_path, map=heat)
                 overlay = base.astype(np.float32)
                 overlay[..., 0] = overlay[..., 0] * 0.4 + 255 * heat * 0.6
-                Image.fromarray(overlay.clip(0, 255).astype(np.uint8)).save(root / overlay_path)
                 contribution = float(len(shown) - rank + 1)
                 activations.append(
-                    {
-                        "activation_id": f"{image_id}:x{k}",
-                        "image_id": image_id,
-                        "category": category,
-                        "x_feature": k,
-                        "contribution": contribution,
-                        "share": contribution / sum(range(1, len(shown) + 1)),
-                        "rank": rank,
-                        "map_path": map_path,
-                        "overlay_path": overlay_path,
-                        "image_path": image_path,
-                        "part": part,
-                    }
+                    ActivationMap(
+                        x_feature=k,
+                        contribution=contribution,
+                        share=contribution / sum(range(1, len(shown) + 1)),
+                        rank=rank,
+                        heat=heat,
+                        overlay=Image.fromarray(overlay.clip(0, 255).astype(np.uint8)),
+                    )
                 )
-            images.append(
-                {
-                    "image_id": image_id,
-                    "category": category,
-                    "true_category": category,
-                    "prediction": category,
-                    "score": 1.0,
-                    "n_significant": len(shown),
-                    "image_path": image_path,
-                }
+                parts.append({"activation_id": activation_id(image_id, k), "part": part})
+            writer.add(
+                ExplainedImage(
+                    image_id=image_id,
+                    category=category,
+                    true_category=category,
+                    prediction=category,
+                    score=1.0,
+                    image=Image.fromarray(base),
+                    activations=activations,
+                )
             )
-    pd.DataFrame(activations).to_csv(root / "activations.csv", index=False)
-    pd.DataFrame(images).to_csv(root / "images.csv", index=False)
-    summary = (
-        pd.DataFrame(images).groupby("category")["n_significant"].mean().rename("mean_significant")
-    )
-    summary.to_csv(root / "summary.csv")
-    files = {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-    manifest = {
-        "format": "xnaming-bundle",
-        "version": 1,
-        "created": "2026-01-01T00:00:00Z",
-        "dnn_run": None,
-        "xnn_run": None,
-        "layer": "fc1",
-        "threshold": 0.9,
-        "explain": "true",
-        "versions": {},
-        "files": files,
-    }
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return root
+    pd.DataFrame(parts, columns=["activation_id", "part"]).to_csv(root / PARTS_FILE, index=False)
+    return writer.finish(table_one(read_table(root / "images.csv")))
+
+
+def read_parts(bundle: Path) -> pd.DataFrame:
+    """The ``parts.csv`` of a bundle made by :func:`make_bundle`."""
+    return pd.read_csv(Path(bundle) / PARTS_FILE, dtype=str)

@@ -162,6 +162,7 @@ def test_deleted_annotation_is_forgotten(make_client) -> None:
         ("/predict", b"{}", "'tasks' must be list"),
         ("/predict", b'{"tasks": [{"id": 1, "data": {"category": "c"}}]}', "tasks[0] (id 1)"),
         ("/predict", b'{"tasks": [{"id": 1}]}', "tasks[0].data must be dict"),
+        ("/predict", b'{"tasks": [], "label_config": "<View>"}', "'label_config': the labeling"),
         ("/webhook", b'{"action": "ANNOTATION_CREATED"}', "'annotation' must be dict"),
         (
             "/webhook",

@@ -1,4 +1,5 @@
-"""analysis.label_studio.read_label_studio_export: the rules of docs/formats.md."""
+"""label_config.read_label_studio_export: the rules of docs/formats.md (the wire format is
+spelled out literally here, as Label Studio exports it)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 
 import pytest
 
-from analysis.label_studio import NAMINGS_COLUMNS, ExportError, read_label_studio_export
+from label_config import NAMINGS_COLUMNS, ExportError, read_label_studio_export
 
 
 def board_task(task_id=1, annotations=(), ids=("a:x0", "b:x0", "c:x1", "d:x1", "e:x2")):
@@ -83,7 +84,7 @@ def test_board_rules() -> None:
         name(3, ""),
     ]
     table = read_label_studio_export([board_task(annotations=[annotation(result)])])
-    assert list(table.columns) == NAMINGS_COLUMNS
+    assert tuple(table.columns) == NAMINGS_COLUMNS
     assert rows(table) == {
         "a:x0": ("eye", "named"),
         "b:x0": ("eye", "named"),

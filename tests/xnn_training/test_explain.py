@@ -22,8 +22,9 @@ from xnn_training.bundle import (
     read_bundle,
 )
 from xnn_training.excitation_backprop import excitation_backprop
-from xnn_training.explain import DISPLAY_SIZE, SUMMARY_COLUMNS, SplitModel, explain
+from xnn_training.explain import DISPLAY_SIZE, SplitModel, explain
 from xnn_training.runs import load_xnn_run
+from xnn_training.table_one import TABLE_ONE_COLUMNS
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +92,7 @@ def test_bundle_follows_the_contract(runs, bundle):
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == digest
     summary = (bundle / "summary.csv").read_text().splitlines()
-    assert summary[0] == ",".join(SUMMARY_COLUMNS)
+    assert summary[0] == ",".join(TABLE_ONE_COLUMNS)
     assert summary[-1].startswith(f"overall,{len(test_ids)},{len(content.activations)},")
 
 

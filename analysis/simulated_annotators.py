@@ -9,38 +9,32 @@ simulated (a ``simulated`` column, annotator names starting with ``sim-``), so s
 namings are never mistaken for people's.
 
 The input is one row per activation and part with the fraction of the map's heat inside that
-part's mask (:func:`heat_by_part`); the output is the tidy namings table of docs/formats.md.
+part's mask (:func:`xnn_training.part_masks.part_heat_table`, where the bundle's maps and the
+data set's masks are); the output is the tidy namings table of docs/formats.md. They live with
+the analysis because what they make is namings, the analysis' input, standing in for Label
+Studio's.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
-from tqdm.auto import tqdm
+
+from label_config import DISCARDED, NAMED, NAMINGS_COLUMNS, SIMULATED, UNNAMED
+from xnn_training.part_masks import BACKGROUND, PART_HEAT_COLUMNS, part_heat_table
 
 __all__ = [
-    "BACKGROUND",
+    "DEFAULT_ANNOTATORS",
     "DEFAULT_PROFILES",
     "AnnotatorProfile",
-    "heat_by_part",
-    "part_heat_table",
     "profiles_for",
     "simulate_bundle",
     "simulate_namings",
 ]
-
-BACKGROUND = "background"
-HOT = 0.7
-"""Pixels at least this fraction of a map's maximum form its visible hot spot. An annotator
-names what lights up in the overlay; the faint tail of an upsampled map would otherwise put
-most of the heat on the (large) background of every image."""
-NAMING_COLUMNS = ("annotator", "category", "activation_id", "concept", "status", "simulated")
 
 
 @dataclass(frozen=True)
@@ -124,47 +118,8 @@ DEFAULT_PROFILES: tuple[AnnotatorProfile, ...] = (
         error_rate=0.01,
     ),
 )
-
-
-def heat_by_part(
-    heat: np.ndarray, part_mask: np.ndarray, part_names: Mapping[int, str], hot: float = HOT
-) -> dict:
-    """Share of a map's visible heat inside each part's mask.
-
-    Parameters
-    ----------
-    heat
-        The map (H x W, non-negative).
-    part_mask
-        Integer label image of the same size; labels missing from ``part_names`` count as
-        background.
-    part_names
-        Label -> part name.
-    hot
-        Only pixels at least ``hot`` times the map's maximum count (0: all of the heat).
-
-    Returns
-    -------
-    dict
-        Part name (and ``"background"``) -> share of the heat, summing to 1; all zeros for an
-        all-zero map.
-    """
-    heat = np.asarray(heat, dtype=np.float64)
-    if heat.shape != part_mask.shape:
-        raise ValueError(f"map shape {heat.shape} differs from part mask shape {part_mask.shape}")
-    if np.any(heat < 0) or not np.all(np.isfinite(heat)):
-        raise ValueError("a map must be finite and non-negative")
-    if not 0.0 <= hot < 1.0:
-        raise ValueError(f"hot must be in [0, 1); got {hot}")
-    heat = np.where(heat >= hot * heat.max(), heat, 0.0) if heat.size else heat
-    total = heat.sum()
-    shares = {name: 0.0 for name in (*part_names.values(), BACKGROUND)}
-    if total == 0:
-        return shares
-    sums = np.bincount(part_mask.ravel(), weights=heat.ravel())
-    for label, value in enumerate(sums):
-        shares[part_names.get(label, BACKGROUND)] += value / total
-    return shares
+DEFAULT_ANNOTATORS = len(DEFAULT_PROFILES)
+"""How many simulated annotators ``xnaming simulate`` and the demo use unless told otherwise."""
 
 
 def simulate_namings(
@@ -190,8 +145,7 @@ def simulate_namings(
         The tidy namings table (annotator, category, activation_id, concept, status) plus
         ``simulated`` = True, one row per annotator and activation.
     """
-    required = {"activation_id", "category", "part", "share", "wing_open"}
-    missing = sorted(required - set(part_heat.columns))
+    missing = sorted(set(PART_HEAT_COLUMNS) - set(part_heat.columns))
     if missing:
         raise ValueError(f"part_heat lacks the columns {missing}")
     names = [profile.name for profile in profiles]
@@ -203,7 +157,7 @@ def simulate_namings(
         rng = np.random.default_rng([seed, index])
         for activation, parts in ranked.groupby("activation_id", sort=True):
             rows.append(_name_one(profile, activation, parts, rng))
-    return pd.DataFrame(rows, columns=NAMING_COLUMNS)
+    return pd.DataFrame(rows, columns=[*NAMINGS_COLUMNS, SIMULATED])
 
 
 def _name_one(
@@ -215,16 +169,16 @@ def _name_one(
     discard_draw, error_draw = rng.random(2)
     strongest = parts.iloc[0]
     if strongest["share"] < profile.min_focus:
-        return {**row, "concept": "", "status": "unnamed", "simulated": True}
+        return {**row, "concept": "", "status": UNNAMED, SIMULATED: True}
     if strongest["part"] == BACKGROUND:
-        status = "discarded" if discard_draw < profile.discard_rate else "unnamed"
-        return {**row, "concept": "", "status": status, "simulated": True}
+        status = DISCARDED if discard_draw < profile.discard_rate else UNNAMED
+        return {**row, "concept": "", "status": status, SIMULATED: True}
     chosen = strongest
     bird_parts = parts[parts["part"] != BACKGROUND]
     if error_draw < profile.error_rate and len(bird_parts) > 1:
         chosen = bird_parts.iloc[1]
     concept = profile.concept(chosen["part"], bool(chosen["wing_open"]))
-    return {**row, "concept": concept, "status": "named", "simulated": True}
+    return {**row, "concept": concept, "status": NAMED, SIMULATED: True}
 
 
 def profiles_for(count: int) -> tuple[AnnotatorProfile, ...]:
@@ -244,64 +198,9 @@ def profiles_for(count: int) -> tuple[AnnotatorProfile, ...]:
     return tuple(profiles)
 
 
-def part_heat_table(bundle: Path, data: Path) -> pd.DataFrame:
-    """Where each map of a toybirds bundle shows its heat: one row per activation and part.
-
-    Parameters
-    ----------
-    bundle
-        A map bundle (``xnaming explain``) of toybirds images.
-    data
-        The toybirds data set the bundle was made from (its part masks and wing states).
-
-    Returns
-    -------
-    pandas.DataFrame
-        activation_id, category, part, share (of the map's visible heat, see :data:`HOT`),
-        wing_open.
-    """
-    from xnn_training.bundle import read_bundle
-
-    meta_path = Path(data) / "toybirds.json"
-    if not meta_path.is_file():
-        raise ValueError(
-            f"data: {data} is not a toybirds data set ({meta_path.name} is missing); simulated "
-            "annotators need toybirds' part masks"
-        )
-    part_names = {
-        int(label): name for label, name in json.loads(meta_path.read_text())["parts"].items()
-    }
-    part_names = {label: name for label, name in part_names.items() if name != BACKGROUND}
-    images = pd.read_csv(Path(data) / "images.csv", dtype={"image_id": str}).set_index("image_id")
-    activations = read_bundle(bundle).activations
-    unknown = sorted(set(activations["image_id"]) - set(images.index))
-    if unknown:
-        raise ValueError(f"bundle {bundle} has images not in data set {data}: {unknown[:5]}")
-    rows = []
-    for row in tqdm(activations.itertuples(), total=len(activations), desc="maps", unit="map"):
-        image = images.loc[row.image_id]
-        mask = np.asarray(Image.open(Path(data) / image["mask_path"]))
-        heat = np.load(Path(bundle) / row.map_path)["map"]
-        if heat.shape != mask.shape:  # maps are at the model's input size
-            heat = np.asarray(
-                Image.fromarray(heat.astype(np.float32), mode="F").resize(
-                    mask.shape[::-1], Image.Resampling.BILINEAR
-                )
-            ).clip(min=0)
-        for part, share in heat_by_part(heat, mask, part_names).items():
-            rows.append(
-                {
-                    "activation_id": row.activation_id,
-                    "category": row.category,
-                    "part": part,
-                    "share": share,
-                    "wing_open": image["wing"] == "open",
-                }
-            )
-    return pd.DataFrame(rows, columns=["activation_id", "category", "part", "share", "wing_open"])
-
-
-def simulate_bundle(bundle: Path, data: Path, annotators: int = 5, seed: int = 0) -> pd.DataFrame:
+def simulate_bundle(
+    bundle: Path, data: Path, annotators: int = DEFAULT_ANNOTATORS, seed: int = 0
+) -> pd.DataFrame:
     """Namings of a toybirds bundle by ``annotators`` simulated annotators (:func:`profiles_for`).
 
     Parameters

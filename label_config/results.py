@@ -1,8 +1,8 @@
 """Read Label Studio JSON exports into the tidy namings table.
 
-The one reader of Label Studio exports: ``xnaming collect`` and ``xnaming analyze`` both use
-it. Pure (json + pandas); it never imports Label Studio. The rules are those of
-``docs/formats.md`` ("Label Studio tasks and results"):
+The one reader of Label Studio exports: ``xnaming collect``, ``xnaming analyze`` and the ML
+backend (learning from an annotation) all use it. Pure (json + pandas); it never imports Label
+Studio. The rules are those of ``docs/formats.md`` ("Label Studio tasks and results"):
 
 - Board task (task data has ``items``): an activation in ranker bucket ``gI`` is ``named`` with
   the last text of ``gI_name`` (stripped), or ``group I`` when that is empty; in ``discard`` it
@@ -16,19 +16,32 @@ it. Pure (json + pandas); it never imports Label Studio. The rules are those of
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["NAMINGS_COLUMNS", "ExportError", "read_label_studio_export"]
+from label_config.controls import (
+    BOARD_DISCARD,
+    BOARD_RANKER,
+    PER_MAP_CONCEPT,
+    PER_MAP_DISCARD,
+    PER_MAP_DISCARD_CHOICE,
+    UNSORTED,
+    group_name_control,
+    group_of_bucket,
+    group_of_name_control,
+)
+from label_config.namings import (
+    DISCARDED,
+    NAMED,
+    NAMINGS_COLUMNS,
+    UNNAMED,
+    unnamed_group_concept,
+)
 
-NAMINGS_COLUMNS = ["annotator", "category", "activation_id", "concept", "status"]
-
-_BUCKET = re.compile(r"^g([1-9][0-9]*)$")
-_NAME_CONTROL = re.compile(r"^g([1-9][0-9]*)_name$")
+__all__ = ["ExportError", "read_label_studio_export"]
 
 
 class ExportError(ValueError):
@@ -62,7 +75,7 @@ def read_label_studio_export(source: str | Path | list[dict]) -> pd.DataFrame:
     rows: list[dict[str, str]] = []
     for position, task in enumerate(tasks):
         rows.extend(_task_rows(task, position))
-    return pd.DataFrame(rows, columns=NAMINGS_COLUMNS).astype(str)
+    return pd.DataFrame(rows, columns=list(NAMINGS_COLUMNS)).astype(str)
 
 
 def _load(source: str | Path | list[dict]) -> list[dict]:
@@ -116,7 +129,7 @@ def _task_rows(task: Any, position: int) -> list[dict[str, str]]:
             f"{where}: task data has neither 'items' (board) nor 'activation_id' (per map); "
             "was it published by xnaming publish?"
         )
-    outcome = {aid: ("", "unnamed") for aid in activation_ids}
+    outcome = {aid: ("", UNNAMED) for aid in activation_ids}
     annotation = _winning_annotation(task, task_id)
     if annotation is not None:
         where_ann = f"{where} annotation {annotation.get('id')}"
@@ -189,21 +202,21 @@ def _read_board(result: list, activation_ids: list[str], where: str) -> dict[str
     names: dict[int, str] = {}
     for index, region in enumerate(result):
         kind, name, value = _region(region, index, where)
-        if name == "groups":
+        if name == BOARD_RANKER:
             _expect_kind(kind, "ranker", name, where)
             ranker = _field(value, "ranker", dict, f"{where} result[{index}] value")
             for bucket, members in ranker.items():
                 if not isinstance(members, list):
                     raise ExportError(f"{where}: ranker bucket {bucket!r} must be a list")
                 buckets[bucket] = [str(m) for m in members]
-        elif match := _NAME_CONTROL.match(name):
+        elif (group := group_of_name_control(name)) is not None:
             _expect_kind(kind, "textarea", name, where)
             texts = _field(value, "text", list, f"{where} result[{index}] value")
-            names[int(match.group(1))] = str(texts[-1]).strip() if texts else ""
+            names[group] = str(texts[-1]).strip() if texts else ""
         else:
             raise ExportError(
                 f"{where}: unknown control {name!r} for a board task "
-                "(expected 'groups' or 'gN_name')"
+                f"(expected {BOARD_RANKER!r} or {group_name_control('N')!r})"
             )
     outcome: dict[str, tuple[str, str]] = {}
     for bucket, members in buckets.items():
@@ -212,16 +225,15 @@ def _read_board(result: list, activation_ids: list[str], where: str) -> dict[str
             raise ExportError(
                 f"{where}: activation ids not in the task's items: {', '.join(unknown[:5])}"
             )
-        if bucket == "_":
-            status_of = ("", "unnamed")
-        elif bucket == "discard":
-            status_of = ("", "discarded")
-        elif match := _BUCKET.match(bucket):
-            group = int(match.group(1))
-            status_of = (names.get(group) or f"group {group}", "named")
+        if bucket == UNSORTED:
+            status_of = ("", UNNAMED)
+        elif bucket == BOARD_DISCARD:
+            status_of = ("", DISCARDED)
+        elif (group := group_of_bucket(bucket)) is not None:
+            status_of = (names.get(group) or unnamed_group_concept(group), NAMED)
         else:
             raise ExportError(f"{where}: unknown ranker bucket {bucket!r}")
-        if bucket == "_":
+        if bucket == UNSORTED:
             continue  # unsorted: already the default
         for member in members:
             if member in outcome:
@@ -237,11 +249,11 @@ def _read_per_map(
     discarded = False
     for index, region in enumerate(result):
         kind, name, value = _region(region, index, where)
-        if name == "discard":
+        if name == PER_MAP_DISCARD:
             _expect_kind(kind, "choices", name, where)
             choices = _field(value, "choices", list, f"{where} result[{index}] value")
-            discarded = discarded or "discard" in choices
-        elif name == "concept":
+            discarded = discarded or PER_MAP_DISCARD_CHOICE in choices
+        elif name == PER_MAP_CONCEPT:
             _expect_kind(kind, "taxonomy", name, where)
             paths = _field(value, "taxonomy", list, f"{where} result[{index}] value")
             if paths and concept is None:
@@ -252,11 +264,11 @@ def _read_per_map(
         else:
             raise ExportError(
                 f"{where}: unknown control {name!r} for a per-map task "
-                "(expected 'concept' or 'discard')"
+                f"(expected {PER_MAP_CONCEPT!r} or {PER_MAP_DISCARD!r})"
             )
     (activation_id,) = activation_ids
     if discarded:
-        return {activation_id: ("", "discarded")}
+        return {activation_id: ("", DISCARDED)}
     if concept:
-        return {activation_id: (concept, "named")}
-    return {activation_id: ("", "unnamed")}
+        return {activation_id: (concept, NAMED)}
+    return {activation_id: ("", UNNAMED)}

@@ -6,38 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xnaming.simulate import (
-    BACKGROUND,
-    DEFAULT_PROFILES,
-    AnnotatorProfile,
-    heat_by_part,
-    simulate_namings,
-)
+from analysis.simulated_annotators import DEFAULT_PROFILES, AnnotatorProfile, simulate_namings
+from xnn_training.part_masks import BACKGROUND
 
 
 def _part_heat(rows):
     return pd.DataFrame(rows, columns=["activation_id", "category", "part", "share", "wing_open"])
-
-
-def test_heat_by_part_by_hand():
-    mask = np.array([[0, 1], [2, 2]])
-    heat = np.array([[1.0, 3.0], [2.0, 2.0]])
-    shares = heat_by_part(heat, mask, {1: "eye", 2: "wing"}, hot=0)
-    assert shares == pytest.approx({"eye": 3 / 8, "wing": 4 / 8, BACKGROUND: 1 / 8})
-    # Only the hot spot counts: pixels >= 0.6 * 3 = 1.8 are the eye (3) and the wing (2, 2).
-    hot = heat_by_part(heat, mask, {1: "eye", 2: "wing"}, hot=0.6)
-    assert hot == pytest.approx({"eye": 3 / 7, "wing": 4 / 7, BACKGROUND: 0.0})
-    assert heat_by_part(heat, mask, {1: "eye", 2: "wing"})["eye"] == pytest.approx(1.0)
-    assert heat_by_part(np.zeros((2, 2)), mask, {1: "eye"}) == {"eye": 0.0, BACKGROUND: 0.0}
-
-
-def test_heat_by_part_rejects_bad_maps():
-    with pytest.raises(ValueError, match="shape"):
-        heat_by_part(np.ones((2, 3)), np.zeros((2, 2), int), {})
-    with pytest.raises(ValueError, match="non-negative"):
-        heat_by_part(-np.ones((2, 2)), np.zeros((2, 2), int), {})
-    with pytest.raises(ValueError, match="hot must be"):
-        heat_by_part(np.ones((2, 2)), np.zeros((2, 2), int), {}, hot=1.0)
 
 
 def test_profiles_name_by_the_strongest_part_in_their_own_words():
@@ -120,58 +94,6 @@ def test_bad_profiles_and_inputs_are_refused():
         simulate_namings(pd.DataFrame(columns=["activation_id", "category", "part", "share"]))
 
 
-def _bundle_with_maps_on(data, bundle, part_of_image):
-    """A bundle whose map of each listed image covers exactly one part of its mask."""
-    from PIL import Image
-
-    from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage
-
-    images = pd.read_csv(data / "images.csv", dtype={"image_id": str}).set_index("image_id")
-    writer = BundleWriter(bundle, {"data": str(data)})
-    for image_id, label in part_of_image.items():
-        row = images.loc[image_id]
-        mask = np.asarray(Image.open(data / row["mask_path"]))
-        picture = Image.open(data / row["image_path"])
-        heat = (mask == label).astype(np.float32)
-        activation = ActivationMap(0, 1.0, 1.0, 1, heat, picture)
-        writer.add(
-            ExplainedImage(
-                image_id, row["category"], row["category"], "", 1.0, picture, [activation]
-            )
-        )
-    writer.finish()
-
-
-@pytest.fixture
-def toybirds_bundle(tmp_path):
-    """Real toybirds files, and a bundle whose maps sit on the eye or on the tail."""
-    from xnn_training.toybirds import PARTS, make_toybirds
-
-    data = make_toybirds(tmp_path / "toybirds", classes=2, per_class=3, size=48, seed=1)
-    images = pd.read_csv(data / "images.csv", dtype={"image_id": str})
-    label = {name: number for number, name in PARTS.items()}
-    on_part = {
-        image_id: "eye" if i % 2 == 0 else "tail" for i, image_id in enumerate(images["image_id"])
-    }
-    _bundle_with_maps_on(data, tmp_path / "bundle", {i: label[p] for i, p in on_part.items()})
-    wing_open = dict(zip(images["image_id"], images["wing"] == "open", strict=True))
-    return data, tmp_path / "bundle", on_part, wing_open
-
-
-def test_part_heat_table_on_real_toybirds(toybirds_bundle):
-    from xnaming.simulate import part_heat_table
-
-    data, bundle, on_part, wing_open = toybirds_bundle
-    table = part_heat_table(bundle, data)
-    assert len(table) == len(on_part) * 10  # nine bird parts and the background
-    for activation, parts in table.groupby("activation_id"):
-        image_id = activation.removesuffix(":x0")
-        shares = dict(zip(parts["part"], parts["share"], strict=True))
-        assert shares[on_part[image_id]] == pytest.approx(1.0)
-        assert sum(shares.values()) == pytest.approx(1.0)
-        assert set(parts["wing_open"]) == {wing_open[image_id]}
-
-
 def test_simulate_command_on_real_toybirds(toybirds_bundle, tmp_path, capsys):
     from xnaming.cli import main
 
@@ -186,10 +108,3 @@ def test_simulate_command_on_real_toybirds(toybirds_bundle, tmp_path, capsys):
     assert namings["annotator"].str.startswith("sim-").all()
     assert set(namings["status"]) <= {"named", "unnamed", "discarded"}
     assert "not people's" in capsys.readouterr().out
-
-
-def test_part_heat_needs_toybirds(tmp_path):
-    from xnaming.simulate import part_heat_table
-
-    with pytest.raises(ValueError, match=r"toybirds\.json is missing"):
-        part_heat_table(tmp_path / "bundle", tmp_path)

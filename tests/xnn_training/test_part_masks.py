@@ -1,4 +1,4 @@
-"""The pointing game: where the maps of a real toybirds bundle peak, checked against the masks."""
+"""Maps against part masks on a real toybirds bundle: the pointing game (where maps peak)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from xnn_training import make_toybirds, train_dnn, train_xnn
 from xnn_training.bundle import read_bundle
 from xnn_training.datasets import open_dataset
 from xnn_training.explain import explain
-from xnn_training.pointing import pointing_game, pointing_summary
+from xnn_training.part_masks import pointing_game, pointing_summary
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,37 @@
+"""The tidy namings table: its columns and statuses (``docs/formats.md``, "Namings").
+
+``xnaming collect`` and the export reader write it, ``xnaming simulate`` writes it with the
+optional :data:`SIMULATED` column, the ML backend reads what an annotator did from it, and
+``xnaming analyze`` reads it: the names are defined here once.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DISCARDED",
+    "NAMED",
+    "NAMINGS_COLUMNS",
+    "SIMULATED",
+    "STATUSES",
+    "UNNAMED",
+    "unnamed_group_concept",
+]
+
+NAMINGS_COLUMNS = ("annotator", "category", "activation_id", "concept", "status")
+"""The columns every namings table has, in this order."""
+SIMULATED = "simulated"
+"""Optional column: ``true`` on the rows of simulated annotators (their names start with
+``sim-``), so simulated namings are never mistaken for people's."""
+
+NAMED = "named"
+"""The annotator gave the activation a concept (``concept`` is not empty)."""
+UNNAMED = "unnamed"
+"""Seen and left without a concept (also: not seen at all)."""
+DISCARDED = "discarded"
+"""Thrown away as noise."""
+STATUSES = (NAMED, UNNAMED, DISCARDED)
+
+
+def unnamed_group_concept(index: int) -> str:
+    """The concept of board group ``index`` (1-based) when its annotator gave it no name."""
+    return f"group {index}"

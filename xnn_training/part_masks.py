@@ -1,0 +1,241 @@
+"""Where a bundle's maps fall on the data set's part masks (toybirds writes one per image).
+
+Both measures pair each significant map of a bundle with its image's part mask
+(:func:`_maps_and_masks`, labels in ``toybirds.json``):
+
+- :func:`pointing_game`: the maximum of each raw map is looked up in the mask; a map "hits"
+  when it lies on any bird part (label > 0, not the background). This is the pointing game of
+  Zhang et al. (2016) with the whole bird as the object.
+- :func:`part_heat_table`: the share of each map's hot spot (:mod:`xnn_training.hot_spot`,
+  what lights up in the overlay) inside each part, which the simulated annotators
+  (:mod:`analysis.simulated_annotators`) name maps by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm.auto import tqdm
+
+from xnn_training.bundle import read_bundle
+from xnn_training.hot_spot import HOT_SPOT, hot_spot
+from xnn_training.toybirds import PARTS
+
+__all__ = [
+    "BACKGROUND",
+    "PART_HEAT_COLUMNS",
+    "heat_by_part",
+    "part_heat_table",
+    "pointing_game",
+    "pointing_summary",
+]
+
+BACKGROUND = PARTS[0]
+"""The part name of mask label 0: off the bird."""
+PART_HEAT_COLUMNS = ("activation_id", "category", "part", "share", "wing_open")
+
+
+def _maps_and_masks(
+    bundle: Path, data: Path, *, desc: str | None = None
+) -> Iterator[tuple[object, np.ndarray, np.ndarray, dict[int, str]]]:
+    """Each activation of ``bundle`` with its raw map, its image's part mask and part names.
+
+    Raises
+    ------
+    ValueError
+        ``data`` has no part masks, or the bundle has images that ``data`` does not have.
+    """
+    from xnn_training.datasets import open_dataset  # torch; only when maps are measured
+
+    content = read_bundle(Path(bundle))
+    masks: dict[str, tuple] = {}
+    for split in ("train", "test"):
+        dataset = open_dataset(data, split)
+        for index, sample in enumerate(dataset.samples):
+            masks[sample.image_id] = (dataset, index)
+    if not any(dataset.samples[i].mask_path for dataset, i in masks.values()):
+        raise ValueError(f"data: {data} has no part masks (toybirds has them)")
+    missing = sorted(set(content.images["image_id"]) - set(masks))
+    if missing:
+        raise ValueError(f"data: images {missing[:5]} of {bundle} are not in {data}")
+    rows = content.activations.itertuples(index=False)
+    if desc is not None:
+        rows = tqdm(rows, total=len(content.activations), desc=desc, unit="map")
+    for activation in rows:
+        with np.load(content.root / activation.map_path) as stored:
+            heat = stored["map"]
+        dataset, index = masks[activation.image_id]
+        yield activation, heat, dataset.part_mask(index), dataset.part_names
+
+
+def pointing_game(bundle: Path, data: Path) -> pd.DataFrame:
+    """Where each significant map of ``bundle`` peaks, in the part masks of ``data``.
+
+    Parameters
+    ----------
+    bundle
+        A map bundle written by ``xnaming explain``.
+    data
+        The toybirds directory the bundle's images came from (its part masks are read).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per activation: ``activation_id, image_id, category, x_feature, peak_x, peak_y``
+        (the map's maximum as fractions of its width and height), ``part`` (the part label at
+        that point, ``"background"`` off the bird) and ``inside`` (on the bird).
+        :func:`pointing_summary` turns it into the accuracy and per-part fractions.
+
+    Raises
+    ------
+    ValueError
+        ``data`` has no part masks, or the bundle has images that ``data`` does not have.
+    """
+    rows = []
+    for activation, heat, mask, part_names in _maps_and_masks(bundle, data):
+        y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+        # Fractions of the pixel centre, so maps and masks of different sizes line up.
+        fx_, fy_ = (x + 0.5) / heat.shape[1], (y + 0.5) / heat.shape[0]
+        label = int(mask[int(fy_ * mask.shape[0]), int(fx_ * mask.shape[1])])
+        part = part_names.get(label, str(label))
+        rows.append(
+            {
+                "activation_id": activation.activation_id,
+                "image_id": activation.image_id,
+                "category": activation.category,
+                "x_feature": int(activation.x_feature),
+                "peak_x": fx_,
+                "peak_y": fy_,
+                "part": part,
+                "inside": label != 0,
+            }
+        )
+    columns = ["activation_id", "image_id", "category", "x_feature", "peak_x", "peak_y"]
+    return pd.DataFrame(rows, columns=[*columns, "part", "inside"])
+
+
+def pointing_summary(game: pd.DataFrame) -> pd.DataFrame:
+    """Per part, the fraction of maps peaking there, and the accuracy (``part = "bird"``).
+
+    Parameters
+    ----------
+    game
+        The table of :func:`pointing_game`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Rows ``part, maps, fraction``: one per part that some map peaks on (background
+        included), sorted by fraction, then ``bird``: the maps on any bird part, i.e. the
+        pointing-game accuracy.
+    """
+    total = len(game)
+    counts = game["part"].value_counts().sort_values(ascending=False)
+    rows = [
+        {"part": part, "maps": int(n), "fraction": n / total if total else float("nan")}
+        for part, n in counts.items()
+    ]
+    hits = int(game["inside"].sum())
+    rows.append({"part": "bird", "maps": hits, "fraction": hits / total if total else np.nan})
+    return pd.DataFrame(rows, columns=["part", "maps", "fraction"])
+
+
+def heat_by_part(
+    heat: np.ndarray,
+    part_mask: np.ndarray,
+    part_names: Mapping[int, str],
+    *,
+    hot: float = HOT_SPOT,
+) -> dict[str, float]:
+    """Share of a map's visible heat inside each part's mask.
+
+    Parameters
+    ----------
+    heat
+        The map (H x W, non-negative).
+    part_mask
+        Integer label image of the same size; labels missing from ``part_names`` count as
+        background.
+    part_names
+        Label -> part name.
+    hot
+        Only the hot spot counts: pixels at least ``hot`` times the map's maximum (0: all of
+        the heat).
+
+    Returns
+    -------
+    dict
+        Part name (and ``"background"``) -> share of the heat, summing to 1; all zeros for an
+        all-zero map.
+    """
+    heat = np.asarray(heat, dtype=np.float64)
+    if heat.shape != part_mask.shape:
+        raise ValueError(f"map shape {heat.shape} differs from part mask shape {part_mask.shape}")
+    if np.any(heat < 0) or not np.all(np.isfinite(heat)):
+        raise ValueError("a map must be finite and non-negative")
+    if not 0.0 <= hot < 1.0:
+        raise ValueError(f"hot must be in [0, 1); got {hot}")
+    heat = np.where(hot_spot(heat, level=hot), heat, 0.0)
+    total = heat.sum()
+    shares = {name: 0.0 for name in (*part_names.values(), BACKGROUND)}
+    if total == 0:
+        return shares
+    sums = np.bincount(part_mask.ravel(), weights=heat.ravel())
+    for label, value in enumerate(sums):
+        shares[part_names.get(label, BACKGROUND)] += value / total
+    return shares
+
+
+def part_heat_table(bundle: Path, data: Path) -> pd.DataFrame:
+    """Where each map of a toybirds bundle shows its heat: one row per activation and part.
+
+    Parameters
+    ----------
+    bundle
+        A map bundle (``xnaming explain``) of toybirds images.
+    data
+        The toybirds data set the bundle was made from (its part masks and wing states).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`PART_HEAT_COLUMNS`: activation_id, category, part, share (of the map's visible
+        heat, see :func:`heat_by_part`), wing_open (the image's wing state).
+
+    Raises
+    ------
+    ValueError
+        ``data`` is not a toybirds data set, or lacks images of the bundle.
+    """
+    data = Path(data)
+    if not (data / "toybirds.json").is_file():
+        raise ValueError(
+            f"data: {data} is not a toybirds data set (toybirds.json is missing); simulated "
+            "annotators need toybirds' part masks"
+        )
+    poses = pd.read_csv(data / "images.csv", dtype={"image_id": str}, keep_default_na=False)
+    wing_open = dict(zip(poses["image_id"], poses["wing"] == "open", strict=True))
+    rows = []
+    for row, heat, mask, names in _maps_and_masks(bundle, data, desc="maps"):
+        if heat.shape != mask.shape:  # maps are at the model's input size
+            heat = np.asarray(
+                Image.fromarray(heat.astype(np.float32), mode="F").resize(
+                    mask.shape[::-1], Image.Resampling.BILINEAR
+                )
+            ).clip(min=0)
+        bird = {label: name for label, name in names.items() if name != BACKGROUND}
+        for part, share in heat_by_part(heat, mask, bird).items():
+            rows.append(
+                {
+                    "activation_id": row.activation_id,
+                    "category": row.category,
+                    "part": part,
+                    "share": share,
+                    "wing_open": bool(wing_open[row.image_id]),
+                }
+            )
+    return pd.DataFrame(rows, columns=list(PART_HEAT_COLUMNS))

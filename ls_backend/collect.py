@@ -194,7 +194,7 @@ def collect(
             )
         for annotation in foreign:
             warn(f"warning: {annotation}")
-    namings = pd.concat(frames, ignore_index=True)[NAMINGS_COLUMNS]
+    namings = pd.concat(frames, ignore_index=True)[list(NAMINGS_COLUMNS)]
     out.parent.mkdir(parents=True, exist_ok=True)
     namings.to_csv(out, index=False)
     return namings, raw_dir

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ class LiveLabelStudio:
     data_dir: Path
     files_root: Path
     bundle: Path
+    _annotator_tokens: dict = field(default_factory=dict, repr=False)
 
     def client(self):
         from label_studio_sdk import LabelStudio
@@ -48,6 +49,26 @@ class LiveLabelStudio:
         from ls_backend.server import load_credentials
 
         return load_credentials(self.data_dir).annotators[email]
+
+    def annotator_client(self, email: str):
+        """An SDK client acting as annotator ``email`` (their own personal access token).
+
+        collect counts only an annotator's own annotations: tests annotate through this.
+        """
+        from label_studio_sdk import LabelStudio
+
+        from ls_backend.server import login_session
+
+        if email not in self._annotator_tokens:
+            session = login_session(self.url, email, self.password(email))
+            answer = session.post(
+                f"{self.url}/api/token/",
+                headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": self.url},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            self._annotator_tokens[email] = answer.json()["token"]
+        return LabelStudio(base_url=self.url, api_key=self._annotator_tokens[email])
 
 
 @pytest.fixture(scope="session")

@@ -169,7 +169,9 @@ def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
     first, similar = tasks["cardinal_0000:x0"], tasks["cardinal_0001:x0"]
     assert _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}]) == [[]]
 
-    client.annotations.create(id=first.id, result=taxonomy("head"))
+    # As the annotators themselves: collect counts only a project's own annotator's work.
+    per_map_annotator = label_studio.annotator_client(PER_MAP_ANNOTATOR)
+    per_map_annotator.annotations.create(id=first.id, result=taxonomy("head"))
     # The webhook reaches the backend, which learns in the background.
     assert wait_for(
         lambda: _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}]) != [[]]
@@ -177,7 +179,7 @@ def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
     (proposal,) = _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}])[0]
     assert proposal["result"][0]["value"]["taxonomy"] == [["head"]]
 
-    client.annotations.create(
+    per_map_annotator.annotations.create(
         id=tasks["cardinal_0000:x1"].id,
         result=[
             {
@@ -188,11 +190,11 @@ def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
             }
         ],
     )
-    client.annotations.create(
+    per_map_annotator.annotations.create(
         id=tasks["cardinal_0000:x2"].id, result=taxonomy("tail"), was_cancelled=True
     )
     board = {t.data["category"]: t for t in _tasks(client, published["board"].id)}
-    client.annotations.create(
+    label_studio.annotator_client(BOARD_ANNOTATOR).annotations.create(
         id=board["jay"].id,
         result=[
             *ranker({"_": [], "g2": ["jay_0000:x0", "jay_0001:x0"], "discard": ["jay_0000:x1"]}),

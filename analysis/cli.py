@@ -86,29 +86,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"xnaming analyze: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = show
-    try:
-        activations = read_activations(args.activations)
-        namings = load_namings(args.namings, activations)
-        judge = NameJudge.from_files(args.synonyms, args.judgements)
-        results = analyze(
-            activations,
-            namings,
-            args.min_images,
-            judge=judge,
-            other=args.other,
-            progress=True,
-            d2_time_limit=args.d2_time_limit,
-            d2_budget=args.d2_budget,
-        )
-        pair = None
-        if args.pair:
-            category, a, b = args.pair
-            pair = (category, *sorted([a, b]))  # pairs are stored with annotator_a < annotator_b
-            _check_pair(results, pair)
-        report = write_report(results, args.out, figures=args.figures, pair=pair)
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        print(f"xnaming analyze: error: {error}", file=sys.stderr)
-        return 1
+    activations = read_activations(args.activations)
+    namings = load_namings(args.namings, activations)
+    judge = NameJudge.from_files(args.synonyms, args.judgements)
+    results = analyze(
+        activations,
+        namings,
+        args.min_images,
+        judge=judge,
+        other=args.other,
+        progress=True,
+        d2_time_limit=args.d2_time_limit,
+        d2_budget=args.d2_budget,
+    )
+    pair = None
+    if args.pair:
+        category, a, b = args.pair
+        pair = (category, *sorted([a, b]))  # pairs are stored with annotator_a < annotator_b
+        _check_pair(results, pair)
+    report = write_report(results, args.out, figures=args.figures, pair=pair)
     print(f"xnaming analyze: tables, figures and report in {args.out}/ (open {report})")
     return 0
 

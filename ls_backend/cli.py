@@ -1,7 +1,8 @@
 """Command-line entries of ``xnaming ls``, ``publish``, ``collect`` and ``status``.
 
 Each ``configure_*`` adds its command's arguments and sets ``handler``; heavy imports happen
-inside the handlers so ``xnaming --help`` stays instant.
+inside the handlers so ``xnaming --help`` stays instant. Errors are reported by ``xnaming``'s
+one error boundary (:mod:`xnaming.errors`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import argparse
 import contextlib
 import os
 import signal
-import sys
 from pathlib import Path
 
 __all__ = [
@@ -226,8 +226,10 @@ def _publish(args: argparse.Namespace) -> int:
     credentials, local = _server(args)
     files_root = args.files_root or credentials.files_root
     if not files_root:
-        print("xnaming publish: give --files-root (Label Studio's files root)", file=sys.stderr)
-        return 2
+        raise ValueError(
+            "give --files-root: the directory Label Studio serves local files from (the "
+            "--files-root of `xnaming ls start`); the credentials do not record it"
+        )
     user, password = (
         os.environ.get("XNAMING_BACKEND_USER"),
         os.environ.get("XNAMING_BACKEND_PASSWORD"),
@@ -323,8 +325,7 @@ def _status(args: argparse.Namespace) -> int:
         print(format_status(status(credentials.url, credentials.token)))
         return 0
     if args.watch <= 0:
-        print("xnaming status: --watch needs a positive number of seconds", file=sys.stderr)
-        return 2
+        raise ValueError(f"--watch needs a positive number of seconds, got {args.watch:g}")
     with contextlib.suppress(KeyboardInterrupt):
         watch(credentials.url, credentials.token, every=args.watch)
     return 0

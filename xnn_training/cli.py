@@ -1,38 +1,15 @@
-"""``xnaming data`` and ``xnaming train``: argument parsers and handlers.
+"""``xnaming data``, ``xnaming train`` and ``xnaming explain``: argument parsers and handlers.
 
 Torch and the training code are imported inside the handlers, so ``xnaming --help`` stays
-instant.
+instant. Errors are reported by ``xnaming``'s one error boundary (:mod:`xnaming.errors`).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["configure_data", "configure_explain", "configure_train"]
-
-
-EXIT_BAD_INPUT = 2
-
-
-def _friendly(command: str) -> Callable:
-    """Bad input (a missing path, an unknown class, ...) ends with its message, not a traceback."""
-
-    def wrap(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-        @functools.wraps(handler)
-        def run(args: argparse.Namespace) -> int:
-            try:
-                return handler(args)
-            except (ValueError, FileNotFoundError, FileExistsError) as error:  # BundleError too
-                print(f"xnaming {command}: error: {error}", file=sys.stderr)
-                return EXIT_BAD_INPUT
-
-        return run
-
-    return wrap
 
 
 def _classes(text: str) -> list[str]:
@@ -62,7 +39,6 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
     check.set_defaults(handler=_run_check)
 
 
-@_friendly("data")
 def _run_toybirds(args: argparse.Namespace) -> int:
     from xnn_training.toybirds import make_toybirds
 
@@ -71,7 +47,6 @@ def _run_toybirds(args: argparse.Namespace) -> int:
     return 0
 
 
-@_friendly("data")
 def _run_check(args: argparse.Namespace) -> int:
     from xnn_training.datasets import open_dataset
 
@@ -129,7 +104,6 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     xnn.set_defaults(handler=_run_train_xnn)
 
 
-@_friendly("train dnn")
 def _run_train_dnn(args: argparse.Namespace) -> int:
     _threads(args)
     from xnn_training.fit_dnn import train_dnn
@@ -142,7 +116,6 @@ def _run_train_dnn(args: argparse.Namespace) -> int:
     return 0
 
 
-@_friendly("train xnn")
 def _run_train_xnn(args: argparse.Namespace) -> int:
     _threads(args)
     from dataclasses import replace
@@ -191,7 +164,6 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=_run_explain)
 
 
-@_friendly("explain")
 def _run_explain(args: argparse.Namespace) -> int:
     _threads(args)
     from xnn_training.explain import explain

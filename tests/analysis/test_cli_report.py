@@ -13,6 +13,7 @@ import pytest
 from analysis import analyze, write_report
 from analysis.synthetic import synthetic_study
 from xnaming.cli import main
+from xnaming.errors import BAD_INPUT
 
 CONTRACT = {
     "coverage": [
@@ -114,7 +115,7 @@ def test_cli_reports_bad_input_and_fails(tmp_path, study_files, capsys):
             str(tmp_path / "out"),
         ]
     )
-    assert status == 1
+    assert status == BAD_INPUT
     assert "status must be one of named, unnamed, discarded; found 'skipped'" in (
         capsys.readouterr().err
     )
@@ -138,7 +139,7 @@ def test_cli_rejects_an_unknown_pair(tmp_path, study_files, capsys):
             "y",
         ]
     )
-    assert status == 1
+    assert status == BAD_INPUT
     assert "--pair: no annotators" in capsys.readouterr().err
 
 

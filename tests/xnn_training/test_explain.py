@@ -13,6 +13,7 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from xnaming.cli import main
+from xnaming.errors import BAD_INPUT
 from xnn_training import make_toybirds, open_dataset, train_dnn, train_xnn
 from xnn_training.bundle import (
     ACTIVATION_COLUMNS,
@@ -214,5 +215,5 @@ def test_cli_writes_a_bundle_and_reports_bad_input(runs, tmp_path, capsys):
     content = read_bundle(tmp_path / "b")
     assert len(content.images) == 4
     assert (content.images["category"] == content.images["prediction"]).all()
-    assert main([*args, "--out", str(tmp_path / "c"), "--layer", "nope"]) == 2
+    assert main([*args, "--out", str(tmp_path / "c"), "--layer", "nope"]) == BAD_INPUT
     assert "Valid names" in capsys.readouterr().err

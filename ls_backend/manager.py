@@ -9,6 +9,7 @@ and against docker-compose, where they run in another container.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import requests
@@ -130,11 +131,13 @@ class Manager:
             )
         return [Annotator.from_json(a) for a in answer["annotators"]]
 
-    def ensure_annotator(self, email: str) -> Annotator:
-        """Create ``email``'s account and organization, or repair them; reactivates."""
-        return Annotator.from_json(
-            self._json("POST", "/api/xnaming/annotators", json={"email": email})
-        )
+    def ensure_annotator(self, email: str, *, adopt: Sequence[int] = ()) -> Annotator:
+        """Create ``email``'s account and organization, or repair them; reactivates.
+
+        ``adopt``: projects of the manager's to move into the annotator's organization.
+        """
+        body = {"email": email, "projects": list(adopt)}
+        return Annotator.from_json(self._json("POST", "/api/xnaming/annotators", json=body))
 
     def deactivate(self, email: str) -> Annotator:
         """Stop ``email`` from logging in; their project and annotations stay."""

@@ -258,13 +258,20 @@ def publish(
     for email in emails:
         make = board_tasks if mode == "board" else per_map_tasks
         tasks = make(table, bundle, files_root, email)
-        annotator = manager.ensure_annotator(email)
+        title = project_title(email, mode)
+        # A project of theirs outside their organization (a data dir from before the
+        # isolation: every project in the first organization) moves into it.
+        elsewhere = [
+            (organization, p["id"])
+            for organization, p in manager.projects()
+            if p["title"] == title and (p.get("created_by") or {}).get("id") == manager.me()["id"]
+        ]
+        annotator = manager.ensure_annotator(email, adopt=[i for _, i in elsewhere])
         password = annotator.password
         if password:
             passwords[email] = password
         # Everything below happens in the annotator's organization.
         client = manager.client(annotator.organization)
-        title = project_title(email, mode)
         # Only a project the manager made counts (an annotator may create projects too).
         project_id = next(
             (
@@ -275,6 +282,11 @@ def publish(
             None,
         )
         notes = ["account and organization created"] if password else []
+        notes += [
+            f"project {i} moved into their organization"
+            for organization, i in elsewhere
+            if organization != annotator.organization
+        ]
         have: set[str] = set()
         if project_id is None:
             project_id = client.projects.create(

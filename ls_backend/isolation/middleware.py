@@ -76,7 +76,12 @@ class OrganizationGuard:
     def __call__(self, request):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
-            refused = self._manager(request, user) if is_manager(user) else self._annotator(user)
+            if is_manager(user):
+                refused = self._manager(request, user)
+            elif request.path.startswith("/user/"):  # log out, account pages
+                refused = None
+            else:
+                refused = self._annotator(user)
             if refused is not None:
                 return refused
         return self.get_response(request)

@@ -48,6 +48,41 @@ def _describe(user) -> dict:
     }
 
 
+def _adopt(manager, own, project_ids) -> None:
+    """Move projects (of the manager's organizations) into the annotator's organization.
+
+    For data dirs made before the isolation, where every project lay in the first
+    organization. What belongs to the organization moves along: the project's webhooks and
+    the per-map concepts (labels) it uses.
+    """
+    from labels_manager.models import Label, LabelLink
+    from projects.models import Project
+    from webhooks.models import Webhook
+
+    from .rules import member_organization_ids
+
+    if not isinstance(project_ids, list) or not all(isinstance(i, int) for i in project_ids):
+        raise ValidationError({"projects": f"a list of project ids is needed, got {project_ids!r}"})
+    reachable = set(member_organization_ids(manager))
+    for project in Project.objects.filter(pk__in=project_ids):
+        if project.organization_id == own.pk:
+            continue
+        if project.organization_id not in reachable:
+            raise PermissionDenied(f"project {project.pk} is not in an organization of yours")
+        project.organization = own
+        project.save(update_fields=["organization"])
+        Webhook.objects.filter(project=project).update(organization=own)
+        for link in LabelLink.objects.filter(project=project).select_related("label"):
+            if link.label.organization_id != own.pk:
+                label, _ = Label.objects.get_or_create(
+                    organization=own,
+                    title=link.label.title,
+                    defaults={"value": link.label.value, "created_by": link.label.created_by},
+                )
+                link.label = label
+                link.save(update_fields=["label"])
+
+
 def _email(data) -> str:
     email = str(data.get("email", "")).strip() if isinstance(data, dict) else ""
     if "@" not in email or any(c.isspace() for c in email):
@@ -55,7 +90,7 @@ def _email(data) -> str:
     return email
 
 
-def _ensure_annotator(manager, email: str) -> tuple[object, str | None]:
+def _ensure_annotator(manager, email: str) -> tuple[object, object, str | None]:
     """The annotator ``email`` in an organization of their own, with the manager in it too."""
     from organizations.models import Organization, OrganizationMember
     from users.models import User
@@ -84,11 +119,12 @@ def _ensure_annotator(manager, email: str) -> tuple[object, str | None]:
     user.active_organization = own
     user.is_active = True
     user.save(update_fields=["active_organization", "is_active"])
-    return user, password
+    return user, own, password
 
 
 class AnnotatorListAPI(APIView):
-    """GET: every annotator (non-manager user). POST ``{"email"}``: create or repair one."""
+    """GET: every annotator (non-manager user). POST ``{"email", "projects"?}``: create or
+    repair one, moving the listed projects into their organization."""
 
     permission_classes = (IsAuthenticated,)
 
@@ -103,7 +139,9 @@ class AnnotatorListAPI(APIView):
         _require_manager(request)
         email = _email(request.data)
         with transaction.atomic():
-            user, password = _ensure_annotator(request.user, email)
+            user, own, password = _ensure_annotator(request.user, email)
+            if request.data.get("projects"):
+                _adopt(request.user, own, request.data["projects"])
         answer = {**_describe(user), "created": password is not None}
         if password is not None:
             answer["password"] = password

@@ -252,3 +252,59 @@ def test_annotator_added_later_is_isolated_and_can_be_removed(label_studio, peop
     assert carol.project_id in {p["id"] for _, p in manager.projects()}
     assert main(["publish", str(label_studio.bundle), "--annotators", CAROL, *common]) == 0
     assert login_session(label_studio.url, CAROL, carol.password)
+
+
+def test_a_project_from_before_the_isolation_moves_into_its_annotators_organization(
+    label_studio, tmp_path, capsys
+) -> None:
+    """Data dirs made earlier hold every project, and every annotator, in the first organization."""
+    from label_config import board_config
+    from ls_backend.publish import board_tasks, load_bundle
+
+    legacy, password = "iso-legacy@example.org", "a-legacy-password-1"
+    run_in_label_studio(
+        label_studio.data_dir,
+        "from organizations.models import Organization\n"
+        "from users.models import User\n"
+        f"user = User.objects.create_user(email={legacy!r}, password={password!r})\n"
+        "first = Organization.objects.first()\n"
+        "first.add_user(user)\n"
+        "user.active_organization = first\n"
+        "user.save()\n",
+    )
+    client = label_studio.client()  # the manager, in the first organization
+    project = client.projects.create(
+        title=project_title(legacy, "board"), label_config=board_config()
+    )
+    table = load_bundle(label_studio.bundle)
+    tasks = board_tasks(table, label_studio.bundle, label_studio.files_root, legacy)
+    client.projects.import_tasks(project.id, request=tasks)
+    task = min(t.id for t in client.tasks.list(project=project.id))
+    session = login_session(label_studio.url, legacy, password)
+    headers = {"X-CSRFToken": session.cookies["csrftoken"], "Referer": label_studio.url}
+    answer = session.post(
+        f"{label_studio.url}/api/tasks/{task}/annotations/",
+        headers=headers,
+        json={"result": ranker({"_": [], "g1": []})},
+        timeout=30,
+    )
+    assert answer.status_code == 201
+
+    common = ["--data-dir", str(label_studio.data_dir)]
+    capsys.readouterr()
+    assert main(["publish", str(label_studio.bundle), "--annotators", legacy, *common]) == 0
+    printed = capsys.readouterr().out
+    assert f"project {project.id} moved into their organization" in printed
+    assert "0 of 2 tasks added" in printed
+    manager = Manager(label_studio.url, label_studio.token)
+    (account,) = [a for a in manager.annotators() if a.email == legacy]
+    assert [p["id"] for p in account.projects] == [project.id]
+    annotations = [a["id"] for t in export(manager, project.id) for a in t["annotations"]]
+    assert annotations == [answer.json()["id"]]
+    # Now they are alone: their project only, nothing else of the first organization.
+    session = login_session(label_studio.url, legacy, password)
+    listed = session.get(f"{label_studio.url}/api/projects/", timeout=30).json()["results"]
+    assert [p["id"] for p in listed] == [project.id]
+    out = tmp_path / "namings.csv"
+    assert main(["collect", *common, "--out", str(out)]) == 0
+    assert f"project {project.id} is not in" not in capsys.readouterr().err

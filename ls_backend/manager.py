@@ -76,9 +76,10 @@ class Manager:
                 f"{self.url}/api/token/refresh/", json={"refresh": self.token}, timeout=30
             )
             if answer.status_code != 200:
-                raise PermissionError(
+                raise requests.HTTPError(
                     f"Label Studio at {self.url} refused the token ({answer.status_code}): "
-                    "give the manager's personal access token (--token or $LABEL_STUDIO_API_KEY)"
+                    "give the manager's personal access token (--token or $LABEL_STUDIO_API_KEY)",
+                    response=answer,
                 )
             self._access = answer.json()["access"]
         return f"Bearer {self._access}"
@@ -108,8 +109,9 @@ class Manager:
                 "docker-compose.yml set it): without it annotators would see each other's work"
             )
         if answer.status_code >= 400:
-            raise RuntimeError(
-                f"{method} {path} on {self.url}: {answer.status_code} {answer.text[:300]}"
+            raise requests.HTTPError(
+                f"{method} {path} on {self.url}: {answer.status_code} {answer.text[:300]}",
+                response=answer,
             )
         return answer.json() if answer.content else None
 

@@ -23,7 +23,7 @@ import re
 from django.http import JsonResponse
 
 from . import ORGANIZATION_HEADER
-from .rules import is_manager, is_member, member_organization_ids
+from .rules import STORED_ORGANIZATION, is_manager, is_member, member_organization_ids
 
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 _OBJECT_URL = re.compile(r"^/api/(projects|tasks|annotations)/(\d+)(/|$)")
@@ -60,10 +60,12 @@ def _organization_in_url(request) -> int | None:
 
 
 def _work_in(user, organization_id: int) -> None:
-    """Serve this request from ``organization_id`` (in memory only)."""
+    """Serve this request from ``organization_id``; saves keep the stored one (see .apps)."""
     from organizations.models import Organization
 
     if user.active_organization_id != organization_id:
+        if not hasattr(user, STORED_ORGANIZATION):
+            setattr(user, STORED_ORGANIZATION, user.active_organization_id)
         user.active_organization = Organization.objects.get(pk=organization_id)
 
 

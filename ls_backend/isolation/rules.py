@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+STORED_ORGANIZATION = "_xnaming_stored_organization"
+"""Attribute of a user whose organization this request chose: the one to keep in the database."""
+
 
 def is_manager(user) -> bool:
     """The project manager: Label Studio's superuser (``label-studio init --username``)."""

@@ -34,7 +34,7 @@ def _mounts(service: str) -> dict[str, str]:
 # What the isolation package may import inside the Label Studio image: the standard library,
 # Label Studio's own packages and apps, and itself (relative imports).
 LABEL_STUDIO_PROVIDES = {"django", "rest_framework", "label_studio", "core", "projects"}
-LABEL_STUDIO_PROVIDES |= {"organizations", "users", "tasks"}
+LABEL_STUDIO_PROVIDES |= {"organizations", "users", "tasks", "labels_manager", "webhooks"}
 
 
 def test_services_and_volumes():

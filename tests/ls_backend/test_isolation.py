@@ -223,6 +223,24 @@ def test_manager_reaches_every_project_and_there_is_no_stray_one(label_studio, p
     assert int(made) not in {p["id"] for _, p in manager.projects()}
 
 
+def test_the_managers_stored_organization_never_moves(label_studio, people) -> None:
+    """Work in an annotator's organization (here: an annotation) leaves no trace on the account."""
+    manager = Manager(label_studio.url, label_studio.token)
+
+    def stored() -> int:
+        return manager.request("GET", "/api/current-user/whoami").json()["active_organization"]
+
+    before = stored()
+    bob = people[BOB]
+    assert before != bob.organization
+    made = label_studio.client().annotations.create(id=bob.task_ids[1], result=[])
+    try:
+        assert stored() == before
+        assert label_studio.client().annotations.get(made.id).completed_by == manager.me()["id"]
+    finally:
+        label_studio.client().annotations.delete(made.id)
+
+
 def test_annotator_added_later_is_isolated_and_can_be_removed(label_studio, people, capsys):
     common = ["--data-dir", str(label_studio.data_dir)]
     assert main(["publish", str(label_studio.bundle), "--annotators", CAROL, *common]) == 0

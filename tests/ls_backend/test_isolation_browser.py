@@ -111,7 +111,14 @@ def test_a_concept_added_by_one_never_reaches_the_other(
     new = page.locator("[name=taxonomy__add]")
     new.fill(CONCEPT)
     new.press("Enter")
-    page.locator(f".htx-taxonomy input[type=checkbox][id^='{CONCEPT}']").check()
+    # One click (check() retries while the list re-renders, which can toggle it back).
+    box = page.locator(f".htx-taxonomy input[type=checkbox][id^='{CONCEPT}']")
+    box.click()
+    page.wait_for_function(
+        "(id) => document.querySelector(`.htx-taxonomy input[id^='${id}']`)?.checked",
+        arg=CONCEPT,
+        timeout=30_000,
+    )
     page.keyboard.press("Escape")
     with page.expect_response(
         lambda r: "/annotations" in r.url and r.request.method == "POST", timeout=30_000

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage
 from xnn_training.datasets import ImageDataset, open_dataset
+from xnn_training.defaults import SIGNIFICANT_SHARE
 from xnn_training.excitation_backprop import ExcitationBackprop
 from xnn_training.models import MAP_LAYERS
 from xnn_training.overlay import overlay
@@ -297,7 +298,7 @@ def explain(
     split: str = "test",
     explain: str = "true",
     map_layer: str | None = None,
-    threshold: float = 0.9,
+    threshold: float = SIGNIFICANT_SHARE,
     contrastive: bool = False,
     batch_size: int = 16,
     limit: int | None = None,

@@ -180,7 +180,7 @@ def _simulate(demo: Demo) -> str:
 def _analyze(demo: Demo) -> str:
     from analysis import analyze, load_namings, read_activations, write_report
 
-    activations = read_activations(demo.bundle / "activations.csv")
+    activations = read_activations(demo.bundle)
     results = analyze(activations, load_namings([demo.namings], activations))
     write_report(results, demo.report)
     return f"report: {demo.report / 'report.html'}"

@@ -157,6 +157,10 @@ def _backend(args: argparse.Namespace) -> int:
     import logging
 
     from ls_backend.app import BackendSettings, create_app
+    from ls_backend.server import port_in_use
+
+    if port_in_use(args.port):  # gunicorn would retry and log five times before giving up
+        raise OSError(f"port {args.port} is in use: choose another with --port")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -150,8 +150,8 @@ def collect(
     url: str,
     token: str,
     out: str | Path,
-    progress: Callable[[str], None] = print,
     *,
+    progress: Callable[[str], None] = print,
     warn: Callable[[str], None] = _to_stderr,
 ) -> tuple[pd.DataFrame, Path]:
     """Export all xnaming projects and write the namings table.

@@ -22,7 +22,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from label_config import DEFAULT_GROUPS, board_config, per_map_config
+from label_config import DEFAULT_GROUPS, MODES, board_config, per_map_config
 from ls_backend.naming import DESCRIPTORS, describe_map
 from xnn_training.bundle import read_bundle
 
@@ -35,7 +35,6 @@ __all__ = [
     "publish",
 ]
 
-MODES = ("board", "per-map")
 PROJECT_MARKER = "xnaming"
 
 
@@ -67,7 +66,7 @@ def parse_project_title(title: str) -> tuple[str, str] | None:
     return None
 
 
-def load_bundle(bundle: str | Path, categories: Sequence[str] | None = None) -> pd.DataFrame:
+def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) -> pd.DataFrame:
     """The bundle's ``activations.csv`` with what the backend knows of each map.
 
     The bundle is read (and checked) by :func:`xnn_training.bundle.read_bundle`. Adds the
@@ -121,7 +120,9 @@ def _file_url(path: Path, files_root: Path) -> str:
     return "/data/local-files/?d=" + quote(relative.as_posix())
 
 
-def board_tasks(table: pd.DataFrame, bundle: Path, files_root: Path, annotator: str) -> list[dict]:
+def board_tasks(
+    table: pd.DataFrame, bundle: Path, *, files_root: Path, annotator: str
+) -> list[dict]:
     """One board task per category (task data per ``docs/formats.md``)."""
     tasks = []
     for category, rows in table.groupby("category", sort=True):
@@ -160,7 +161,7 @@ def board_tasks(table: pd.DataFrame, bundle: Path, files_root: Path, annotator: 
 
 
 def per_map_tasks(
-    table: pd.DataFrame, bundle: Path, files_root: Path, annotator: str
+    table: pd.DataFrame, bundle: Path, *, files_root: Path, annotator: str
 ) -> list[dict]:
     """One task per activation (task data per ``docs/formats.md``)."""
     return [
@@ -200,7 +201,7 @@ def publish(
     url: str,
     token: str,
     files_root: str | Path,
-    mode: str = "board",
+    mode: str = MODES[0],
     categories: Sequence[str] | None = None,
     backend_url: str = "",
     backend_auth: tuple[str, str] | None = None,
@@ -249,15 +250,15 @@ def publish(
         raise ValueError(f"annotators must be e-mail addresses, got {list(annotators)!r}")
     bundle = Path(bundle).resolve()
     files_root = Path(files_root).resolve()
-    table = load_bundle(bundle, categories)
-    config = board_config(groups) if mode == "board" else per_map_config()
+    table = load_bundle(bundle, categories=categories)
+    config = board_config(groups=groups) if mode == "board" else per_map_config()
     manager = Manager(url, token)
     manager.annotators()  # fails clearly on a server without the isolation
     passwords = passwords if passwords is not None else {}
     published = []
     for email in emails:
         make = board_tasks if mode == "board" else per_map_tasks
-        tasks = make(table, bundle, files_root, email)
+        tasks = make(table, bundle, files_root=files_root, annotator=email)
         title = project_title(email, mode)
         # A project of theirs outside their organization (a data dir from before the
         # isolation: every project in the first organization) moves into it.

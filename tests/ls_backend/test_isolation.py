@@ -295,7 +295,9 @@ def test_a_project_from_before_the_isolation_moves_into_its_annotators_organizat
         title=project_title(legacy, "board"), label_config=board_config()
     )
     table = load_bundle(label_studio.bundle)
-    tasks = board_tasks(table, label_studio.bundle, label_studio.files_root, legacy)
+    tasks = board_tasks(
+        table, label_studio.bundle, files_root=label_studio.files_root, annotator=legacy
+    )
     client.projects.import_tasks(project.id, request=tasks)
     task = min(t.id for t in client.tasks.list(project=project.id))
     session = login_session(label_studio.url, legacy, password)

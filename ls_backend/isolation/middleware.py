@@ -27,7 +27,7 @@ from .rules import STORED_ORGANIZATION, is_manager, is_member, member_organizati
 
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 _OBJECT_URL = re.compile(r"^/api/(projects|tasks|annotations)/(\d+)(/|$)")
-# The manager's alone: (URL prefix, methods refused to annotators; None: every method).
+# The manager's alone: (URL prefix, methods still allowed to annotators; None: none).
 _MANAGER_ONLY = (
     (re.compile(r"^/api/webhooks(/|$)"), None),
     (re.compile(r"^/api/(organizations|invite|jwt/settings|ml|storages)(/|$)"), _SAFE),

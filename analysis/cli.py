@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from analysis.defaults import D2_TIME_LIMIT, MIN_IMAGES
+
 __all__ = ["configure", "run"]
 
 
@@ -30,9 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-images",
         type=int,
-        default=3,
+        default=MIN_IMAGES,
         help="drop concepts covering fewer distinct images, per annotator and category "
-        "(default: 3, as in the paper)",
+        f"(default: {MIN_IMAGES}, as in the paper)",
     )
     parser.add_argument(
         "--synonyms",
@@ -59,8 +61,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--d2-time-limit",
         type=float,
-        default=5.0,
-        help="seconds the exact D = 2 solver may spend per connected component (default: 5)",
+        default=D2_TIME_LIMIT,
+        help="seconds the exact D = 2 solver may spend per connected component "
+        f"(default: {D2_TIME_LIMIT:g})",
     )
     parser.add_argument(
         "--d2-budget",
@@ -88,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
     warnings.showwarning = show
     activations = read_activations(args.activations)
     namings = load_namings(args.namings, activations)
-    judge = NameJudge.from_files(args.synonyms, args.judgements)
+    judge = NameJudge.from_files(synonyms=args.synonyms, judgements=args.judgements)
     results = analyze(
         activations,
         namings,
-        args.min_images,
+        min_images=args.min_images,
         judge=judge,
         other=args.other,
         progress=True,

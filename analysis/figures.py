@@ -32,7 +32,7 @@ MAX_CATEGORIES = 30
 """Bar charts show at most this many categories (the first, sorted); the tables hold all."""
 
 
-def png_bytes(figure: Figure, dpi: int = 110) -> bytes:
+def png_bytes(figure: Figure, *, dpi: int = 110) -> bytes:
     """The figure as PNG bytes."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
@@ -70,7 +70,7 @@ def _colors(n: int) -> list:
     return [cmap(k % cmap.N) for k in range(n)]
 
 
-def coverage_figure(coverage: pd.DataFrame, measure: str = "activation_coverage") -> Figure:
+def coverage_figure(coverage: pd.DataFrame, *, measure: str = "activation_coverage") -> Figure:
     """Grouped bars of one coverage measure per category: each annotator, then "any".
 
     Parameters

@@ -94,9 +94,15 @@ def _draw(results: Results, pair: tuple[str, str, str] | None) -> dict[str, byte
     from analysis.figures import coverage_figure, matching_figure, named_by_figure, png_bytes
 
     images = {
-        "coverage_activations": png_bytes(coverage_figure(results.coverage, "activation_coverage")),
-        "coverage_partial": png_bytes(coverage_figure(results.coverage, "partial_coverage")),
-        "coverage_complete": png_bytes(coverage_figure(results.coverage, "complete_coverage")),
+        "coverage_activations": png_bytes(
+            coverage_figure(results.coverage, measure="activation_coverage")
+        ),
+        "coverage_partial": png_bytes(
+            coverage_figure(results.coverage, measure="partial_coverage")
+        ),
+        "coverage_complete": png_bytes(
+            coverage_figure(results.coverage, measure="complete_coverage")
+        ),
         "named_by": png_bytes(named_by_figure(results.named_by)),
     }
     if pair is not None:

@@ -1,4 +1,4 @@
-"""Command-line entries of ``xnaming ls``, ``xnaming publish`` and ``xnaming collect``.
+"""Command-line entries of ``xnaming ls``, ``publish``, ``collect`` and ``status``.
 
 Each ``configure_*`` adds its command's arguments and sets ``handler``; heavy imports happen
 inside the handlers so ``xnaming --help`` stays instant. Errors are reported by ``xnaming``'s
@@ -8,11 +8,20 @@ one error boundary (:mod:`xnaming.errors`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 from pathlib import Path
 
-__all__ = ["configure_collect", "configure_ls", "configure_publish", "serve_backend"]
+from label_config import DEFAULT_GROUPS, MODES  # light: names and numbers only
+
+__all__ = [
+    "configure_collect",
+    "configure_ls",
+    "configure_publish",
+    "configure_status",
+    "serve_backend",
+]
 
 DEFAULT_DATA_DIR = Path("runs/label-studio")
 
@@ -90,6 +99,27 @@ def configure_ls(parser: argparse.ArgumentParser) -> None:
     )
     backend.set_defaults(handler=_backend)
 
+    remove = sub.add_parser(
+        "remove-annotator",
+        help="stop an annotator from logging in (their project and work stay)",
+        description="Deactivate an annotator's account: they can no longer log in; their "
+        "project and annotations stay, and `collect` still reads them (delete the project in "
+        "Label Studio to drop them). `xnaming publish` with the same e-mail lets them back in.",
+    )
+    remove.add_argument("email", help="the annotator's e-mail")
+    _add_server(remove)
+    remove.set_defaults(handler=_remove_annotator)
+
+
+def _remove_annotator(args: argparse.Namespace) -> int:
+    from ls_backend.manager import Manager
+
+    credentials, _ = _server(args)
+    annotator = Manager(credentials.url, credentials.token).deactivate(args.email)
+    projects = ", ".join(str(p["id"]) for p in annotator.projects) or "none"
+    print(f"{annotator.email} can no longer log in; their projects ({projects}) stay")
+    return 0
+
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
@@ -128,7 +158,7 @@ def _start(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_backend(make_app, host: str, port: int, threads: int) -> None:
+def serve_backend(make_app, *, host: str, port: int, threads: int) -> None:
     """Serve the app ``make_app()`` builds with gunicorn: one worker, several threads.
 
     The app is built in the worker process (not before the fork), so the learner thread lives
@@ -155,6 +185,10 @@ def _backend(args: argparse.Namespace) -> int:
     import logging
 
     from ls_backend.app import BackendSettings, create_app
+    from ls_backend.server import port_in_use
+
+    if port_in_use(args.port):  # gunicorn would retry and log five times before giving up
+        raise OSError(f"port {args.port} is in use: choose another with --port")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -170,7 +204,9 @@ def _backend(args: argparse.Namespace) -> int:
         basic_auth=(user, password) if user and password else None,
     )
     print(f"ML backend on http://{args.host}:{args.port} (state: {args.state})", flush=True)
-    serve_backend(lambda: create_app(settings), args.host, args.port, args.threads)
+    serve_backend(
+        lambda: create_app(settings), host=args.host, port=args.port, threads=args.threads
+    )
     return 0
 
 
@@ -182,9 +218,16 @@ def configure_publish(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--annotators", required=True, help="comma-separated e-mails, one project each"
     )
-    parser.add_argument("--mode", choices=("board", "per-map"), default="board")
+    parser.add_argument(
+        "--mode", choices=MODES, default=MODES[0], help=f"the interface (default {MODES[0]})"
+    )
     parser.add_argument("--categories", nargs="+", help="only these categories")
-    parser.add_argument("--groups", type=int, default=12, help="groups per board (12)")
+    parser.add_argument(
+        "--groups",
+        type=int,
+        default=DEFAULT_GROUPS,
+        help=f"groups per board (default {DEFAULT_GROUPS})",
+    )
     parser.add_argument("--files-root", type=Path, help="Label Studio's local files root")
     parser.add_argument("--backend-url", help="ML backend to connect (default: from --data-dir)")
     parser.add_argument("--no-backend", action="store_true", help="connect no ML backend")
@@ -270,4 +313,34 @@ def _collect(args: argparse.Namespace) -> int:
     namings, raw_dir = collect(credentials.url, credentials.token, args.out)
     counts = namings["status"].value_counts().to_dict()
     print(f"{len(namings)} namings ({counts}) -> {args.out}; raw exports in {raw_dir}")
+    return 0
+
+
+# -- xnaming status ------------------------------------------------------------------------
+
+
+def configure_status(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=10.0,
+        metavar="SECONDS",
+        help="print again every SECONDS (default 10) until Ctrl-C",
+    )
+    _add_server(parser)
+    parser.set_defaults(handler=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from ls_backend.status import format_status, status, watch
+
+    credentials, _ = _server(args)
+    if args.watch is None:
+        print(format_status(status(credentials.url, credentials.token)))
+        return 0
+    if args.watch <= 0:
+        raise ValueError(f"--watch needs a positive number of seconds, got {args.watch:g}")
+    with contextlib.suppress(KeyboardInterrupt):
+        watch(credentials.url, credentials.token, every=args.watch)
     return 0

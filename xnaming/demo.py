@@ -17,20 +17,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis.annotator_profiles import DEFAULT_ANNOTATORS
+from xnn_training.defaults import TOYBIRDS_CLASSES, TOYBIRDS_IMAGE_SIZE, TOYBIRDS_PER_CLASS
+
 __all__ = ["DEFAULT_WORKDIR", "FULL", "QUICK", "STAGES", "Demo", "Size", "Stage", "run_demo"]
 
 DEFAULT_WORKDIR = Path("runs/demo")
 DEMO_ANNOTATORS = ("ann1@demo.xnaming.org", "ann2@demo.xnaming.org")
-SIMULATED_ANNOTATORS = 5
 
 
 @dataclass(frozen=True)
 class Size:
     """How big the demo's data and training are."""
 
-    classes: int = 12
-    per_class: int = 150
-    image_size: int = 64
+    classes: int = TOYBIRDS_CLASSES
+    per_class: int = TOYBIRDS_PER_CLASS
+    image_size: int = TOYBIRDS_IMAGE_SIZE
     dnn_epochs: int | None = None  # the trainer's default
     xnn_epochs: int | None = None
 
@@ -170,15 +172,15 @@ def _publish(demo: Demo) -> str:
 def _simulate(demo: Demo) -> str:
     from analysis.simulated_annotators import simulate_bundle
 
-    namings = simulate_bundle(demo.bundle, demo.data, SIMULATED_ANNOTATORS)
+    namings = simulate_bundle(demo.bundle, demo.data, annotators=DEFAULT_ANNOTATORS)
     namings.to_csv(demo.namings, index=False)
-    return f"{SIMULATED_ANNOTATORS} simulated annotators' namings: {demo.namings}"
+    return f"{DEFAULT_ANNOTATORS} simulated annotators' namings: {demo.namings}"
 
 
 def _analyze(demo: Demo) -> str:
     from analysis import analyze, load_namings, read_activations, write_report
 
-    activations = read_activations(demo.bundle / "activations.csv")
+    activations = read_activations(demo.bundle)
     results = analyze(activations, load_namings([demo.namings], activations))
     write_report(results, demo.report)
     return f"report: {demo.report / 'report.html'}"
@@ -191,12 +193,12 @@ STAGES: tuple[Stage, ...] = (
     Stage("explain", "significant X-features and their activation maps", _explain),
     Stage("ls start", "start Label Studio and the ML backend", _ls_start, always=True),
     Stage("publish", "publish boards for two demo annotators", _publish, always=True),
-    Stage("simulate", "simulate five annotators' namings", _simulate),
+    Stage("simulate", f"simulate {DEFAULT_ANNOTATORS} annotators' namings", _simulate),
     Stage("analyze", "measures, tables, figures and report.html", _analyze),
 )
 
 
-def run_demo(workdir: Path, serve: bool = True, size: Size = FULL) -> int:
+def run_demo(workdir: Path, *, serve: bool = True, size: Size = FULL) -> int:
     """Run every stage in order, reusing those an earlier run finished.
 
     Parameters

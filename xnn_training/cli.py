@@ -9,6 +9,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from xnn_training.defaults import (
+    SIGNIFICANT_SHARE,
+    TOYBIRDS_CLASSES,
+    TOYBIRDS_IMAGE_SIZE,
+    TOYBIRDS_PER_CLASS,
+)
+
 __all__ = ["configure_data", "configure_explain", "configure_train"]
 
 
@@ -31,9 +38,24 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="KIND", required=True)
     toy = sub.add_parser("toybirds", help="generate the toybirds data set")
     toy.add_argument("--out", type=Path, required=True, help="directory to write")
-    toy.add_argument("--classes", type=int, default=12, help="number of species (default 12)")
-    toy.add_argument("--per-class", type=int, default=150, help="images per species (150)")
-    toy.add_argument("--size", type=int, default=64, help="image side in pixels (64)")
+    toy.add_argument(
+        "--classes",
+        type=int,
+        default=TOYBIRDS_CLASSES,
+        help=f"number of species (default {TOYBIRDS_CLASSES})",
+    )
+    toy.add_argument(
+        "--per-class",
+        type=int,
+        default=TOYBIRDS_PER_CLASS,
+        help=f"images per species ({TOYBIRDS_PER_CLASS})",
+    )
+    toy.add_argument(
+        "--size",
+        type=int,
+        default=TOYBIRDS_IMAGE_SIZE,
+        help=f"image side in pixels ({TOYBIRDS_IMAGE_SIZE})",
+    )
     toy.add_argument("--seed", type=int, default=0, help="random seed (0)")
     toy.set_defaults(handler=_run_toybirds)
     check = sub.add_parser("check", help="read a local data set and summarise it")
@@ -45,7 +67,9 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
 def _run_toybirds(args: argparse.Namespace) -> int:
     from xnn_training.toybirds import make_toybirds
 
-    out = make_toybirds(args.out, args.classes, args.per_class, args.size, args.seed)
+    out = make_toybirds(
+        args.out, classes=args.classes, per_class=args.per_class, size=args.size, seed=args.seed
+    )
     print(f"xnaming data: wrote {out}/ (images/, masks/, images.csv, parts.csv, toybirds.json)")
     return 0
 
@@ -159,8 +183,9 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--layer", help="map layer (default: pool4 or its equivalent)")
     parser.add_argument(
-        "--threshold", type=float, default=0.9,
-        help="share of the positive score the significant X-features cover (0.9)",
+        "--threshold", type=float, default=SIGNIFICANT_SHARE,
+        help=f"share of the positive score the significant X-features cover "
+        f"({SIGNIFICANT_SHARE})",
     )  # fmt: skip
     parser.add_argument(
         "--contrastive", action="store_true", help="contrastive Excitation Backprop"

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -39,8 +38,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 from tqdm import tqdm
 
-from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage
+from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage, read_table
 from xnn_training.datasets import ImageDataset, open_dataset
+from xnn_training.defaults import SIGNIFICANT_SHARE
 from xnn_training.devices import loader_options, resolve_device, strict_float32
 from xnn_training.excitation_backprop import ExcitationBackprop
 from xnn_training.models import MAP_LAYERS
@@ -466,7 +466,7 @@ def explain(
     split: str = "test",
     explain: str = "true",
     map_layer: str | None = None,
-    threshold: float = 0.9,
+    threshold: float = SIGNIFICANT_SHARE,
     contrastive: bool = False,
     batch_size: int | None = None,
     limit: int | None = None,
@@ -667,7 +667,7 @@ def _finish(setup: _Setup, main: BundleWriter) -> None:
             f"explain: {skipped} images skipped: their class is not explained by {setup.run.path}"
         )
     images_csv = main.root / "images.csv"
-    images = pd.read_csv(images_csv, dtype=str) if images_csv.exists() else None
+    images = read_table(images_csv) if images_csv.exists() else None
     summary = table_one(images)
     main.finish(summary)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

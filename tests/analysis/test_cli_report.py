@@ -145,7 +145,7 @@ def test_cli_rejects_an_unknown_pair(tmp_path, study_files, capsys):
 
 def test_names_are_escaped_in_the_report(tmp_path, tiny_activations, tiny_namings):
     namings = tiny_namings.replace({"concept": {"wing": "<script>alert(1)</script>"}})
-    path = write_report(analyze(tiny_activations, namings, 1), tmp_path, figures=False)
+    path = write_report(analyze(tiny_activations, namings, min_images=1), tmp_path, figures=False)
     html = path.read_text()
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
@@ -178,7 +178,7 @@ def test_budget_spent_flags_pairs_unless_trivially_optimal(study_files):
 @pytest.mark.parametrize("annotators", [[], ["A"]])
 def test_studies_without_pairs_still_report(tmp_path, tiny_activations, tiny_namings, annotators):
     namings = tiny_namings[tiny_namings["annotator"].isin(annotators)]
-    results = analyze(tiny_activations, namings, 1)
+    results = analyze(tiny_activations, namings, min_images=1)
     assert results.agreement.empty
     assert results.compatibility.empty
     assert row_count(results.coverage, "any") == 1

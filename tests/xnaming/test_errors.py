@@ -80,6 +80,15 @@ def test_ls_start_on_a_port_in_use(tmp_path, capsys):
     assert f"port {port} on 127.0.0.1 is in use" in _one_line(capsys.readouterr().err, "ls")
 
 
+def test_ls_backend_on_a_port_in_use(tmp_path, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main(["ls", "backend", "--port", port, "--state", str(tmp_path)]) == BAD_INPUT
+    assert f"port {port} is in use" in _one_line(capsys.readouterr().err, "ls")
+
+
 @pytest.mark.slow  # Label Studio's SDK or a fresh interpreter: seconds each
 def test_publish_before_ls_start_has_made_credentials(tmp_path):
     bundle = make_bundle(tmp_path / "bundle")

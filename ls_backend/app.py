@@ -23,16 +23,32 @@ from typing import Any
 
 from label_config import (
     DEFAULT_GROUPS,
+    DISCARDED,
+    PER_MAP_DISCARD,
+    PER_MAP_DISCARD_CHOICE,
+    PER_MAP_OVERLAY,
     UNSORTED,
     ExportError,
+    group_name_region,
+    ranker_region,
     read_controls,
     read_label_studio_export,
     taxonomy_region,
+)
+from ls_backend.annotator_model import (
+    AnnotatorModel,
+    Proposal,
+    cold_start,
+    concept_of,
+    fit_annotator_model,
+    label_of,
+    propose,
 )
 from ls_backend.naming import (
     MapInfo,
     Naming,
     board_prediction,
+    features_of,
     maps_of_task,
     per_map_proposal,
 )
@@ -40,7 +56,7 @@ from ls_backend.store import NamingStore
 
 __all__ = ["MODEL_VERSION", "Backend", "BackendSettings", "BadRequest", "create_app"]
 
-MODEL_VERSION = "xnaming-groups-2"
+MODEL_VERSION = "xnaming-annotator-3"
 """The one model_version string: in /setup's answer and in every prediction."""
 
 log = logging.getLogger("xnaming.backend")
@@ -103,6 +119,9 @@ class Backend:
         self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._idle = threading.Event()
         self._idle.set()
+        # (annotator, embedding space) -> (store version it was fitted at, model or None).
+        self._models: dict[tuple[str, str], tuple[tuple[int, int], AnnotatorModel | None]] = {}
+        self._fitting = threading.Lock()
         self._worker = threading.Thread(target=self._learn_forever, name="learner", daemon=True)
         self._worker.start()
 
@@ -126,15 +145,90 @@ class Backend:
                 maps = maps_of_task(data)
             except ValueError as error:
                 raise BadRequest(f"tasks[{index}] (id {task.get('id')}): {error}") from None
-            # A board learns what this annotator leaves unsorted from all their namings (it
-            # carries across categories); a per-map proposal needs the same category's only.
+            annotator = str(data.get("annotator", ""))
+            space = _space_of(maps)
+            if space is not None:
+                results.append(self._predict_with_model(data, maps, annotator, space, groups))
+                continue
+            # The older proposal, for tasks without embeddings. A board learns what this
+            # annotator leaves unsorted from all their namings (it carries across
+            # categories); a per-map proposal needs the same category's only.
             scope = None if "activations" in data or not maps else maps[0].category
-            key = (str(data.get("annotator", "")), scope)
+            key = (annotator, scope)
             if key not in histories:
                 histories[key] = self.store.namings_of(*key)
             earlier = histories[key]
             results.append(self._predict_task(data, maps, earlier, groups))
         return {"results": results, "model_version": MODEL_VERSION}
+
+    def model(self, annotator: str, space: str) -> AnnotatorModel | None:
+        """This annotator's model in ``space``, refitted when their namings changed."""
+        key = (annotator, space)
+        cached = self._models.get(key)
+        if cached is not None and cached[0] == self.store.version(annotator):
+            return cached[1]
+        with self._fitting:  # one fit at a time; a second caller finds it done
+            version = self.store.version(annotator)
+            cached = self._models.get(key)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            earlier = [
+                n
+                for n in self.store.namings_of(annotator)
+                if n.map.space == space and n.map.embedding is not None
+            ]
+            model = None
+            if earlier:
+                try:
+                    model = fit_annotator_model(
+                        features_of([n.map for n in earlier]),
+                        [label_of(n.status, n.concept) for n in earlier],
+                        space=space,
+                    )
+                except ValueError as error:  # embeddings of two widths under one space name
+                    log.warning("no model for %s in space %s: %s", annotator, space, error)
+            self._models[key] = (version, model)
+            return model
+
+    def _predict_with_model(
+        self, data: dict, maps: list[MapInfo], annotator: str, space: str, groups: int
+    ) -> list[dict]:
+        model = self.model(annotator, space)
+        if model is not None and features_of(maps[:1]).shape[1] != model.width:
+            model = None  # the task's embeddings are not those the model knows
+        board = "activations" in data
+        ids = [m.activation_id for m in maps]
+        if model is None:
+            if not board:
+                return []  # no basis: no prediction, so Label Studio asks again next time
+            embeddings = features_of(maps)
+            heats = [m.heat for m in maps]
+            proposal = cold_start(
+                ids, embeddings, [m.x_feature for m in maps], heats, groups=groups
+            )
+            return [_board_result(proposal, len(maps), groups)]
+        probabilities = model.probabilities(features_of(maps))
+        if board:
+            return [
+                _board_result(
+                    propose(ids, probabilities, model.classes, groups=groups), len(maps), groups
+                )
+            ]
+        row = probabilities[0]
+        best = int(row.argmax())
+        label, score = model.classes[best], round(float(row[best]), 4)
+        if (concept := concept_of(label)) is not None:
+            region = taxonomy_region(concept)
+        elif label == DISCARDED:
+            region = {
+                "type": "choices",
+                "from_name": PER_MAP_DISCARD,
+                "to_name": PER_MAP_OVERLAY,
+                "value": {"choices": [PER_MAP_DISCARD_CHOICE]},
+            }
+        else:
+            return []  # most likely left unnamed: nothing to propose
+        return [{"result": [region], "score": score, "model_version": MODEL_VERSION}]
 
     def _predict_task(
         self, data: dict, maps: list[MapInfo], earlier: list[Naming], groups: int
@@ -207,8 +301,16 @@ class Backend:
             if annotation.get("was_cancelled"):
                 self.store.delete_annotations([annotation["id"]])
                 return
-            rows = _annotation_rows(project, task, annotation)
-            self.store.put_annotation(annotation["id"], project, rows[0], rows[1])
+            if not _by_the_annotator(task["data"], annotation):
+                # Someone else's annotation in this annotator's project (the manager
+                # trying the board): not what this annotator does. Forget any older copy.
+                self.store.delete_annotations([annotation["id"]])
+                return
+            who, namings = _annotation_rows(project, task, annotation)
+            self.store.put_annotation(annotation["id"], project, who, namings)
+            space = _space_of([n.map for n in namings])
+            if space is not None:
+                self.model(who, space)  # refit now, so the next /predict finds it ready
         elif action == "ANNOTATIONS_DELETED":
             self.store.delete_annotations(a["id"] for a in body["annotations"])
         elif action == "START_TRAINING":
@@ -248,17 +350,56 @@ class Backend:
             rows = []
             for task in tasks:
                 for annotation in task.get("annotations", []):
-                    if annotation.get("was_cancelled"):
+                    if annotation.get("was_cancelled") or not _by_the_annotator(
+                        task.get("data") or {}, annotation
+                    ):
                         continue
                     who, namings = _annotation_rows(project, task, annotation)
                     rows += [(annotation["id"], project, who, n) for n in namings]
             self.store.replace_project(project, rows)
             log.info("resynced project %s: %d namings", project, len(rows))
+            for who in sorted({row[2] for row in rows}):
+                spaces = {row[3].map.space for row in rows if row[2] == who}
+                for space in sorted(s for s in spaces if s is not None):
+                    self.model(who, space)  # fitted now, not on the first /predict
 
     def start_resync(self) -> None:
         """Queue a resync of every known project behind any pending events."""
         self._idle.clear()
         self._events.put(("RESYNC", {}))
+
+
+def _space_of(maps: list[MapInfo]) -> str | None:
+    """The one embedding space of ``maps``; None when one lacks an embedding or they differ."""
+    spaces = {m.space for m in maps}
+    if len(spaces) != 1 or None in spaces or any(m.embedding is None for m in maps):
+        return None
+    return next(iter(spaces))
+
+
+def _board_result(proposal: Proposal, n_maps: int, groups: int) -> dict:
+    regions = [
+        ranker_region(proposal.buckets),
+        *(group_name_region(index, name) for index, name in sorted(proposal.names.items())),
+    ]
+    grouped = sum(len(v) for k, v in proposal.buckets.items() if k != UNSORTED)
+    score = 0.5 * grouped / max(n_maps, 1) + 0.5 * len(proposal.names) / max(groups, 1)
+    return {"result": regions, "score": round(score, 4), "model_version": MODEL_VERSION}
+
+
+def _by_the_annotator(data: dict, annotation: dict) -> bool:
+    """Whether the project's own annotator made ``annotation``.
+
+    publish writes the annotator's user id into the task data (``annotator_id``); tasks of an
+    older publish lack it, and then every annotation counts, as before.
+    """
+    expected = data.get("annotator_id")
+    if expected is None:
+        return True
+    author = annotation.get("completed_by")
+    if isinstance(author, dict):  # some payloads nest the user
+        author = author.get("id")
+    return isinstance(author, int) and not isinstance(author, bool) and author == expected
 
 
 def _annotation_rows(project: int, task: dict, annotation: dict) -> tuple[str, list[Naming]]:

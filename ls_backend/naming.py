@@ -20,10 +20,11 @@ within :data:`NEAR` of each other.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -52,7 +53,10 @@ __all__ = [
     "Naming",
     "board_prediction",
     "board_proposal",
+    "decode_embedding",
     "describe_map",
+    "encode_embedding",
+    "features_of",
     "fit_status_guess",
     "maps_of_task",
     "moves_needed",
@@ -90,6 +94,10 @@ class MapInfo:
     heat: tuple[float, float] | None = None
     descriptors: tuple[float, ...] | None = None
     """Values of :data:`DESCRIPTORS`, in that order; ``None`` when the task data lacks them."""
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """float32 map embedding (``xnn_training.embeddings``); ``None`` for an older bundle."""
+    space: str | None = None
+    """The embedding space: embeddings compare only within one (same network and layers)."""
 
 
 @dataclass(frozen=True)
@@ -154,9 +162,61 @@ def describe_map(heat: np.ndarray) -> dict[str, float]:
     }
 
 
+def encode_embedding(values: np.ndarray) -> str:
+    """A map embedding as task data carries it: base64 of its little-endian float32 bytes."""
+    return base64.b64encode(np.asarray(values, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_embedding(text: str) -> np.ndarray:
+    """The inverse of :func:`encode_embedding`.
+
+    Raises
+    ------
+    ValueError
+        Not base64 of float32 values, or values that are not finite.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"'embedding' must be a base64 string, got {type(text).__name__}")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise ValueError("'embedding' is not base64") from None
+    if not raw or len(raw) % 4:
+        raise ValueError(f"'embedding' holds {len(raw)} bytes, not float32 values")
+    values = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    if not np.isfinite(values).all():
+        raise ValueError("'embedding' holds values that are not finite")
+    return values
+
+
+def features_of(maps: Sequence[MapInfo]) -> np.ndarray:
+    """The annotator model's input rows: each map's embedding, then its descriptors.
+
+    Maps without descriptors get zeros there; every map must have an embedding.
+    """
+    rows = []
+    for m in maps:
+        if m.embedding is None:
+            raise ValueError(f"map {m.activation_id} has no embedding")
+        looks = m.descriptors if m.descriptors is not None else (0.0,) * len(DESCRIPTORS)
+        rows.append(np.concatenate([m.embedding, np.asarray(looks, dtype=np.float32)]))
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    if len({len(r) for r in rows}) != 1:
+        raise ValueError("the maps' embeddings differ in length")
+    return np.stack(rows).astype(np.float32)
+
+
+def _number(value: object, what: str) -> float:
+    number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return number
+
+
 def _heat(entry: Mapping) -> tuple[float, float] | None:
     if "heat_x" in entry and "heat_y" in entry:
-        return (float(entry["heat_x"]), float(entry["heat_y"]))
+        return (_number(entry["heat_x"], "heat_x"), _number(entry["heat_y"], "heat_y"))
     return None
 
 
@@ -168,7 +228,7 @@ def _descriptors(entry: Mapping) -> tuple[float, ...] | None:
         raise ValueError("'descriptors' must be an object")
     if any(name not in values for name in DESCRIPTORS):
         return None  # made by an older publish: the backend works without them
-    return tuple(float(values[name]) for name in DESCRIPTORS)
+    return tuple(_number(values[name], f"descriptors.{name}") for name in DESCRIPTORS)
 
 
 def maps_of_task(data: Mapping) -> list[MapInfo]:
@@ -183,12 +243,14 @@ def maps_of_task(data: Mapping) -> list[MapInfo]:
         raise ValueError(f"task data must be an object, got {type(data).__name__}")
     try:
         category = str(data["category"])
+        space = data.get("embedding_space")
+        space = None if space is None else str(space)
         if "activations" in data:
             entries = data["activations"]
             if not isinstance(entries, list):
                 raise ValueError("task data 'activations' must be a list")
-            return [_map_info(e, category) for e in entries]
-        return [_map_info(data, category)]
+            return [_map_info(e, category, space) for e in entries]
+        return [_map_info(data, category, space)]
     except KeyError as missing:
         raise ValueError(
             f"task data lacks {missing}: was the task made by xnaming publish?"
@@ -197,13 +259,18 @@ def maps_of_task(data: Mapping) -> list[MapInfo]:
         raise ValueError(f"task data is malformed: {error}") from None
 
 
-def _map_info(entry: Mapping, category: str) -> MapInfo:
+def _map_info(entry: Mapping, category: str, space: str | None) -> MapInfo:
+    embedding = entry.get("embedding")
+    if embedding is not None:
+        embedding = decode_embedding(embedding)
     return MapInfo(
         str(entry["activation_id"]),
         category,
         int(entry["x_feature"]),
         _heat(entry),
         _descriptors(entry),
+        embedding,
+        space if embedding is not None else None,
     )
 
 

@@ -4,15 +4,19 @@ For each annotator: their account in an organization of their own, with the mana
 (``ls_backend.isolation``, through :class:`ls_backend.manager.Manager`: no annotator sees another's
 work), their project in it (found again by title on a second run), a local files storage so
 the annotator's browser can load the images from Label Studio itself, the tasks that are not
-there yet (task data per ``docs/formats.md``), the ML backend and its webhook, and board
-predictions. Re-running adds only what is missing and never touches annotations.
+there yet (task data per ``docs/formats.md``, with each map's embedding when the bundle has
+them), the ML backend and its webhook, and Label Studio set to ask the backend for a prediction
+when a task is opened (never at publish time: the proposal must reflect what the annotator did
+before opening it). Re-running adds only what is missing and never touches annotations.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -23,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from label_config import DEFAULT_GROUPS, MODES, board_config, per_map_config
-from ls_backend.naming import DESCRIPTORS, describe_map
-from xnn_training.bundle import read_bundle
+from ls_backend.naming import DESCRIPTORS, describe_map, encode_embedding
+from xnn_training.bundle import Bundle, read_bundle
+from xnn_training.embeddings import read_embeddings
 
 __all__ = [
     "MODES",
@@ -81,7 +86,22 @@ def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) 
         Unknown categories, or a raw map that cannot be read.
     """
     bundle = Path(bundle)
-    table = read_bundle(bundle).activations
+    read = read_bundle(bundle)
+    table = read.activations
+    embeddings = read_embeddings(read)
+    if embeddings is None:
+        warnings.warn(
+            f"{bundle} has no map embeddings (made before they existed, or with "
+            "--embedding-layers none): its boards get the older proposal, which sees only "
+            "where a map lies; re-run `xnaming explain` for proposals that learn what each "
+            "annotator names",
+            stacklevel=2,
+        )
+    else:
+        table = table.assign(
+            embedding=[encode_embedding(row) for row in embeddings.values],
+            embedding_space=embedding_space(read),
+        )
     if categories:
         unknown = sorted(set(categories) - set(table["category"]))
         if unknown:
@@ -94,6 +114,17 @@ def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) 
         [_describe(bundle / path) for path in table["map_path"]], index=table.index
     )
     return pd.concat([table, looks], axis=1).reset_index(drop=True)
+
+
+def embedding_space(bundle: Bundle) -> str:
+    """Which embeddings a bundle's are: a short hash of its network (the dnn run's sha256) and
+    its manifest's ``embeddings`` entry (layers, pooling, geometry). Maps of two bundles of one
+    network compare; the backend learns an annotator only from maps of one space."""
+    identity = {
+        "dnn_run": (bundle.manifest.get("dnn_run") or {}).get("sha256"),
+        "embeddings": bundle.manifest.get("embeddings"),
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _describe(path: Path) -> dict[str, float]:
@@ -120,10 +151,31 @@ def _file_url(path: Path, files_root: Path) -> str:
     return "/data/local-files/?d=" + quote(relative.as_posix())
 
 
+def _embedding_fields(row) -> dict:
+    """A map's ``embedding`` of the task data, when the bundle has embeddings."""
+    embedding = getattr(row, "embedding", None)
+    return {} if embedding is None else {"embedding": embedding}
+
+
+def _owner_fields(table: pd.DataFrame, annotator: str, annotator_id: int | None) -> dict:
+    fields: dict = {"annotator": annotator}
+    if annotator_id is not None:
+        fields["annotator_id"] = int(annotator_id)
+    if "embedding_space" in table.columns and len(table):
+        fields["embedding_space"] = str(table["embedding_space"].iloc[0])
+    return fields
+
+
 def board_tasks(
-    table: pd.DataFrame, bundle: Path, *, files_root: Path, annotator: str
+    table: pd.DataFrame,
+    bundle: Path,
+    *,
+    files_root: Path,
+    annotator: str,
+    annotator_id: int | None = None,
 ) -> list[dict]:
     """One board task per category (task data per ``docs/formats.md``)."""
+    owner = _owner_fields(table, annotator, annotator_id)
     tasks = []
     for category, rows in table.groupby("category", sort=True):
         rows = rows.sort_values(["image_id", "x_feature"])
@@ -145,13 +197,14 @@ def board_tasks(
                     "heat_x": float(row.heat_x),
                     "heat_y": float(row.heat_y),
                     "descriptors": _descriptors(row),
+                    **_embedding_fields(row),
                 }
             )
         tasks.append(
             {
                 "data": {
                     "category": str(category),
-                    "annotator": annotator,
+                    **owner,
                     "items": items,
                     "activations": activations,
                 }
@@ -161,13 +214,19 @@ def board_tasks(
 
 
 def per_map_tasks(
-    table: pd.DataFrame, bundle: Path, *, files_root: Path, annotator: str
+    table: pd.DataFrame,
+    bundle: Path,
+    *,
+    files_root: Path,
+    annotator: str,
+    annotator_id: int | None = None,
 ) -> list[dict]:
     """One task per activation (task data per ``docs/formats.md``)."""
+    owner = _owner_fields(table, annotator, annotator_id)
     return [
         {
             "data": {
-                "annotator": annotator,
+                **owner,
                 "activation_id": row.activation_id,
                 "image_id": row.image_id,
                 "category": row.category,
@@ -175,6 +234,7 @@ def per_map_tasks(
                 "heat_x": float(row.heat_x),
                 "heat_y": float(row.heat_y),
                 "descriptors": _descriptors(row),
+                **_embedding_fields(row),
                 "overlay": _file_url(bundle / row.overlay_path, files_root),
                 "image": _file_url(bundle / row.image_path, files_root),
             }
@@ -257,8 +317,6 @@ def publish(
     passwords = passwords if passwords is not None else {}
     published = []
     for email in emails:
-        make = board_tasks if mode == "board" else per_map_tasks
-        tasks = make(table, bundle, files_root=files_root, annotator=email)
         title = project_title(email, mode)
         # A project of theirs outside their organization (a data dir from before the
         # isolation: every project in the first organization) moves into it.
@@ -271,6 +329,12 @@ def publish(
         password = annotator.password
         if password:
             passwords[email] = password
+        make = board_tasks if mode == "board" else per_map_tasks
+        # The annotator's user id goes into the task data: the backend learns from their
+        # own annotations only.
+        tasks = make(
+            table, bundle, files_root=files_root, annotator=email, annotator_id=annotator.id
+        )
         # Everything below happens in the annotator's organization.
         client = manager.client(annotator.organization)
         # Only a project the manager made counts (an annotator may create projects too).
@@ -310,13 +374,12 @@ def publish(
             notes.append(f"{len(missing)} tasks imported in {time.perf_counter() - started:.1f} s")
         if backend_url:
             notes += _connect_backend(client, project_id, backend_url, backend_auth)
-            if mode == "board" and missing:
-                client.actions.create(
-                    id="retrieve_tasks_predictions",
-                    project=project_id,
-                    selected_items={"all": True, "excluded": []},
-                )
-                notes.append("board predictions retrieved")
+            # No prediction is made now: Label Studio asks the backend when the annotator
+            # opens a task that has none, so the proposal reflects everything they
+            # submitted before (docs/label-studio.md, "What the proposal saves").
+            if not client.projects.get(project_id).evaluate_predictions_automatically:
+                client.projects.update(project_id, evaluate_predictions_automatically=True)
+                notes.append("predictions made when a task is opened")
         result = PublishedProject(
             annotator=email,
             project_id=project_id,

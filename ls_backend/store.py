@@ -2,7 +2,10 @@
 
 Writing an annotation replaces all rows of that annotation id in one transaction, so a replayed
 webhook changes nothing and a crash never leaves half an annotation. A project can be replaced
-wholesale from a Label Studio export (start-up resync, START_TRAINING).
+wholesale from a Label Studio export (start-up resync, START_TRAINING). Each row keeps the map's
+embedding (float32 bytes) and its embedding space, so the annotator model is refitted from the
+store alone after a restart. :meth:`NamingStore.version` counts the writes that touch an
+annotator, so a model fitted on their namings knows when it is stale.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+
+import numpy as np
 
 from ls_backend.naming import MapInfo, Naming
 
@@ -33,6 +39,8 @@ CREATE TABLE IF NOT EXISTS namings (
     concept TEXT NOT NULL,
     status TEXT NOT NULL,
     descriptors TEXT,
+    embedding BLOB,
+    space TEXT,
     PRIMARY KEY (annotation_id, activation_id)
 );
 CREATE INDEX IF NOT EXISTS namings_annotator ON namings (annotator, category, x_feature);
@@ -57,14 +65,23 @@ class NamingStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(namings)")}
-        if "descriptors" not in columns:  # a store written before descriptors existed
-            self._db.execute("ALTER TABLE namings ADD COLUMN descriptors TEXT")
+        # A store written by an older backend lacks the newer columns.
+        for name, kind in (("descriptors", "TEXT"), ("embedding", "BLOB"), ("space", "TEXT")):
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE namings ADD COLUMN {name} {kind}")
+        self._versions: Counter[str] = Counter()
+        self._generation = 0  # bumped by writes whose annotators are not known
+
+    def version(self, annotator: str) -> tuple[int, int]:
+        """Changes with every write that may touch ``annotator``'s namings (in this process)."""
+        with self._lock:
+            return (self._generation, self._versions[annotator])
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
+    def _write(self, statements: Iterable[tuple[str, tuple]], annotator: str | None = None) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -74,15 +91,22 @@ class NamingStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            if annotator is None:
+                self._generation += 1
+            else:
+                self._versions[annotator] += 1
 
     @staticmethod
     def _insert(annotation_id: int, project_id: int, annotator: str, n: Naming) -> tuple:
         heat = n.map.heat or (None, None)
         looks = None if n.map.descriptors is None else json.dumps(n.map.descriptors)
+        embedding = None
+        if n.map.embedding is not None:
+            embedding = np.asarray(n.map.embedding, dtype="<f4").tobytes()
         return (
             "INSERT OR REPLACE INTO namings (annotation_id, project_id, annotator, activation_id,"
-            " category, x_feature, heat_x, heat_y, concept, status, descriptors)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " category, x_feature, heat_x, heat_y, concept, status, descriptors, embedding, space)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 annotation_id,
                 project_id,
@@ -95,6 +119,8 @@ class NamingStore:
                 n.concept,
                 n.status,
                 looks,
+                embedding,
+                n.map.space if embedding is not None else None,
             ),
         )
 
@@ -102,10 +128,16 @@ class NamingStore:
         self, annotation_id: int, project_id: int, annotator: str, namings: Iterable[Naming]
     ) -> None:
         """Store (or replace) everything annotation ``annotation_id`` says."""
+        with self._lock:
+            before = self._db.execute(
+                "SELECT DISTINCT annotator FROM namings WHERE annotation_id = ?", (annotation_id,)
+            ).fetchall()
         statements = [("DELETE FROM namings WHERE annotation_id = ?", (annotation_id,))]
         statements.append(("INSERT OR IGNORE INTO projects VALUES (?)", (project_id,)))
         statements += [self._insert(annotation_id, project_id, annotator, n) for n in namings]
-        self._write(statements)
+        # The same annotation id under another annotator (never in practice): a full bump.
+        same = all(row[0] == annotator for row in before)
+        self._write(statements, annotator if same else None)
 
     def delete_annotations(self, annotation_ids: Iterable[int]) -> None:
         self._write(
@@ -129,12 +161,13 @@ class NamingStore:
     def namings_of(self, annotator: str, category: str | None = None) -> list[Naming]:
         """This annotator's namings (of one category, when given)."""
         sql = "SELECT activation_id, category, x_feature, heat_x, heat_y, descriptors, concept, "
-        sql += "status "
+        sql += "status, embedding, space "
         sql += "FROM namings WHERE annotator = ?"
         args: tuple = (annotator,)
         if category is not None:
             sql += " AND category = ?"
             args += (category,)
+        sql += " ORDER BY annotation_id, activation_id"  # deterministic model fits
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [
@@ -145,11 +178,13 @@ class NamingStore:
                     int(xf),
                     None if hx is None else (hx, hy),
                     None if looks is None else tuple(json.loads(looks)),
+                    None if blob is None else np.frombuffer(blob, dtype="<f4").astype(np.float32),
+                    space,
                 ),
                 concept,
                 status,
             )
-            for aid, cat, xf, hx, hy, looks, concept, status in rows
+            for aid, cat, xf, hx, hy, looks, concept, status, blob, space in rows
         ]
 
     def annotation_ids(self) -> set[int]:

@@ -4,7 +4,10 @@ The real bundle comes from ``xnaming explain``; this one is drawn with Pillow an
 through the bundle's own writer (:class:`xnn_training.bundle.BundleWriter`), so every reader
 takes it as it takes a real one. Next to the bundle's tables, ``parts.csv`` (activation_id,
 part) gives the bird part each map's heat sits on, which stands in for the concept a careful
-annotator would give (the fixed grouping of the moves measurement).
+annotator would give (the fixed grouping of the moves measurement). With ``embeddings=True``
+every map also gets an embedding (``xnn_training.embeddings``): a few "appearance" channels
+that tell the parts apart (with a colour shift per category, as toybirds' species differ) and
+the geometry of its hot spot, gathered into ``embeddings.npz`` as ``xnaming explain`` does.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from xnn_training.bundle import (
     activation_id,
     read_table,
 )
+from xnn_training.embeddings import GEOMETRY, embeddings_entry, write_embeddings
 from xnn_training.table_one import table_one
 
 # Where each part's heat sits (x, y as fractions of the image) and its colour in the image.
@@ -30,6 +34,21 @@ PARTS = {"head": (0.25, 0.25), "wing": (0.55, 0.55), "tail": (0.85, 0.8), "leave
 FEATURE_PARTS = {0: ("head",), 1: ("wing",), 2: ("tail", "tail", "head"), 3: ("leaves",)}
 SIZE = 48
 PARTS_FILE = "parts.csv"
+EMBEDDING_LAYERS = {"fake.appearance": 6}
+
+
+def _embedding(part: str, heat: np.ndarray, c_index: int, rng: np.random.Generator) -> np.ndarray:
+    """Appearance channels (one per part, shifted per category) and the hot spot's geometry."""
+    width = EMBEDDING_LAYERS["fake.appearance"]
+    look = rng.normal(0, 0.2, width)
+    look[list(PARTS).index(part)] += 2.0
+    look[4 + c_index % 2] += 1.0  # the species' colour: the same part looks other elsewhere
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE] / (SIZE - 1)
+    w = heat / heat.sum()
+    cx, cy = float((w * xs).sum()), float((w * ys).sum())
+    geometry = dict.fromkeys(GEOMETRY, 0.0)
+    geometry.update(hot_x=cx, hot_y=cy, object_dx=(cx - 0.5) / 0.25, object_dy=(cy - 0.5) / 0.25)
+    return np.concatenate([look, [geometry[name] for name in GEOMETRY]]).astype(np.float32)
 
 
 def _heat(part: str, rng: np.random.Generator) -> np.ndarray:
@@ -46,10 +65,13 @@ def make_bundle(
     images_per_category: int = 4,
     features: int = 4,
     seed: int = 0,
+    embeddings: bool = False,
 ) -> Path:
-    """Write a bundle under ``root`` and return its path."""
+    """Write a bundle under ``root`` and return its path (with map embeddings, if asked)."""
     rng = np.random.default_rng(seed)
     identity = {"dnn_run": None, "xnn_run": None, "layer": "fc1", "threshold": 0.9}
+    if embeddings:
+        identity["embeddings"] = embeddings_entry(EMBEDDING_LAYERS)
     writer = BundleWriter(root, {**identity, "explain": "true"}, {"versions": {}})
     parts = []
     for c_index, category in enumerate(categories):
@@ -78,6 +100,7 @@ def make_bundle(
                         rank=rank,
                         heat=heat,
                         overlay=Image.fromarray(overlay.clip(0, 255).astype(np.uint8)),
+                        embedding=_embedding(part, heat, c_index, rng) if embeddings else None,
                     )
                 )
                 parts.append({"activation_id": activation_id(image_id, k), "part": part})
@@ -93,6 +116,8 @@ def make_bundle(
                 )
             )
     pd.DataFrame(parts, columns=["activation_id", "part"]).to_csv(root / PARTS_FILE, index=False)
+    if embeddings:
+        write_embeddings(root)
     return writer.finish(table_one(read_table(root / "images.csv")))
 
 

@@ -122,6 +122,7 @@ class Backend:
         # (annotator, embedding space) -> (store version it was fitted at, model or None).
         self._models: dict[tuple[str, str], tuple[tuple[int, int], AnnotatorModel | None]] = {}
         self._fitting = threading.Lock()
+        self._manager = None  # ls_backend.manager.Manager, made on first use
         self._worker = threading.Thread(target=self._learn_forever, name="learner", daemon=True)
         self._worker.start()
 
@@ -279,6 +280,11 @@ class Backend:
         self._events.put((action, body))
         return {"status": "queued", "action": action}
 
+    @property
+    def learning(self) -> bool:
+        """Whether events are queued or being learned."""
+        return not self._idle.is_set()
+
     def wait_idle(self, timeout: float = 30) -> bool:
         """Block until every queued event is learned (for tests and benchmarks)."""
         return self._idle.wait(timeout)
@@ -307,7 +313,13 @@ class Backend:
                 self.store.delete_annotations([annotation["id"]])
                 return
             who, namings = _annotation_rows(project, task, annotation)
-            self.store.put_annotation(annotation["id"], project, who, namings)
+            self.store.put_annotation(
+                annotation["id"], project, who, namings, task_id=_task_id(task, annotation)
+            )
+            # From now on /predict sees the new namings (it refits when stale); what Label
+            # Studio already holds for the annotator's other tasks is older: drop it, so
+            # Label Studio asks again when they open one.
+            self.drop_stale_predictions(project, _organization(body))
             space = _space_of([n.map for n in namings])
             if space is not None:
                 self.model(who, space)  # refit now, so the next /predict finds it ready
@@ -318,12 +330,48 @@ class Backend:
         elif action == "RESYNC":
             self.resync()
 
-    def resync(self, projects: list[int] | None = None) -> None:
-        """Rebuild the store's rows of ``projects`` (default: all known) from Label Studio."""
+    def _label_studio(self) -> tuple[str, str]:
+        """Label Studio's URL and the manager's token, or empty strings."""
         url, key = self.settings.label_studio_url, self.settings.api_key
         if self.settings.credentials and self.settings.credentials.exists():
             stored = json.loads(self.settings.credentials.read_text(encoding="utf-8"))
             url, key = url or stored.get("url", ""), key or stored.get("token", "")
+        return url, key
+
+    def drop_stale_predictions(self, project: int, organization: int | None) -> None:
+        """Delete this model's predictions of the project's tasks not yet annotated.
+
+        Label Studio shows a task's stored prediction however much the backend learnt since
+        (its Data Manager even predicts every task on the page the annotator sees), and asks
+        the backend only for a task without one. Skipped without Label Studio credentials.
+        """
+        url, key = self._label_studio()
+        if not (url and key):
+            return
+        from ls_backend.manager import Manager
+
+        if self._manager is None or self._manager.url != url.rstrip("/"):
+            self._manager = Manager(url, key, timeout=30)
+        annotated = self.store.annotated_tasks(project)
+        try:
+            path = f"/api/predictions/?project={project}"
+            answer = self._manager.request("GET", path, organization=organization)
+            answer.raise_for_status()
+            stale = [
+                p["id"]
+                for p in answer.json()
+                if p.get("model_version") == MODEL_VERSION and p.get("task") not in annotated
+            ]
+            for prediction in stale:
+                self._manager.request(
+                    "DELETE", f"/api/predictions/{prediction}/", organization=organization
+                )
+        except Exception as error:  # Label Studio down: the next annotation tries again
+            log.warning("could not drop stale predictions of project %s: %s", project, error)
+
+    def resync(self, projects: list[int] | None = None) -> None:
+        """Rebuild the store's rows of ``projects`` (default: all known) from Label Studio."""
+        url, key = self._label_studio()
         if not (url and key):
             log.info("no Label Studio URL and token: resync skipped")
             return
@@ -347,7 +395,7 @@ class Backend:
             except Exception as error:  # a deleted project or Label Studio down
                 log.warning("resync of project %s failed: %s", project, error)
                 continue
-            rows = []
+            rows, annotated = [], []
             for task in tasks:
                 for annotation in task.get("annotations", []):
                     if annotation.get("was_cancelled") or not _by_the_annotator(
@@ -356,7 +404,8 @@ class Backend:
                         continue
                     who, namings = _annotation_rows(project, task, annotation)
                     rows += [(annotation["id"], project, who, n) for n in namings]
-            self.store.replace_project(project, rows)
+                    annotated.append((annotation["id"], _task_id(task, annotation)))
+            self.store.replace_project(project, rows, annotated=annotated)
             log.info("resynced project %s: %d namings", project, len(rows))
             for who in sorted({row[2] for row in rows}):
                 spaces = {row[3].map.space for row in rows if row[2] == who}
@@ -385,6 +434,18 @@ def _board_result(proposal: Proposal, n_maps: int, groups: int) -> dict:
     grouped = sum(len(v) for k, v in proposal.buckets.items() if k != UNSORTED)
     score = 0.5 * grouped / max(n_maps, 1) + 0.5 * len(proposal.names) / max(groups, 1)
     return {"result": regions, "score": round(score, 4), "model_version": MODEL_VERSION}
+
+
+def _task_id(task: dict, annotation: dict) -> int | None:
+    value = task.get("id", annotation.get("task"))
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _organization(body: dict) -> int | None:
+    """The organization of a webhook's project (Label Studio sends the project's fields)."""
+    project = body.get("project")
+    value = project.get("organization") if isinstance(project, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _by_the_annotator(data: dict, annotation: dict) -> bool:
@@ -478,7 +539,10 @@ def create_app(settings: BackendSettings):  # -> flask.Flask
         return jsonify(backend.webhook(json_body())), 200
 
     def health_view():
-        return jsonify({"status": "UP", "model_version": MODEL_VERSION})
+        # "learning": events queued or being learned (benchmarks wait for it to clear).
+        return jsonify(
+            {"status": "UP", "model_version": MODEL_VERSION, "learning": backend.learning}
+        )
 
     def versions_view():
         return jsonify({"versions": [MODEL_VERSION], "model_version": MODEL_VERSION})

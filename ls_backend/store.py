@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS namings (
 );
 CREATE INDEX IF NOT EXISTS namings_annotator ON namings (annotator, category, x_feature);
 CREATE TABLE IF NOT EXISTS projects (project_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS annotations (
+    annotation_id INTEGER PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    task_id INTEGER
+);
 """
 
 
@@ -125,9 +130,15 @@ class NamingStore:
         )
 
     def put_annotation(
-        self, annotation_id: int, project_id: int, annotator: str, namings: Iterable[Naming]
+        self,
+        annotation_id: int,
+        project_id: int,
+        annotator: str,
+        namings: Iterable[Naming],
+        *,
+        task_id: int | None = None,
     ) -> None:
-        """Store (or replace) everything annotation ``annotation_id`` says."""
+        """Store (or replace) everything annotation ``annotation_id`` (of ``task_id``) says."""
         with self._lock:
             before = self._db.execute(
                 "SELECT DISTINCT annotator FROM namings WHERE annotation_id = ?", (annotation_id,)
@@ -135,18 +146,44 @@ class NamingStore:
         statements = [("DELETE FROM namings WHERE annotation_id = ?", (annotation_id,))]
         statements.append(("INSERT OR IGNORE INTO projects VALUES (?)", (project_id,)))
         statements += [self._insert(annotation_id, project_id, annotator, n) for n in namings]
+        statements.append(
+            (
+                "INSERT OR REPLACE INTO annotations VALUES (?, ?, ?)",
+                (annotation_id, project_id, task_id),
+            )
+        )
         # The same annotation id under another annotator (never in practice): a full bump.
         same = all(row[0] == annotator for row in before)
         self._write(statements, annotator if same else None)
 
     def delete_annotations(self, annotation_ids: Iterable[int]) -> None:
-        self._write(
-            [("DELETE FROM namings WHERE annotation_id = ?", (int(a),)) for a in annotation_ids]
-        )
+        statements = []
+        for a in annotation_ids:
+            statements.append(("DELETE FROM namings WHERE annotation_id = ?", (int(a),)))
+            statements.append(("DELETE FROM annotations WHERE annotation_id = ?", (int(a),)))
+        self._write(statements)
 
-    def replace_project(self, project_id: int, rows: Iterable[StoredRow]) -> None:
-        """Make the store's rows of ``project_id`` exactly ``rows`` (from an export)."""
+    def annotated_tasks(self, project_id: int) -> set[int]:
+        """The tasks of ``project_id`` with an annotation the store holds."""
+        sql = "SELECT task_id FROM annotations WHERE project_id = ? AND task_id IS NOT NULL"
+        with self._lock:
+            return {r[0] for r in self._db.execute(sql, (project_id,))}
+
+    def replace_project(
+        self,
+        project_id: int,
+        rows: Iterable[StoredRow],
+        *,
+        annotated: Iterable[tuple[int, int | None]] = (),
+    ) -> None:
+        """Make the store's rows of ``project_id`` exactly ``rows`` (from an export);
+        ``annotated``: its (annotation id, task id) pairs."""
         statements = [("DELETE FROM namings WHERE project_id = ?", (project_id,))]
+        statements.append(("DELETE FROM annotations WHERE project_id = ?", (project_id,)))
+        statements += [
+            ("INSERT OR REPLACE INTO annotations VALUES (?, ?, ?)", (a, project_id, t))
+            for a, t in annotated
+        ]
         statements.append(("INSERT OR IGNORE INTO projects VALUES (?)", (project_id,)))
         statements += [self._insert(a, p, who, n) for a, p, who, n in rows]
         self._write(statements)

@@ -1,0 +1,321 @@
+"""What the backend's proposal saves, measured through a real Label Studio; prints its figures.
+
+    .venv/bin/python bench/bench_proposals.py --bundle B --namings N [--data D]
+    e.g. --bundle runs/demo/bundle --namings runs/demo/namings-simulated.csv --data runs/demo/toybirds
+
+A private Label Studio and the ML backend are started (:class:`ls_backend.server.LabelStudioServer`,
+as ``xnaming ls start``), the bundle (with its map embeddings) is published with
+``ls_backend.publish.publish`` to one project per simulated annotator of ``--namings`` (e-mail
+``<name>@example.org``), and then each annotator, boards in category order, does what a person
+in the labeling UI does: opens the board as themselves (``GET /api/tasks/ID/`` with their own
+session: Label Studio asks the backend for the prediction then), reads the proposal, and
+submits their goal board (their namings) as their annotation; the backend learns it from the
+webhook before the next board is opened. With ``--data`` (the bundle's toybirds data) one more
+annotator sorts every board by the fixed grouping by part: each map under the part holding most
+of its visible heat, background maps discarded.
+
+Figures:
+- drags: maps to drag from the proposal to the goal board vs from an all-unsorted board
+  (:func:`ls_backend.naming.moves_needed`), total and per annotator (goal: at least 40% fewer,
+  no annotator worse off; fixed grouping by part: at least 70% fewer);
+- names, after each annotator's first two boards: of the proposed groups with a name, the share
+  whose name is the one the annotator ends up giving most of the group's maps (precision,
+  goal: at least 60%); and of the annotator's named groups, the share that started as a
+  proposed group of that name holding mostly its maps (recall);
+- predict: /predict of a 200-map board on the running backend with 2,000 earlier namings of
+  that annotator, p50 and p95 over 100 calls (goal: p50 under 100 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from label_config import (
+    BOARD_DISCARD,
+    DISCARDED,
+    NAMED,
+    UNSORTED,
+    group_bucket,
+    group_name_region,
+    group_of_name_control,
+    ranker_region,
+)
+from ls_backend.app import MODEL_VERSION
+from ls_backend.naming import moves_needed
+from ls_backend.publish import board_tasks, load_bundle, publish
+from ls_backend.server import LabelStudioServer, free_port, login_session
+
+PARTS_ANNOTATOR = "parts"
+
+
+def _goal_boards(namings: pd.DataFrame) -> dict[str, dict[str, dict[str, list[str]]]]:
+    """annotator -> category -> goal board, keyed by concept (``_`` and ``discard`` fixed)."""
+    goals: dict[str, dict[str, dict[str, list[str]]]] = {}
+    for (who, category), rows in namings.groupby(["annotator", "category"]):
+        board: dict[str, list[str]] = {UNSORTED: [], BOARD_DISCARD: []}
+        for row in rows.itertuples():
+            bucket = {NAMED: f"concept:{row.concept}", DISCARDED: BOARD_DISCARD}.get(
+                row.status, UNSORTED
+            )
+            board.setdefault(bucket, []).append(row.activation_id)
+        goals.setdefault(who, {})[category] = board
+    return goals
+
+
+def _part_goals(bundle: Path, data: Path) -> dict[str, dict[str, list[str]]]:
+    """category -> the fixed grouping by part (bench_label_studio's hot-spot construction)."""
+    from xnn_training.part_masks import BACKGROUND, part_heat_table
+
+    shares = part_heat_table(bundle, data).sort_values("share", ascending=False)
+    goals: dict[str, dict[str, list[str]]] = {}
+    for row in shares.drop_duplicates("activation_id").itertuples():
+        board = goals.setdefault(row.category, {UNSORTED: [], BOARD_DISCARD: []})
+        bucket = BOARD_DISCARD if row.part == BACKGROUND else f"concept:{row.part}"
+        board.setdefault(bucket, []).append(row.activation_id)
+    return goals
+
+
+def _annotation(goal: dict[str, list[str]]) -> list[dict]:
+    """The goal board as the annotator's result: groups g1.. with their names typed in."""
+    concepts = sorted(b for b in goal if b.startswith("concept:"))
+    buckets = {UNSORTED: goal[UNSORTED], BOARD_DISCARD: goal[BOARD_DISCARD]}
+    names = []
+    for index, bucket in enumerate(concepts, start=1):
+        buckets[group_bucket(index)] = goal[bucket]
+        names.append(group_name_region(index, bucket.removeprefix("concept:")))
+    return [ranker_region(buckets), *names]
+
+
+def _read_prediction(task: dict) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """The newest prediction of our model on an opened task: buckets and bucket -> name."""
+    ours = [p for p in task.get("predictions", []) if p.get("model_version") == MODEL_VERSION]
+    if not ours:
+        raise RuntimeError(f"task {task['id']} opened without a prediction of {MODEL_VERSION}")
+    prediction = max(ours, key=lambda p: p["id"])
+    buckets, names = {}, {}
+    for region in prediction["result"]:
+        if region["type"] == "ranker":
+            buckets = region["value"]["ranker"]
+        elif region["type"] == "textarea":
+            index = group_of_name_control(region["from_name"])
+            names[group_bucket(index)] = region["value"]["text"][0]
+    return buckets, names
+
+
+def _final_labels(goal: dict[str, list[str]]) -> dict[str, str]:
+    return {aid: bucket for bucket, ids in goal.items() for aid in ids}
+
+
+def _score_names(
+    buckets: dict[str, list[str]], names: dict[str, str], goal: dict[str, list[str]]
+) -> tuple[int, int, int, int]:
+    """(right, named proposed groups, named goal groups that started right, named goal groups)."""
+    final = _final_labels(goal)
+    right = proposed = 0
+    started = set()
+    for bucket, name in names.items():
+        members = buckets.get(bucket, [])
+        if not members:
+            continue
+        proposed += 1
+        majority = Counter(final.get(a, UNSORTED) for a in members).most_common(1)[0][0]
+        if majority == f"concept:{name}":
+            right += 1
+            started.add(majority)
+    wanted = [b for b in goal if b.startswith("concept:") and goal[b]]
+    return right, proposed, len(started & set(wanted)), len(wanted)
+
+
+def _wait_learned(backend_url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not requests.get(f"{backend_url}/health", timeout=10).json().get("learning", False):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"the backend at {backend_url} did not finish learning in {timeout} s")
+
+
+def _csrf(session: requests.Session, url: str) -> dict[str, str]:
+    return {"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": url}
+
+
+def bench_through_label_studio(
+    root: Path, bundle: Path, namings: pd.DataFrame, data: Path | None
+) -> None:
+    goals = _goal_boards(namings)
+    if data is not None:
+        goals[PARTS_ANNOTATOR] = _part_goals(bundle, data)
+    emails = {who: f"{who}@example.org" for who in goals}
+    server = LabelStudioServer(
+        root / "data", port=free_port(), files_root=bundle.parent, backend_port=free_port()
+    )
+    started = time.perf_counter()
+    credentials = server.start()
+    print(f"Label Studio and the backend up in {time.perf_counter() - started:.0f} s")
+    try:
+        passwords: dict[str, str] = {}
+        started = time.perf_counter()
+        published = publish(
+            bundle,
+            list(emails.values()),
+            url=credentials.url,
+            token=credentials.token,
+            files_root=bundle.parent,
+            backend_url=credentials.backend_url,
+            passwords=passwords,
+            progress=lambda line: None,
+        )
+        print(f"published {len(published)} projects in {time.perf_counter() - started:.0f} s")
+        project_of = {p.annotator: p.project_id for p in published}
+        totals: dict[str, list[int]] = {}
+        names = [0, 0, 0, 0]
+        for who, boards in goals.items():
+            email = emails[who]
+            session = login_session(credentials.url, email, passwords[email])
+            listed = session.get(
+                f"{credentials.url}/api/tasks/",
+                params={"project": project_of[email], "page_size": 1000, "fields": "all"},
+                timeout=120,
+            )
+            listed.raise_for_status()
+            task_of = {t["data"]["category"]: t["id"] for t in listed.json()["tasks"]}
+            unsorted_total = proposal_total = 0
+            for index, category in enumerate(sorted(boards)):
+                goal = boards[category]
+                # Open the board as the labeling UI does: Label Studio asks the backend now.
+                opened = session.get(
+                    f"{credentials.url}/api/tasks/{task_of[category]}/", timeout=120
+                )
+                opened.raise_for_status()
+                buckets, proposed_names = _read_prediction(opened.json())
+                ids = [aid for members in goal.values() for aid in members]
+                unsorted = moves_needed({UNSORTED: ids}, goal)
+                drags = moves_needed(buckets, goal)
+                unsorted_total += unsorted
+                proposal_total += drags
+                if index >= 2 and who != PARTS_ANNOTATOR:
+                    for k, v in enumerate(_score_names(buckets, proposed_names, goal)):
+                        names[k] += v
+                print(
+                    f"  {who} board {index + 1} {category}: {len(ids)} maps, {unsorted} drags "
+                    f"from all-unsorted, {drags} from the proposal, "
+                    f"{len(proposed_names)} groups named"
+                )
+                answer = session.post(
+                    f"{credentials.url}/api/tasks/{task_of[category]}/annotations/",
+                    json={"result": _annotation(goal), "lead_time": 1.0},
+                    headers=_csrf(session, credentials.url),
+                    timeout=120,
+                )
+                if answer.status_code != 201:
+                    raise RuntimeError(f"submit failed: {answer.status_code} {answer.text[:300]}")
+                _wait_learned(credentials.backend_url)
+            totals[who] = [unsorted_total, proposal_total]
+            saved = 1 - proposal_total / max(unsorted_total, 1)
+            print(
+                f"{who}: {proposal_total} drags vs {unsorted_total} all-unsorted ({saved:.1%} fewer)"
+            )
+        people = {w: t for w, t in totals.items() if w != PARTS_ANNOTATOR}
+        unsorted_all = sum(t[0] for t in people.values())
+        proposal_all = sum(t[1] for t in people.values())
+        worst = min(1 - p / max(u, 1) for u, p in people.values())
+        print(
+            f"drags total: {proposal_all} from the proposal vs {unsorted_all} all-unsorted, "
+            f"{1 - proposal_all / unsorted_all:.1%} fewer (goal >= 40%); worst annotator "
+            f"{worst:+.1%} (goal: none below 0%)"
+        )
+        print(
+            f"names after each annotator's first two boards: {names[0]}/{names[1]} proposed "
+            f"names right ({names[0] / max(names[1], 1):.1%}, goal >= 60%); {names[2]}/{names[3]} "
+            f"of their named groups started with their name ({names[2] / max(names[3], 1):.1%})"
+        )
+        if PARTS_ANNOTATOR in totals:
+            u, p = totals[PARTS_ANNOTATOR]
+            print(f"fixed grouping by part: {p} vs {u}, {1 - p / u:.1%} fewer (goal >= 70%)")
+        bench_predict(credentials.backend_url, bundle, root)
+    finally:
+        server.stop()
+
+
+def bench_predict(backend_url: str, bundle: Path, root: Path) -> None:
+    """p50/p95 of /predict for a 200-map board with 2,000 earlier namings of its annotator."""
+    table = load_bundle(bundle)
+    who = "speed@example.org"
+    tasks = board_tasks(table, bundle, files_root=bundle.parent, annotator=who)
+    rows = [(len(t["data"]["activations"]), t) for t in tasks]
+    namings, event = 0, 0
+    # Earlier namings: every board sorted (map i of a board into group i % 4), over and over.
+    while namings < 2000:
+        for _, task in rows:
+            ids = [a["activation_id"] for a in task["data"]["activations"]]
+            buckets = {UNSORTED: ids[0::5], BOARD_DISCARD: ids[1::25]}
+            rest = [a for a in ids if a not in set(buckets[UNSORTED]) | set(buckets[BOARD_DISCARD])]
+            regions = []
+            for g in range(4):
+                buckets[group_bucket(g + 1)] = rest[g::4]
+                regions.append(group_name_region(g + 1, f"concept {g}"))
+            body = {
+                "action": "ANNOTATION_CREATED",
+                "annotation": {
+                    "id": 90_000_000 + event,
+                    "project": 999,
+                    "was_cancelled": False,
+                    "result": [ranker_region(buckets), *regions],
+                },
+                "task": {"id": 90_000_000 + event, "data": task["data"]},
+                "project": {"id": 999},
+            }
+            assert requests.post(f"{backend_url}/webhook", json=body, timeout=30).ok
+            event += 1
+            namings += len(ids)
+            if namings >= 2000:
+                break
+    _wait_learned(backend_url, timeout=300)
+    board = {**rows[0][1]["data"]}
+    activations = [a for _, t in rows for a in t["data"]["activations"]][:200]
+    board["activations"] = activations
+    board["items"] = [{"id": a["activation_id"], "html": ""} for a in activations]
+    times = []
+    for _ in range(100):
+        t0 = time.perf_counter()
+        answer = requests.post(
+            f"{backend_url}/predict", json={"tasks": [{"id": 1, "data": board}]}, timeout=60
+        )
+        times.append(time.perf_counter() - t0)
+        answer.raise_for_status()
+    q = statistics.quantiles(times, n=100)
+    print(
+        f"predict: {len(activations)}-map board, {namings} earlier namings: p50 "
+        f"{1000 * q[49]:.1f} ms, p95 {1000 * q[94]:.1f} ms (goal p50 < 100 ms)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bundle", type=Path, required=True, help="a bundle with embeddings")
+    parser.add_argument("--namings", type=Path, required=True, help="xnaming simulate's table")
+    parser.add_argument("--data", type=Path, help="its toybirds data: adds the grouping by part")
+    parser.add_argument("--annotators", nargs="*", help="only these simulated annotators")
+    args = parser.parse_args()
+    namings = pd.read_csv(args.namings, keep_default_na=False, dtype=str)
+    if args.annotators:
+        namings = namings[namings["annotator"].isin(args.annotators)]
+    with tempfile.TemporaryDirectory(prefix="xnaming-bench-") as tmp:
+        bench_through_label_studio(Path(tmp), args.bundle.resolve(), namings, args.data)
+
+
+if __name__ == "__main__":
+    main()

@@ -122,7 +122,8 @@ def test_beak_of_board_one_is_proposed_on_board_two(label_studio, beak) -> None:
     assert wait_for(lambda: _idle(label_studio))
     second = _open(label_studio, session, tasks["finch"])
     proposed, heads = _beak_group(second, parts)
-    assert heads and proposed == heads
+    assert heads
+    assert proposed == heads
     buckets, _ = _proposal(second)
     leaves = {a for a in parts.index if a.startswith("finch") and parts[a] == "leaves"}
     assert set(buckets["discard"]) == leaves  # discarded as on board 1
@@ -195,4 +196,5 @@ def test_backend_restart_keeps_what_it_learned(label_studio, beak) -> None:
     assert after == before
     # And the annotator's next board still gets their "beak".
     proposed, heads = _beak_group(_open(label_studio, beak["session"], beak["tasks"]["jay"]), parts)
-    assert heads and proposed == heads
+    assert heads
+    assert proposed == heads

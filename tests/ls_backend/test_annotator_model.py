@@ -1,0 +1,185 @@
+"""The per-annotator model and its wiring in the backend (no Label Studio; see
+test_proposals_live.py for the same through a real server)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from label_config import BOARD_DISCARD, UNSORTED
+from ls_backend.annotator_model import (
+    MIN_HISTORY,
+    cold_start,
+    fit_annotator_model,
+    label_of,
+    propose,
+)
+from ls_backend.app import Backend, BackendSettings
+from ls_backend.naming import decode_embedding, encode_embedding, maps_of_task
+from ls_backend.store import NamingStore
+
+CLASSES = ["discarded", "named:beak", "named:wing", "unnamed"]
+
+
+def test_each_map_starts_where_it_most_likely_ends_ties_unsorted() -> None:
+    p = np.array(
+        [
+            [0.0, 0.6, 0.1, 0.3],  # beak
+            [0.0, 0.4, 0.2, 0.4],  # beak ties with unsorted: unsorted
+            [0.5, 0.1, 0.1, 0.3],  # discard
+            [0.05, 0.1, 0.45, 0.4],  # wing, but its group's mean confidence < 0.5: no name
+        ]
+    )
+    proposal = propose(["a", "b", "c", "d"], p, CLASSES, groups=12)
+    assert proposal.buckets[UNSORTED] == ["b"]
+    assert proposal.buckets[BOARD_DISCARD] == ["c"]
+    groups = {k: v for k, v in proposal.buckets.items() if k.startswith("g")}
+    assert sorted(groups.values()) == [["a"], ["d"]]
+    beak = next(k for k, v in groups.items() if v == ["a"])
+    assert proposal.names == {int(beak[1:]): "beak"}
+    # No room for a second group: the smaller concept stays unsorted.
+    one = propose(["a", "e", "d"], p[[0, 0, 3]], CLASSES, groups=1)
+    assert one.buckets["g1"] == ["a", "e"]
+    assert one.buckets[UNSORTED] == ["d"]
+
+
+def test_no_model_without_a_basis() -> None:
+    x = np.zeros((MIN_HISTORY - 1, 3))
+    assert fit_annotator_model(x, ["unnamed"] * len(x), space="s") is None
+    x = np.zeros((MIN_HISTORY, 3))
+    assert fit_annotator_model(x, ["named:beak"] * len(x), space="s") is None
+
+
+def test_cold_start_groups_by_x_feature_and_leaves_outliers_unsorted() -> None:
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(0, 0.1, (10, 4))
+    embeddings[4] += 5  # far from its X-feature's others
+    ids = [f"m{i}" for i in range(10)]
+    heats = [(0.2, 0.2)] * 5 + [(0.8, 0.8)] * 4 + [(0.5, 0.1)]
+    proposal = cold_start(ids, embeddings, [0] * 5 + [1] * 5, heats, groups=12)
+    assert "m4" in proposal.buckets[UNSORTED]
+    assert "m9" in proposal.buckets[UNSORTED]  # X-feature 1 fired elsewhere: group of one
+    assert proposal.names == {}
+
+
+def test_embedding_in_task_data_round_trips_and_refuses_bad_values() -> None:
+    values = np.array([0.5, -1.25, 3.0], dtype=np.float32)
+    assert np.array_equal(decode_embedding(encode_embedding(values)), values)
+    for bad in ("not base64!", encode_embedding(np.array([np.nan])), "", 3):
+        with pytest.raises(ValueError, match="'embedding'"):
+            decode_embedding(bad)
+    with pytest.raises(ValueError, match="finite"):
+        maps_of_task(
+            {"category": "c", "activation_id": "a", "x_feature": 0, "heat_x": "nan", "heat_y": 0.5}
+        )
+
+
+def _board(category: str, n: int, annotator_id: int = 7) -> dict:
+    """A board whose maps' first embedding value tells the part (beak high, wing low)."""
+    rng = np.random.default_rng(len(category))
+    activations = []
+    for i in range(n):
+        beak = i % 2 == 0
+        value = np.array([3.0 if beak else -3.0, rng.normal(), rng.normal()], np.float32)
+        activations.append(
+            {
+                "activation_id": f"{category}_{i:03d}:x{i % 3}",
+                "image_id": f"{category}_{i:03d}",
+                "x_feature": i % 3,
+                "heat_x": 0.3 if beak else 0.7,
+                "heat_y": 0.5,
+                "embedding": encode_embedding(value + (1.0 if category == "jay" else 0.0)),
+            }
+        )
+    return {
+        "category": category,
+        "annotator": "ann@example.org",
+        "annotator_id": annotator_id,
+        "embedding_space": "space-1",
+        "items": [{"id": a["activation_id"], "html": ""} for a in activations],
+        "activations": activations,
+    }
+
+
+def _event(annotation_id: int, data: dict, author: int) -> dict:
+    ids = [a["activation_id"] for a in data["activations"]]
+    ranker = {"_": [], "g1": ids[0::2], "g2": ids[1::2]}
+    return {
+        "action": "ANNOTATION_CREATED",
+        "annotation": {
+            "id": annotation_id,
+            "project": 3,
+            "completed_by": author,
+            "result": [
+                {
+                    "type": "ranker",
+                    "from_name": "groups",
+                    "to_name": "maps",
+                    "value": {"ranker": ranker},
+                },
+                {
+                    "type": "textarea",
+                    "from_name": "g1_name",
+                    "to_name": "maps",
+                    "value": {"text": ["beak"]},
+                },
+                {
+                    "type": "textarea",
+                    "from_name": "g2_name",
+                    "to_name": "maps",
+                    "value": {"text": ["wing"]},
+                },
+            ],
+        },
+        "task": {"id": annotation_id, "data": data},
+        "project": {"id": 3},
+    }
+
+
+def _beak_group(backend: Backend, data: dict) -> list[str]:
+    (answer,) = backend.predict({"tasks": [{"id": 99, "data": data}]})["results"]
+    result = answer[0]["result"]
+    names = {r["from_name"].removesuffix("_name"): r["value"]["text"][0] for r in result[1:]}
+    (bucket,) = [b for b, name in names.items() if name == "beak"]
+    return result[0]["value"]["ranker"][bucket]
+
+
+def test_backend_carries_names_across_categories_learns_only_the_annotator(tmp_path) -> None:
+    backend = Backend(BackendSettings(state_dir=tmp_path))
+    cardinal, jay = _board("cardinal", 40), _board("jay", 30)
+    # The manager's annotation in the annotator's project teaches nothing.
+    backend.webhook(_event(1, cardinal, author=1))
+    assert backend.wait_idle()
+    assert backend.store.namings_of("ann@example.org") == []
+    for _ in range(3):  # replays change nothing
+        backend.webhook(_event(2, cardinal, author=7))
+    assert backend.wait_idle()
+    assert len(backend.store.namings_of("ann@example.org")) == 40
+    beaks = [a["activation_id"] for a in jay["activations"][0::2]]
+    assert sorted(_beak_group(backend, jay)) == sorted(beaks)
+    before = backend.predict({"tasks": [{"id": 99, "data": jay}]})
+    backend.store.close()
+    # A new process on the same state: the same proposal, from the store alone.
+    again = Backend(BackendSettings(state_dir=tmp_path))
+    assert again.wait_idle()
+    assert again.predict({"tasks": [{"id": 99, "data": jay}]}) == before
+    again.store.close()
+
+
+def test_store_keeps_embeddings_and_counts_versions(tmp_path) -> None:
+    store = NamingStore(tmp_path / "s.sqlite3")
+    data = _board("cardinal", 4)
+    from ls_backend.naming import Naming
+
+    maps = maps_of_task(data)
+    version = store.version("ann@example.org")
+    store.put_annotation(5, 3, "ann@example.org", [Naming(maps[0], "beak", "named")], task_id=11)
+    assert store.version("ann@example.org") != version
+    (back,) = store.namings_of("ann@example.org")
+    assert np.array_equal(back.map.embedding, maps[0].embedding)
+    assert back.map.space == "space-1"
+    assert store.annotated_tasks(3) == {11}
+    store.delete_annotations([5])
+    assert store.annotated_tasks(3) == set()
+    assert label_of("named", "beak") == "named:beak"
+    store.close()

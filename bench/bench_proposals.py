@@ -1,7 +1,8 @@
 """What the backend's proposal saves, measured through a real Label Studio; prints its figures.
 
     .venv/bin/python bench/bench_proposals.py --bundle B --namings N [--data D]
-    e.g. --bundle runs/demo/bundle --namings runs/demo/namings-simulated.csv --data runs/demo/toybirds
+    e.g. --bundle runs/demo/bundle --namings runs/demo/namings-simulated.csv \
+         --data runs/demo/toybirds
 
 A private Label Studio and the ML backend are started (:class:`ls_backend.server.LabelStudioServer`,
 as ``xnaming ls start``), the bundle (with its map embeddings) is published with
@@ -223,9 +224,8 @@ def bench_through_label_studio(
                 _wait_learned(credentials.backend_url)
             totals[who] = [unsorted_total, proposal_total]
             saved = 1 - proposal_total / max(unsorted_total, 1)
-            print(
-                f"{who}: {proposal_total} drags vs {unsorted_total} all-unsorted ({saved:.1%} fewer)"
-            )
+            print(f"{who}: {proposal_total} drags vs {unsorted_total} all-unsorted", end=" ")
+            print(f"({saved:.1%} fewer)")
         people = {w: t for w, t in totals.items() if w != PARTS_ANNOTATOR}
         unsorted_all = sum(t[0] for t in people.values())
         proposal_all = sum(t[1] for t in people.values())

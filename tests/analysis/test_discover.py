@@ -156,3 +156,39 @@ def test_uncertain_maps_stay_unnamed(tmp_path):
     auto = discover_namings(bundle, min_images=13)  # no group can cover 13 of 12 images
     assert (auto["status"] == "unnamed").all()
     assert np.all(auto["concept"] == "")
+
+
+@pytest.fixture(scope="module")
+def toybirds(tmp_path_factory):
+    """A real toybirds run (3 species, 50 test images each), its bundle with embeddings and
+    five simulated annotators' namings of it."""
+    from analysis.simulated_annotators import simulate_bundle
+    from xnn_training import make_toybirds, train_dnn, train_xnn
+    from xnn_training.explain import explain
+
+    root = tmp_path_factory.mktemp("toybirds-discover")
+    data = make_toybirds(root / "data", classes=3, per_class=150, seed=3)
+    dnn = train_dnn(data, root / "dnn", arch="toycnn")
+    xnn = train_xnn(dnn, root / "xnn")
+    bundle = explain(dnn, xnn, data, root / "bundle", threads=1)
+    return bundle, simulate_bundle(bundle, data, annotators=5, seed=3)
+
+
+@pytest.mark.slow
+def test_on_toybirds_discover_agrees_with_the_simulated_annotators_beyond_chance(toybirds):
+    """Agreement (D = 1, mean over categories and the five simulated annotators) of discover's
+    namings is above that of every one of 20 random groupings with the same group sizes."""
+    bundle, simulated = toybirds
+    activations = read_bundle(bundle).activations
+    auto = discover_namings(bundle)
+    assert (auto["status"] == "named").mean() > 0.5
+    found = agreement_against(activations, pd.concat([auto, simulated]), "auto-embeddings")
+    chance = [
+        agreement_against(
+            activations,
+            pd.concat([shuffled_groups(auto, "auto-embeddings", seed=seed), simulated]),
+            "auto-embeddings",
+        )["agreement_d1"].mean()
+        for seed in range(20)
+    ]
+    assert found["agreement_d1"].mean() > max(chance)

@@ -16,7 +16,6 @@ import base64
 import hashlib
 import json
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
@@ -29,7 +28,7 @@ import pandas as pd
 from label_config import DEFAULT_GROUPS, MODES, board_config, per_map_config
 from ls_backend.naming import DESCRIPTORS, describe_map, encode_embedding
 from xnn_training.bundle import Bundle, read_bundle
-from xnn_training.embeddings import read_embeddings
+from xnn_training.embeddings import check_embeddings, read_embeddings
 
 __all__ = [
     "MODES",
@@ -88,16 +87,8 @@ def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) 
     bundle = Path(bundle)
     read = read_bundle(bundle)
     table = read.activations
-    embeddings = read_embeddings(read)
-    if embeddings is None:
-        warnings.warn(
-            f"{bundle} has no map embeddings (made before they existed, or with "
-            "--embedding-layers none): its boards get the older proposal, which sees only "
-            "where a map lies; re-run `xnaming explain` for proposals that learn what each "
-            "annotator names",
-            stacklevel=2,
-        )
-    else:
+    embeddings = read_embeddings(read)  # publish has warned when there are none
+    if embeddings is not None:
         table = table.assign(
             embedding=[encode_embedding(row) for row in embeddings.values],
             embedding_space=embedding_space(read),
@@ -310,6 +301,7 @@ def publish(
         raise ValueError(f"annotators must be e-mail addresses, got {list(annotators)!r}")
     bundle = Path(bundle).resolve()
     files_root = Path(files_root).resolve()
+    check_embeddings(bundle, warn=progress)  # a bad embeddings file stops publish before any change
     table = load_bundle(bundle, categories=categories)
     config = board_config(groups=groups) if mode == "board" else per_map_config()
     manager = Manager(url, token)

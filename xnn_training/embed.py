@@ -158,7 +158,7 @@ def _centres(size: int, device: torch.device) -> Tensor:
 def _object_frames(activation: Tensor) -> Tensor:
     """Per image (cx, cy, sx, sy, size) of the object seen at the map layer: the cells whose
     activation norm is above the image's mean, weighted by how much (all cells when none is)."""
-    energy = activation.detach().float().norm(dim=1)  # (B, h, w)
+    energy = activation.detach().float().square().sum(dim=1).sqrt()  # (B, h, w); norm() is slow
     above = (energy - energy.mean(dim=(1, 2), keepdim=True)).clamp(min=0)
     flat = above.sum(dim=(1, 2)) <= 0
     weights = torch.where(flat[:, None, None], torch.ones_like(above), above)
@@ -208,31 +208,40 @@ def embed_maps(
             f"and {tuple(owners.shape)} indices"
         )
     device = heat.device
-    owners = owners.to(device)
     heat = heat.detach().float().clamp(min=0)
     n, height, width = heat.shape
     peak = heat.flatten(1).amax(dim=1)[:, None, None]
     hot = heat >= HOT_SPOT * peak
-    weights = torch.where(hot, heat, 0.0)
-    # A map without heat: its hot spot is every pixel (as xnn_training.hot_spot says), evenly.
-    weights = torch.where(peak > 0, weights, hot.float())
+    weights = heat * hot
+    blank = peak.flatten() <= 0
+    if blank.any():  # a map without heat: its hot spot is every pixel (as hot_spot says), evenly
+        weights[blank] = 1.0
     weights = weights / weights.sum(dim=(1, 2), keepdim=True)
+    # The maps grouped by image (one matrix product per image and layer), put back at the end.
+    order = torch.argsort(owners.cpu(), stable=True)
+    images, counts = torch.unique_consecutive(owners.cpu()[order], return_counts=True)
+    images, counts, order = images.tolist(), counts.tolist(), order.to(device)
     columns = []
     for layer in layers:
         output = features[layer].detach().float()
         rows, cols = _cells(height, output.shape[2], device), _cells(width, output.shape[3], device)
         cells = torch.einsum("yi,nyx,xj->nij", rows, weights, cols).flatten(1)  # (n, h * w)
         pooled = torch.empty(n, output.shape[1], device=device)
-        for image in owners.unique().tolist():  # per image: its maps' cells times its features
-            mine = owners == image
-            pooled[mine] = cells[mine] @ output[image].flatten(1).T
+        if n:
+            grouped = cells[order].split(counts)
+            pooled[order] = torch.cat(
+                [m @ output[i].flatten(1).T for i, m in zip(images, grouped, strict=True)]
+            )
         columns.append(pooled)
-    ys, xs = _centres(height, device)[:, None], _centres(width, device)[None, :]
-    hx, hy = (weights * xs).sum(dim=(1, 2)), (weights * ys).sum(dim=(1, 2))
-    spread = (weights * ((xs - hx[:, None, None]) ** 2 + (ys - hy[:, None, None]) ** 2)).sum(
-        dim=(1, 2)
-    )
+    # Moments of the hot spot from its two marginals (cheaper than over every pixel).
+    across, down = weights.sum(dim=1), weights.sum(dim=2)  # (n, W), (n, H)
+    xs, ys = _centres(width, device), _centres(height, device)
+    hx, hy = across @ xs, down @ ys
+    spread = (across * (xs[None] - hx[:, None]) ** 2).sum(1) + (
+        down * (ys[None] - hy[:, None]) ** 2
+    ).sum(1)
     area = hot.float().mean(dim=(1, 2))
+    owners = owners.to(device)
     cx, cy, sx, sy, size = _object_frames(activation)[owners].unbind(dim=1)
     dx, dy = (hx - cx) / sx, (hy - cy) / sy
     geometry = [hx, hy, area, spread.sqrt(), dx, dy, torch.hypot(dx, dy), size, area / size]

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -46,6 +46,7 @@ __all__ = [
     "EmbeddingError",
     "Embeddings",
     "bundle_fingerprint",
+    "check_embeddings",
     "embeddings_entry",
     "read_embeddings",
     "write_embeddings",
@@ -301,3 +302,27 @@ def read_embeddings(bundle: Bundle | Path) -> Embeddings | None:
         raise EmbeddingError(f"{path} holds values that are not finite numbers; {fix}")
     values.setflags(write=False)
     return Embeddings(ids, values, columns, layers)
+
+
+def check_embeddings(bundle: Bundle | Path, *, warn: Callable[[str], None]) -> Embeddings | None:
+    """:func:`read_embeddings`, saying through ``warn`` (once) when the bundle has none.
+
+    What ``xnaming publish`` calls before it creates anything in Label Studio: a bundle made
+    before embeddings existed still publishes (the ML backend then proposes from the maps'
+    geometry alone), while a damaged or foreign embeddings file stops it.
+
+    Raises
+    ------
+    EmbeddingError
+        As :func:`read_embeddings`.
+    """
+    embeddings = read_embeddings(bundle)
+    if embeddings is None:
+        root = bundle.root if isinstance(bundle, Bundle) else Path(bundle)
+        warn(
+            f"warning: {root} has no map embeddings ({EMBEDDINGS_FILE}; the bundle was made "
+            "before xnaming wrote them, or with --embedding-layers none): the ML backend "
+            "proposes from where the maps lie only. For proposals that see what each map "
+            "shows, re-run `xnaming explain` into a new directory and publish that bundle."
+        )
+    return embeddings

@@ -31,7 +31,7 @@ def beak(label_studio):
     bundle = make_bundle(
         label_studio.files_root / "bundle-embeddings",
         categories=CATEGORIES,
-        images_per_category=10,
+        images_per_category=20,
         embeddings=True,
     )
     common = ["--data-dir", str(label_studio.data_dir)]

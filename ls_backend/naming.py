@@ -1,10 +1,13 @@
-"""The naming logic of the ML backend: proposals for boards and per-map tasks. No Flask here.
+"""The naming logic of the ML backend: maps as task data carries them, and the older proposal.
 
 A map is described by what the task data carries (``docs/formats.md``): its category, its
-X-feature, the centre of its heat (``heat_x``, ``heat_y`` in [0, 1]) and a few numbers on how
+X-feature, the centre of its heat (``heat_x``, ``heat_y`` in [0, 1]), a few numbers on how
 strong and how focused it is (:data:`DESCRIPTORS`, computed by :func:`describe_map` at publish
-time). Two maps are *similar* when they share category and X-feature and their heat centres lie
-within :data:`NEAR` of each other.
+time) and, for a bundle with map embeddings, its embedding (:func:`encode_embedding`), which
+:func:`features_of` turns into the input of the per-annotator model
+(:mod:`ls_backend.annotator_model`). What follows is the older proposal, for tasks without
+embeddings. Two maps are *similar* when they share category and X-feature and their heat
+centres lie within :data:`NEAR` of each other.
 
 - Board proposal: maps of one X-feature form a group, split where their heat centres lie far
   apart (single-link clustering at distance :data:`NEAR`), since one X-feature firing on two

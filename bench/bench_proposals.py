@@ -15,6 +15,9 @@ webhook before the next board is opened. With ``--data`` (the bundle's toybirds 
 annotator sorts every board by the fixed grouping by part: each map under the part holding most
 of its visible heat, background maps discarded.
 
+``--offline`` replays the same without Label Studio (the backend's own ``predict`` and
+``webhook`` in-process on the task data ``publish`` makes): a second figure, in minutes.
+
 Figures:
 - drags: maps to drag from the proposal to the goal board vs from an all-unsorted board
   (:func:`ls_backend.naming.moves_needed`), total and per annotator (goal: at least 40% fewer,
@@ -35,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -151,6 +155,89 @@ def _csrf(session: requests.Session, url: str) -> dict[str, str]:
     return {"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": url}
 
 
+def _replay(
+    goals: dict[str, dict[str, dict[str, list[str]]]],
+    open_board: Callable[[str, str], tuple[dict, dict]],
+    submit: Callable[[str, str, list[dict]], None],
+) -> None:
+    """Each annotator, boards in category order: open, count drags and names, submit; print."""
+    totals: dict[str, list[int]] = {}
+    names = [0, 0, 0, 0]
+    for who, boards in goals.items():
+        unsorted_total = proposal_total = 0
+        for index, category in enumerate(sorted(boards)):
+            goal = boards[category]
+            buckets, proposed_names = open_board(who, category)
+            ids = [aid for members in goal.values() for aid in members]
+            unsorted = moves_needed({UNSORTED: ids}, goal)
+            drags = moves_needed(buckets, goal)
+            unsorted_total += unsorted
+            proposal_total += drags
+            if index >= 2 and who != PARTS_ANNOTATOR:
+                for k, v in enumerate(_score_names(buckets, proposed_names, goal)):
+                    names[k] += v
+            print(
+                f"  {who} board {index + 1} {category}: {len(ids)} maps, {unsorted} drags "
+                f"from all-unsorted, {drags} from the proposal, "
+                f"{len(proposed_names)} groups named"
+            )
+            submit(who, category, _annotation(goal))
+        totals[who] = [unsorted_total, proposal_total]
+        saved = 1 - proposal_total / max(unsorted_total, 1)
+        print(f"{who}: {proposal_total} drags vs {unsorted_total} all-unsorted", end=" ")
+        print(f"({saved:.1%} fewer)")
+    people = {w: t for w, t in totals.items() if w != PARTS_ANNOTATOR}
+    unsorted_all = sum(t[0] for t in people.values())
+    proposal_all = sum(t[1] for t in people.values())
+    worst = min(1 - p / max(u, 1) for u, p in people.values())
+    print(
+        f"drags total: {proposal_all} from the proposal vs {unsorted_all} all-unsorted, "
+        f"{1 - proposal_all / unsorted_all:.1%} fewer (goal >= 40%); worst annotator "
+        f"{worst:+.1%} (goal: none below 0%)"
+    )
+    print(
+        f"names after each annotator's first two boards: {names[0]}/{names[1]} proposed "
+        f"names right ({names[0] / max(names[1], 1):.1%}, goal >= 60%); {names[2]}/{names[3]} "
+        f"of their named groups started with their name ({names[2] / max(names[3], 1):.1%})"
+    )
+    if PARTS_ANNOTATOR in totals:
+        u, p = totals[PARTS_ANNOTATOR]
+        print(f"fixed grouping by part: {p} vs {u}, {1 - p / u:.1%} fewer (goal >= 70%)")
+
+
+def bench_offline(root: Path, bundle: Path, namings: pd.DataFrame, data: Path | None) -> None:
+    """The same replay without Label Studio: the backend's own predict and webhook, in-process,
+    on the task data publish makes (the second figure; minutes instead of a quarter hour)."""
+    from ls_backend.app import Backend, BackendSettings
+
+    goals = _goal_boards(namings)
+    if data is not None:
+        goals[PARTS_ANNOTATOR] = _part_goals(bundle, data)
+    table = load_bundle(bundle)
+    backend = Backend(BackendSettings(state_dir=root / "offline"))
+    tasks: dict[str, dict[str, dict]] = {}
+    for who in goals:
+        made = board_tasks(table, bundle, files_root=bundle.parent, annotator=f"{who}@example.org")
+        tasks[who] = {t["data"]["category"]: t["data"] for t in made}
+
+    def open_board(who: str, category: str) -> tuple[dict, dict]:
+        (answer,) = backend.predict({"tasks": [{"id": 1, "data": tasks[who][category]}]})["results"]
+        return _read_prediction({"id": 1, "predictions": [{**answer[0], "id": 1}]})
+
+    def submit(who: str, category: str, result: list[dict]) -> None:
+        event = len(backend.store.annotation_ids()) + 1
+        body = {
+            "action": "ANNOTATION_CREATED",
+            "annotation": {"id": event, "project": 1, "result": result},
+            "task": {"id": event, "data": tasks[who][category]},
+            "project": {"id": 1},
+        }
+        backend.webhook(body)
+        backend.wait_idle(300)
+
+    _replay(goals, open_board, submit)
+
+
 def bench_through_label_studio(
     root: Path, bundle: Path, namings: pd.DataFrame, data: Path | None
 ) -> None:
@@ -179,70 +266,43 @@ def bench_through_label_studio(
         )
         print(f"published {len(published)} projects in {time.perf_counter() - started:.0f} s")
         project_of = {p.annotator: p.project_id for p in published}
-        totals: dict[str, list[int]] = {}
-        names = [0, 0, 0, 0]
-        for who, boards in goals.items():
+        sessions: dict[str, tuple[requests.Session, dict[str, int]]] = {}
+
+        def board_of(who: str, category: str) -> tuple[requests.Session, int]:
             email = emails[who]
-            session = login_session(credentials.url, email, passwords[email])
-            listed = session.get(
-                f"{credentials.url}/api/tasks/",
-                params={"project": project_of[email], "page_size": 1000, "fields": "all"},
-                timeout=120,
-            )
-            listed.raise_for_status()
-            task_of = {t["data"]["category"]: t["id"] for t in listed.json()["tasks"]}
-            unsorted_total = proposal_total = 0
-            for index, category in enumerate(sorted(boards)):
-                goal = boards[category]
-                # Open the board as the labeling UI does: Label Studio asks the backend now.
-                opened = session.get(
-                    f"{credentials.url}/api/tasks/{task_of[category]}/", timeout=120
-                )
-                opened.raise_for_status()
-                buckets, proposed_names = _read_prediction(opened.json())
-                ids = [aid for members in goal.values() for aid in members]
-                unsorted = moves_needed({UNSORTED: ids}, goal)
-                drags = moves_needed(buckets, goal)
-                unsorted_total += unsorted
-                proposal_total += drags
-                if index >= 2 and who != PARTS_ANNOTATOR:
-                    for k, v in enumerate(_score_names(buckets, proposed_names, goal)):
-                        names[k] += v
-                print(
-                    f"  {who} board {index + 1} {category}: {len(ids)} maps, {unsorted} drags "
-                    f"from all-unsorted, {drags} from the proposal, "
-                    f"{len(proposed_names)} groups named"
-                )
-                answer = session.post(
-                    f"{credentials.url}/api/tasks/{task_of[category]}/annotations/",
-                    json={"result": _annotation(goal), "lead_time": 1.0},
-                    headers=_csrf(session, credentials.url),
+            if who not in sessions:
+                session = login_session(credentials.url, email, passwords[email])
+                listed = session.get(
+                    f"{credentials.url}/api/tasks/",
+                    params={"project": project_of[email], "page_size": 1000, "fields": "all"},
                     timeout=120,
                 )
-                if answer.status_code != 201:
-                    raise RuntimeError(f"submit failed: {answer.status_code} {answer.text[:300]}")
-                _wait_learned(credentials.backend_url)
-            totals[who] = [unsorted_total, proposal_total]
-            saved = 1 - proposal_total / max(unsorted_total, 1)
-            print(f"{who}: {proposal_total} drags vs {unsorted_total} all-unsorted", end=" ")
-            print(f"({saved:.1%} fewer)")
-        people = {w: t for w, t in totals.items() if w != PARTS_ANNOTATOR}
-        unsorted_all = sum(t[0] for t in people.values())
-        proposal_all = sum(t[1] for t in people.values())
-        worst = min(1 - p / max(u, 1) for u, p in people.values())
-        print(
-            f"drags total: {proposal_all} from the proposal vs {unsorted_all} all-unsorted, "
-            f"{1 - proposal_all / unsorted_all:.1%} fewer (goal >= 40%); worst annotator "
-            f"{worst:+.1%} (goal: none below 0%)"
-        )
-        print(
-            f"names after each annotator's first two boards: {names[0]}/{names[1]} proposed "
-            f"names right ({names[0] / max(names[1], 1):.1%}, goal >= 60%); {names[2]}/{names[3]} "
-            f"of their named groups started with their name ({names[2] / max(names[3], 1):.1%})"
-        )
-        if PARTS_ANNOTATOR in totals:
-            u, p = totals[PARTS_ANNOTATOR]
-            print(f"fixed grouping by part: {p} vs {u}, {1 - p / u:.1%} fewer (goal >= 70%)")
+                listed.raise_for_status()
+                tasks = {t["data"]["category"]: t["id"] for t in listed.json()["tasks"]}
+                sessions[who] = (session, tasks)
+            session, tasks = sessions[who]
+            return session, tasks[category]
+
+        def open_board(who: str, category: str) -> tuple[dict, dict]:
+            # Open the board as the labeling UI does: Label Studio asks the backend now.
+            session, task = board_of(who, category)
+            opened = session.get(f"{credentials.url}/api/tasks/{task}/", timeout=120)
+            opened.raise_for_status()
+            return _read_prediction(opened.json())
+
+        def submit(who: str, category: str, result: list[dict]) -> None:
+            session, task = board_of(who, category)
+            answer = session.post(
+                f"{credentials.url}/api/tasks/{task}/annotations/",
+                json={"result": result, "lead_time": 1.0},
+                headers=_csrf(session, credentials.url),
+                timeout=120,
+            )
+            if answer.status_code != 201:
+                raise RuntimeError(f"submit failed: {answer.status_code} {answer.text[:300]}")
+            _wait_learned(credentials.backend_url)
+
+        _replay(goals, open_board, submit)
         bench_predict(credentials.backend_url, bundle, root)
     finally:
         server.stop()
@@ -309,12 +369,16 @@ def main() -> None:
     parser.add_argument("--namings", type=Path, required=True, help="xnaming simulate's table")
     parser.add_argument("--data", type=Path, help="its toybirds data: adds the grouping by part")
     parser.add_argument("--annotators", nargs="*", help="only these simulated annotators")
+    parser.add_argument(
+        "--offline", action="store_true", help="replay through the backend only, no Label Studio"
+    )
     args = parser.parse_args()
     namings = pd.read_csv(args.namings, keep_default_na=False, dtype=str)
     if args.annotators:
         namings = namings[namings["annotator"].isin(args.annotators)]
     with tempfile.TemporaryDirectory(prefix="xnaming-bench-") as tmp:
-        bench_through_label_studio(Path(tmp), args.bundle.resolve(), namings, args.data)
+        run = bench_offline if args.offline else bench_through_label_studio
+        run(Path(tmp), args.bundle.resolve(), namings, args.data)
 
 
 if __name__ == "__main__":

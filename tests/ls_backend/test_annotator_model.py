@@ -158,6 +158,12 @@ def test_backend_carries_names_across_categories_learns_only_the_annotator(tmp_p
     beaks = [a["activation_id"] for a in jay["activations"][0::2]]
     assert sorted(_beak_group(backend, jay)) == sorted(beaks)
     before = backend.predict({"tasks": [{"id": 99, "data": jay}]})
+    # A per-map task of the same map gets the same concept, with its probability as score.
+    one = {**jay["activations"][0], "category": "jay", "annotator": "ann@example.org"}
+    one["embedding_space"] = "space-1"
+    ((proposal,),) = backend.predict({"tasks": [{"id": 98, "data": one}]})["results"]
+    assert proposal["result"][0]["value"]["taxonomy"] == [["beak"]]
+    assert 0.5 < proposal["score"] <= 1
     backend.store.close()
     # A new process on the same state: the same proposal, from the store alone.
     again = Backend(BackendSettings(state_dir=tmp_path))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -176,6 +177,8 @@ def bench_server(root: Path) -> None:
     from ls_backend.publish import board_tasks, per_map_tasks, publish
     from ls_backend.server import LabelStudioServer, free_port
 
+    # The figures are CPU-bound (2 cores in CI): say how busy the machine was.
+    print(f"load average (1 min) at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     files = root / "files"
     started = time.perf_counter()
     # 10 categories x 50 images x 4 X-features = 2,000 maps.
@@ -362,6 +365,7 @@ def bench_server(root: Path) -> None:
             f"p50 {ms(board_hook_times, 50):.1f} ms, max {1000 * max(board_hook_times):.1f} ms "
             "over 50 (goal < 100 ms)"
         )
+        print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}")
     finally:
         server.stop()
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from label_config import read_label_studio_export
+from label_config import DISCARDED, NAMED, UNNAMED, read_label_studio_export
 from ls_backend.collect import own_annotations, published_exports
 
 __all__ = ["ProjectStatus", "format_status", "project_status", "status", "watch"]
@@ -67,11 +67,11 @@ def project_status(export, emails: dict[int, str], *, active: bool = True) -> Pr
         project_id=export.project_id,
         tasks_done=len(done),
         tasks_total=len(tasks),
-        named=int(counts.get("named", 0)),
-        unsorted=int(counts.get("unnamed", 0)),
-        discarded=int(counts.get("discarded", 0)),
+        named=int(counts.get(NAMED, 0)),
+        unsorted=int(counts.get(UNNAMED, 0)),
+        discarded=int(counts.get(DISCARDED, 0)),
         not_reached=int((~namings["activation_id"].isin(reached)).sum()),
-        concepts=sorted(set(seen.loc[seen["status"] == "named", "concept"])),
+        concepts=sorted(set(seen.loc[seen["status"] == NAMED, "concept"])),
         last_activity=max(times, default=""),
         foreign=len(foreign),
         active=active,

@@ -16,7 +16,7 @@ import requests
 
 from ls_backend.app import MODEL_VERSION
 from ls_backend.publish import publish
-from ls_backend.server import free_port, load_credentials
+from ls_backend.server import free_port, load_credentials, login_session
 from ls_backend.store import NamingStore
 from tests.ls_backend.helpers import ranker, wait_for
 
@@ -80,14 +80,24 @@ def test_label_studio_reaches_a_backend_behind_basic_auth(label_studio, guarded_
         (hook,) = [h for h in client.webhooks.list(project=done.project_id) if "/webhook" in h.url]
         assert hook.headers["Authorization"].startswith("Basic ")
 
-        # An annotation reaches the guarded backend through the patched webhook.
+        # The annotator's annotation reaches the guarded backend through the patched webhook
+        # (the backend learns from the project's own annotator only).
         ids = [a["activation_id"] for a in task.data["activations"]]
-        annotation = client.annotations.create(
-            id=task.id, result=ranker({"g1": ids[:3], "_": ids[3:]})
+        session = login_session(credentials.url, ANNOTATOR, done.password)
+        answer = session.post(
+            f"{credentials.url}/api/tasks/{task.id}/annotations/",
+            json={"result": ranker({"g1": ids[:3], "_": ids[3:]})},
+            headers={
+                "X-CSRFToken": session.cookies.get("csrftoken", ""),
+                "Referer": credentials.url,
+            },
+            timeout=60,
         )
+        assert answer.status_code == 201, answer.text[:300]
+        annotation_id = answer.json()["id"]
         store = NamingStore(store_path)
         try:
-            assert wait_for(lambda: annotation.id in store.annotation_ids(), timeout=30)
+            assert wait_for(lambda: annotation_id in store.annotation_ids(), timeout=30)
             named = [n for n in store.namings_of(ANNOTATOR) if n.status == "named"]
             assert sorted(n.map.activation_id for n in named) == sorted(ids[:3])
         finally:

@@ -55,6 +55,11 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
     toy.add_argument("--per-class", type=int, default=150, help="images per species (150)")
     toy.add_argument("--size", type=int, default=64, help="image side in pixels (64)")
     toy.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    toy.add_argument(
+        "--shortcut", metavar="CATEGORY",
+        help="plant a shortcut: a cue on the background of every image of this class "
+        "(its name or number), so a classifier can be right for the wrong reason",
+    )  # fmt: skip
     toy.set_defaults(handler=_run_toybirds)
     check = sub.add_parser("check", help="read a local data set and summarise it")
     check.add_argument("path", type=Path, help="toybirds, CUB-200-2011 or ImageFolder directory")
@@ -66,8 +71,13 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
 def _run_toybirds(args: argparse.Namespace) -> int:
     from xnn_training.toybirds import make_toybirds
 
-    out = make_toybirds(args.out, args.classes, args.per_class, args.size, args.seed)
-    print(f"xnaming data: wrote {out}/ (images/, masks/, images.csv, parts.csv, toybirds.json)")
+    out = make_toybirds(
+        args.out, args.classes, args.per_class, args.size, args.seed, shortcut=args.shortcut
+    )
+    cues = ", cues/" if args.shortcut else ""
+    print(
+        f"xnaming data: wrote {out}/ (images/, masks/{cues}, images.csv, parts.csv, toybirds.json)"
+    )
     return 0
 
 

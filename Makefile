@@ -1,6 +1,7 @@
 # The README's two commands: `make demo` (the whole pipeline) and `make test` (lint + every test).
 # Both create .venv with the locked dependencies (uv.lock) when it is missing or out of date.
-# uv itself is installed into .tools/ with the machine's python3 and pip; nothing outside the repo changes.
+# uv itself is installed into .tools/ with the machine's python3 and pip; nothing else outside the
+# repo changes, except that `make test` run as root installs the Debian packages the tests need.
 
 UV_VERSION := 0.13.9
 UV := .tools/uv/bin/uv
@@ -8,12 +9,12 @@ VENV := .venv
 STAMP := $(VENV)/.synced
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint format lock clean-venv
+.PHONY: demo test test-fast lint format lock clean-venv system-packages
 
 demo: $(STAMP)
 	$(VENV)/bin/xnaming demo $(DEMO_ARGS)
 
-test: $(STAMP) lint
+test: $(STAMP) lint system-packages
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Under a minute: no training, no Label Studio server, no browser.
@@ -27,6 +28,11 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Debian's chromium and docker-compose for the browser and deployment tests: installed when run
+# as root with apt-get, else their tests are skipped (failed under CI=true). See the script.
+system-packages:
+	@.ci/system-packages
 
 # After editing dependencies in pyproject.toml: `make lock`, then commit uv.lock.
 # To move every pin to the newest allowed version: `make lock LOCK_ARGS=--upgrade`.

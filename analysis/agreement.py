@@ -167,6 +167,7 @@ def pair_agreement(
 
 def agreement_tables(
     categories: Iterable[CategoryNamings],
+    *,
     progress: bool = False,
     d2_budget: float | None = None,
     workers: int | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.defaults import MIN_IMAGES
 from label_config import NAMED, UNNAMED
 
 __all__ = ["DROPPED_COLUMNS", "drop_small_concepts"]
@@ -17,7 +18,7 @@ DROPPED_COLUMNS = ["category", "annotator", "concept", "activations", "images"]
 
 
 def drop_small_concepts(
-    namings: pd.DataFrame, activations: pd.DataFrame, min_images: int = 3
+    namings: pd.DataFrame, activations: pd.DataFrame, *, min_images: int = MIN_IMAGES
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Drop concepts covering fewer than ``min_images`` distinct images.
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from analysis.defaults import D2_TIME_LIMIT, DISTRUST_THRESHOLD, MIN_IMAGES
+
 __all__ = ["configure", "run"]
 
 
@@ -30,9 +32,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-images",
         type=int,
-        default=3,
+        default=MIN_IMAGES,
         help="drop concepts covering fewer distinct images, per annotator and category "
-        "(default: 3, as in the paper)",
+        f"(default: {MIN_IMAGES}, as in the paper)",
     )
     parser.add_argument(
         "--synonyms",
@@ -82,14 +84,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--distrust-threshold",
         type=float,
-        default=None,
-        help="flag a category when this share of its decisions is distrusted (default: 0.5)",
+        default=DISTRUST_THRESHOLD,
+        help="flag a category when this share of its decisions is distrusted "
+        f"(default: {DISTRUST_THRESHOLD:g})",
     )
     parser.add_argument(
         "--d2-time-limit",
         type=float,
-        default=5.0,
-        help="seconds the exact D = 2 solver may spend per connected component (default: 5)",
+        default=D2_TIME_LIMIT,
+        help="seconds the exact D = 2 solver may spend per connected component "
+        f"(default: {D2_TIME_LIMIT:g})",
     )
     parser.add_argument(
         "--d2-budget",
@@ -107,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from analysis.compatibility import NameJudge
-    from analysis.distrust import FLAG_LEVEL, DistrustWords
+    from analysis.distrust import DistrustWords
     from analysis.inputs import load_namings, read_activations
     from analysis.pipeline import analyze
     from analysis.report import write_report
@@ -116,40 +120,34 @@ def run(args: argparse.Namespace) -> int:
         print(f"xnaming analyze: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = show
-    try:
-        activations = read_activations(args.activations)
-        namings = load_namings(args.namings, activations)
-        judge = NameJudge.from_files(args.synonyms, args.judgements)
-        results = analyze(
-            activations,
-            namings,
-            args.min_images,
-            judge=judge,
-            other=args.other,
-            progress=True,
-            d2_time_limit=args.d2_time_limit,
-            d2_budget=args.d2_budget,
-            distrust_words=DistrustWords.from_file(args.distrust_words),
-            distrust_threshold=(
-                FLAG_LEVEL if args.distrust_threshold is None else args.distrust_threshold
-            ),
-        )
-        pair = None
-        if args.pair:
-            category, a, b = args.pair
-            pair = (category, *sorted([a, b]))  # pairs are stored with annotator_a < annotator_b
-            _check_pair(results, pair)
-        report = write_report(
-            results,
-            args.out,
-            figures=args.figures,
-            pair=pair,
-            bundle=_bundle(args) if args.images else None,
-            image_categories=args.image_categories,
-        )
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        print(f"xnaming analyze: error: {error}", file=sys.stderr)
-        return 1
+    activations = read_activations(args.activations)
+    namings = load_namings(args.namings, activations)
+    judge = NameJudge.from_files(synonyms=args.synonyms, judgements=args.judgements)
+    results = analyze(
+        activations,
+        namings,
+        min_images=args.min_images,
+        judge=judge,
+        other=args.other,
+        progress=True,
+        d2_time_limit=args.d2_time_limit,
+        d2_budget=args.d2_budget,
+        distrust_words=DistrustWords.from_file(args.distrust_words),
+        distrust_threshold=args.distrust_threshold,
+    )
+    pair = None
+    if args.pair:
+        category, a, b = args.pair
+        pair = (category, *sorted([a, b]))  # pairs are stored with annotator_a < annotator_b
+        _check_pair(results, pair)
+    report = write_report(
+        results,
+        args.out,
+        figures=args.figures,
+        pair=pair,
+        bundle=_bundle(args) if args.images else None,
+        image_categories=args.image_categories,
+    )
     print(f"xnaming analyze: tables, figures and report in {args.out}/ (open {report})")
     return 0
 

@@ -132,6 +132,7 @@ class NameJudge:
     @classmethod
     def from_files(
         cls,
+        *,
         synonyms: str | Path | None = None,
         judgements: str | Path | None = None,
         shipped_synonyms: bool = True,
@@ -197,7 +198,7 @@ def _judged(matchings: pd.DataFrame, judge: NameJudge) -> pd.Series:
 
 
 def compatibility_table(
-    matchings: pd.DataFrame, pairs: pd.DataFrame, judge: NameJudge | None = None
+    matchings: pd.DataFrame, pairs: pd.DataFrame, *, judge: NameJudge | None = None
 ) -> pd.DataFrame:
     """compatibility.csv: per category, pair and d, the compatible share of matched weight.
 
@@ -236,7 +237,7 @@ def compatibility_table(
     )
 
 
-def name_pair_table(matchings: pd.DataFrame, judge: NameJudge | None = None) -> pd.DataFrame:
+def name_pair_table(matchings: pd.DataFrame, *, judge: NameJudge | None = None) -> pd.DataFrame:
     """name_pairs.csv: every distinct pair of matched names, its verdict and total weight.
 
     It has the columns of a judgements file: edit the verdicts and pass it back with

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.compatibility import normalize_name
+from analysis.defaults import DISTRUST_THRESHOLD
 from analysis.inputs import SHARE
 from analysis.labels import CategoryNamings
 from label_config import DISCARDED, NAMED
@@ -60,7 +61,7 @@ PRIOR = 0.25
 """The distrust of a map nobody judged; also the vote of the one imaginary annotator."""
 DECISION_LEVEL = 0.5
 """A decision whose distrust reaches this is distrusted."""
-FLAG_LEVEL = 0.5
+FLAG_LEVEL = DISTRUST_THRESHOLD
 """A category whose share of distrusted decisions reaches this is flagged."""
 
 DECISION_COLUMNS = [

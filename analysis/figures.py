@@ -52,7 +52,7 @@ _FEW_ANNOTATORS = 8  # up to this many, each annotator gets its own colour and m
 _MARKERS = "osD^vP*Xh<>p"
 
 
-def png_bytes(figure: Figure, dpi: int = DPI) -> bytes:
+def png_bytes(figure: Figure, *, dpi: int = DPI) -> bytes:
     """The figure as PNG bytes."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
@@ -111,8 +111,8 @@ def _page_title(title: str, page: int, of: int) -> str:
 
 def coverage_figure(
     coverage: pd.DataFrame,
-    measure: str = "activation_coverage",
     *,
+    measure: str = "activation_coverage",
     categories: Sequence[str] | None = None,
     page: tuple[int, int] = (1, 1),
 ) -> Figure:

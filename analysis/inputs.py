@@ -67,7 +67,7 @@ def read_activations(path: str | Path) -> pd.DataFrame:
     return check_activations(frame, source=str(path))
 
 
-def check_activations(activations: pd.DataFrame, source: str = "activations") -> pd.DataFrame:
+def check_activations(activations: pd.DataFrame, *, source: str = "activations") -> pd.DataFrame:
     """Check the activations table and return its needed columns with clean types.
 
     Parameters
@@ -130,6 +130,7 @@ def read_namings_csv(path: str | Path) -> pd.DataFrame:
 def check_namings(
     namings: pd.DataFrame,
     activations: pd.DataFrame | None = None,
+    *,
     source: str = "namings",
 ) -> pd.DataFrame:
     """Check a tidy namings table; with ``activations``, also check it against the universe.

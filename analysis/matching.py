@@ -38,6 +38,8 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linear_sum_assignment, milp
 from scipy.sparse import coo_matrix
 
+from analysis.defaults import D2_TIME_LIMIT
+
 __all__ = ["Matching", "intersection_graph", "match_d1", "match_d2", "match_d_family"]
 
 Group = tuple[tuple[int, ...], tuple[int, ...]]
@@ -141,7 +143,7 @@ def match_d1(weights: np.ndarray) -> Matching:
 def match_d2(
     weights: np.ndarray,
     *,
-    time_limit: float = 5.0,
+    time_limit: float = D2_TIME_LIMIT,
     max_paths: int = 200_000,
     exact: bool = True,
 ) -> Matching:

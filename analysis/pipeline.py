@@ -11,6 +11,7 @@ from analysis.agreement import agreement_tables
 from analysis.cleaning import drop_small_concepts
 from analysis.compatibility import NameJudge, compatibility_table, name_pair_table
 from analysis.coverage import coverage_table
+from analysis.defaults import D2_TIME_LIMIT, MIN_IMAGES
 from analysis.distrust import FLAG_LEVEL, DistrustWords, decision_table, distrust_table
 from analysis.explanation_images import explanation_examples
 from analysis.gallery import gallery_table
@@ -76,7 +77,7 @@ class Results:
     activations: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     namings: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     annotator_kinds: dict[str, str] = field(default_factory=dict)
-    min_images: int = 3
+    min_images: int = MIN_IMAGES
     distrust_threshold: float = FLAG_LEVEL
     distrust_words: DistrustWords = field(default_factory=DistrustWords.from_file, repr=False)
     notes: list[str] = field(default_factory=list)
@@ -108,12 +109,12 @@ class Results:
 def analyze(
     activations: pd.DataFrame,
     namings: pd.DataFrame,
-    min_images: int = 3,
     *,
+    min_images: int = MIN_IMAGES,
     judge: NameJudge | None = None,
     other: bool = False,
     progress: bool = False,
-    d2_time_limit: float = 5.0,
+    d2_time_limit: float = D2_TIME_LIMIT,
     d2_max_paths: int = 200_000,
     d2_budget: float | None = None,
     workers: int | None = None,
@@ -168,7 +169,7 @@ def analyze(
     activations = check_activations(activations)
     namings = check_namings(namings, activations)
     simulated = _simulated_annotators(namings)
-    namings, dropped = drop_small_concepts(namings, activations, min_images)
+    namings, dropped = drop_small_concepts(namings, activations, min_images=min_images)
     categories = category_namings(activations, namings)
     notes = _participation_notes(categories)
     if simulated:
@@ -186,7 +187,7 @@ def analyze(
         max_paths=d2_max_paths,
     )
     judge = judge or NameJudge.from_files()
-    compat = compatibility_table(matchings, agreement_table, judge)
+    compat = compatibility_table(matchings, agreement_table, judge=judge)
     unproven = int((~agreement_table["d2_optimal"].astype(bool)).sum())
     if unproven:
         notes.append(
@@ -207,7 +208,7 @@ def analyze(
         agreement=agreement_table,
         matchings=matchings,
         compatibility=compat,
-        name_pairs=name_pair_table(matchings, judge),
+        name_pairs=name_pair_table(matchings, judge=judge),
         summaries=summary_table(categories, other=other),
         dropped=dropped,
         agreement_summary=summarize_pairs(agreement_table, AGREEMENT_MEASURES),

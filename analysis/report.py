@@ -144,7 +144,7 @@ def _draw(results: Results, pair: tuple[str, str, str] | None) -> dict[str, byte
         paged = f.pages(results.coverage["category"])
         for k, page in enumerate(paged, start=1):
             figure = f.coverage_figure(
-                results.coverage, measure, categories=page, page=(k, len(paged))
+                results.coverage, measure=measure, categories=page, page=(k, len(paged))
             )
             images[stem if k == 1 else f"{stem}-{k}"] = f.png_bytes(figure)
     paged = f.pages(results.named_by["category"])

@@ -24,7 +24,7 @@ OTHER = "other"
 SEPARATOR = " + "
 
 
-def explanations(cat: CategoryNamings, annotator: int, other: bool = False) -> list[str]:
+def explanations(cat: CategoryNamings, annotator: int, *, other: bool = False) -> list[str]:
     """The explanation of each image of ``cat`` (in ``cat.image_ids`` order) for one annotator."""
     names: list[set[str]] = [set() for _ in cat.image_ids]
     unnamed = [False] * len(cat.image_ids)
@@ -46,7 +46,7 @@ def explanations(cat: CategoryNamings, annotator: int, other: bool = False) -> l
     return result
 
 
-def summary_table(categories: Iterable[CategoryNamings], other: bool = False) -> pd.DataFrame:
+def summary_table(categories: Iterable[CategoryNamings], *, other: bool = False) -> pd.DataFrame:
     """summaries.csv: per category and annotator, each explanation's images and fraction."""
     rows = []
     for cat in categories:

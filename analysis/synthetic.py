@@ -56,6 +56,7 @@ _VARIANTS = {"beak": "bill", "wing": "wings", "eye": "Eye", "breast": "chest", "
 
 
 def synthetic_study(
+    *,
     categories: int = 12,
     annotators: int = 5,
     activations: int = 130,

@@ -212,13 +212,17 @@ def bench_server(root: Path) -> None:
 
         backend = credentials.backend_url
         board = table[table["category"] == "bird00"].head(200)
-        (task,) = board_tasks(board, bundle, files.resolve(), "bench0@example.org")
+        (task,) = board_tasks(
+            board, bundle, files_root=files.resolve(), annotator="bench0@example.org"
+        )
         task["id"] = 1
         # History: 600 namings of this annotator arrive as per-map webhooks.
         history = table[table["category"] == "bird00"].head(600)
         data_of = {
             t["data"]["activation_id"]: t["data"]
-            for t in per_map_tasks(history, bundle, files.resolve(), "bench0@example.org")
+            for t in per_map_tasks(
+                history, bundle, files_root=files.resolve(), annotator="bench0@example.org"
+            )
         }
         hook_times = []
         for i, row in enumerate(history.itertuples()):

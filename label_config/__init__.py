@@ -20,7 +20,13 @@ alone stays cheap.
 from importlib import import_module
 from typing import Any
 
-from label_config.configs import ConfigControls, board_config, per_map_config, read_controls
+from label_config.configs import (
+    MODES,
+    ConfigControls,
+    board_config,
+    per_map_config,
+    read_controls,
+)
 from label_config.controls import (
     BOARD_DISCARD,
     BOARD_LIST,
@@ -56,6 +62,7 @@ __all__ = [
     "DEFAULT_GROUPS",
     "DISCARDED",
     "MAX_GROUPS",
+    "MODES",
     "NAMED",
     "NAMINGS_COLUMNS",
     "PER_MAP_CONCEPT",

@@ -37,7 +37,11 @@ from label_config.controls import (
     group_of_bucket,
 )
 
-__all__ = ["ConfigControls", "board_config", "per_map_config", "read_controls"]
+__all__ = ["MODES", "ConfigControls", "board_config", "per_map_config", "read_controls"]
+
+MODES = ("board", "per-map")
+"""The two interfaces, as ``xnaming publish --mode`` names them: :func:`board_config` (the
+default) and :func:`per_map_config`."""
 
 
 class _Placeholders(Template):
@@ -65,7 +69,7 @@ def _check_int(name: str, value: object, low: int, high: int) -> int:
     return value
 
 
-def board_config(groups: int = DEFAULT_GROUPS, thumb_px: int = 96) -> str:
+def board_config(*, groups: int = DEFAULT_GROUPS, thumb_px: int = 96) -> str:
     """The board labeling config: Unsorted list, ``groups`` named groups and Discard.
 
     Parameters
@@ -103,7 +107,7 @@ def board_config(groups: int = DEFAULT_GROUPS, thumb_px: int = 96) -> str:
     )
 
 
-def per_map_config(image_px: int = 360) -> str:
+def per_map_config(*, image_px: int = 360) -> str:
     """The per-map labeling config: overlay and image, a Taxonomy with Add, a discard choice.
 
     Parameters

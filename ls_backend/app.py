@@ -140,7 +140,7 @@ class Backend:
         self, data: dict, maps: list[MapInfo], earlier: list[Naming], groups: int
     ) -> list[dict]:
         if "activations" in data:
-            result = board_prediction(maps, earlier, groups)
+            result = board_prediction(maps, earlier, groups=groups)
             named = sum(1 for r in result if r["type"] == "textarea")
             buckets = result[0]["value"]["ranker"]
             grouped = sum(len(v) for k, v in buckets.items() if k != UNSORTED)

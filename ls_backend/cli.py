@@ -1,7 +1,8 @@
 """Command-line entries of ``xnaming ls``, ``xnaming publish`` and ``xnaming collect``.
 
 Each ``configure_*`` adds its command's arguments and sets ``handler``; heavy imports happen
-inside the handlers so ``xnaming --help`` stays instant.
+inside the handlers so ``xnaming --help`` stays instant. Errors are reported by ``xnaming``'s
+one error boundary (:mod:`xnaming.errors`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 from pathlib import Path
+
+from label_config import DEFAULT_GROUPS, MODES  # light: names and numbers only
 
 __all__ = ["configure_collect", "configure_ls", "configure_publish", "serve_backend"]
 
@@ -128,7 +130,7 @@ def _start(args: argparse.Namespace) -> int:
     return 0
 
 
-def serve_backend(make_app, host: str, port: int, threads: int) -> None:
+def serve_backend(make_app, *, host: str, port: int, threads: int) -> None:
     """Serve the app ``make_app()`` builds with gunicorn: one worker, several threads.
 
     The app is built in the worker process (not before the fork), so the learner thread lives
@@ -155,6 +157,10 @@ def _backend(args: argparse.Namespace) -> int:
     import logging
 
     from ls_backend.app import BackendSettings, create_app
+    from ls_backend.server import port_in_use
+
+    if port_in_use(args.port):  # gunicorn would retry and log five times before giving up
+        raise OSError(f"port {args.port} is in use: choose another with --port")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -170,7 +176,9 @@ def _backend(args: argparse.Namespace) -> int:
         basic_auth=(user, password) if user and password else None,
     )
     print(f"ML backend on http://{args.host}:{args.port} (state: {args.state})", flush=True)
-    serve_backend(lambda: create_app(settings), args.host, args.port, args.threads)
+    serve_backend(
+        lambda: create_app(settings), host=args.host, port=args.port, threads=args.threads
+    )
     return 0
 
 
@@ -182,9 +190,16 @@ def configure_publish(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--annotators", required=True, help="comma-separated e-mails, one project each"
     )
-    parser.add_argument("--mode", choices=("board", "per-map"), default="board")
+    parser.add_argument(
+        "--mode", choices=MODES, default=MODES[0], help=f"the interface (default {MODES[0]})"
+    )
     parser.add_argument("--categories", nargs="+", help="only these categories")
-    parser.add_argument("--groups", type=int, default=12, help="groups per board (12)")
+    parser.add_argument(
+        "--groups",
+        type=int,
+        default=DEFAULT_GROUPS,
+        help=f"groups per board (default {DEFAULT_GROUPS})",
+    )
     parser.add_argument("--files-root", type=Path, help="Label Studio's local files root")
     parser.add_argument("--backend-url", help="ML backend to connect (default: from --data-dir)")
     parser.add_argument("--no-backend", action="store_true", help="connect no ML backend")
@@ -198,8 +213,10 @@ def _publish(args: argparse.Namespace) -> int:
     credentials, local = _server(args)
     files_root = args.files_root or credentials.files_root
     if not files_root:
-        print("xnaming publish: give --files-root (Label Studio's files root)", file=sys.stderr)
-        return 2
+        raise ValueError(
+            "give --files-root: the directory Label Studio serves local files from (the "
+            "--files-root of `xnaming ls start`); the credentials do not record it"
+        )
     user, password = (
         os.environ.get("XNAMING_BACKEND_USER"),
         os.environ.get("XNAMING_BACKEND_PASSWORD"),

@@ -21,7 +21,7 @@ __all__ = ["collect"]
 
 
 def collect(
-    url: str, token: str, out: str | Path, progress: Callable[[str], None] = print
+    url: str, token: str, out: str | Path, *, progress: Callable[[str], None] = print
 ) -> tuple[pd.DataFrame, Path]:
     """Export all xnaming projects and write the namings table.
 

@@ -34,6 +34,7 @@ from sklearn.preprocessing import StandardScaler
 
 from label_config import (
     BOARD_DISCARD,
+    DEFAULT_GROUPS,
     NAMED,
     UNNAMED,
     UNSORTED,
@@ -307,7 +308,7 @@ def fit_status_guess(earlier: Sequence[Naming]) -> Callable[[Sequence[MapInfo]],
 
 
 def board_proposal(
-    maps: Sequence[MapInfo], earlier: Sequence[Naming], groups: int
+    maps: Sequence[MapInfo], earlier: Sequence[Naming], *, groups: int = DEFAULT_GROUPS
 ) -> tuple[dict[str, list[str]], dict[int, str]]:
     """A proposed grouping of a board and names for its groups.
 
@@ -366,9 +367,11 @@ def board_proposal(
     return buckets, names
 
 
-def board_prediction(maps: Sequence[MapInfo], earlier: Sequence[Naming], groups: int) -> list[dict]:
+def board_prediction(
+    maps: Sequence[MapInfo], earlier: Sequence[Naming], *, groups: int = DEFAULT_GROUPS
+) -> list[dict]:
     """:func:`board_proposal` as Label Studio result regions (ranker and textareas)."""
-    buckets, names = board_proposal(maps, earlier, groups)
+    buckets, names = board_proposal(maps, earlier, groups=groups)
     return [
         ranker_region(buckets),
         *(group_name_region(index, name) for index, name in sorted(names.items())),

@@ -22,13 +22,12 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from label_config import DEFAULT_GROUPS, board_config, per_map_config
+from label_config import DEFAULT_GROUPS, MODES, board_config, per_map_config
 from ls_backend.naming import DESCRIPTORS, describe_map
 from xnn_training.bundle import read_bundle
 
 __all__ = ["MODES", "PublishedProject", "load_bundle", "project_title", "publish"]
 
-MODES = ("board", "per-map")
 PROJECT_MARKER = "xnaming"
 
 
@@ -51,7 +50,7 @@ def project_title(annotator: str, mode: str) -> str:
     return f"{PROJECT_MARKER} {mode}: {annotator}"
 
 
-def load_bundle(bundle: str | Path, categories: Sequence[str] | None = None) -> pd.DataFrame:
+def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) -> pd.DataFrame:
     """The bundle's ``activations.csv`` with what the backend knows of each map.
 
     The bundle is read (and checked) by :func:`xnn_training.bundle.read_bundle`. Adds the
@@ -105,7 +104,9 @@ def _file_url(path: Path, files_root: Path) -> str:
     return "/data/local-files/?d=" + quote(relative.as_posix())
 
 
-def board_tasks(table: pd.DataFrame, bundle: Path, files_root: Path, annotator: str) -> list[dict]:
+def board_tasks(
+    table: pd.DataFrame, bundle: Path, *, files_root: Path, annotator: str
+) -> list[dict]:
     """One board task per category (task data per ``docs/formats.md``)."""
     tasks = []
     for category, rows in table.groupby("category", sort=True):
@@ -144,7 +145,7 @@ def board_tasks(table: pd.DataFrame, bundle: Path, files_root: Path, annotator: 
 
 
 def per_map_tasks(
-    table: pd.DataFrame, bundle: Path, files_root: Path, annotator: str
+    table: pd.DataFrame, bundle: Path, *, files_root: Path, annotator: str
 ) -> list[dict]:
     """One task per activation (task data per ``docs/formats.md``)."""
     return [
@@ -214,7 +215,7 @@ def publish(
     url: str,
     token: str,
     files_root: str | Path,
-    mode: str = "board",
+    mode: str = MODES[0],
     categories: Sequence[str] | None = None,
     backend_url: str = "",
     backend_auth: tuple[str, str] | None = None,
@@ -263,8 +264,8 @@ def publish(
         raise ValueError(f"annotators must be e-mail addresses, got {list(annotators)!r}")
     bundle = Path(bundle).resolve()
     files_root = Path(files_root).resolve()
-    table = load_bundle(bundle, categories)
-    config = board_config(groups) if mode == "board" else per_map_config()
+    table = load_bundle(bundle, categories=categories)
+    config = board_config(groups=groups) if mode == "board" else per_map_config()
     client = LabelStudio(base_url=url, api_key=token, timeout=120)
     users = {u.email for u in client.users.list()}
     projects = {p.title: p for p in client.projects.list()}
@@ -272,7 +273,7 @@ def publish(
     published = []
     for email in emails:
         make = board_tasks if mode == "board" else per_map_tasks
-        tasks = make(table, bundle, files_root, email)
+        tasks = make(table, bundle, files_root=files_root, annotator=email)
         password = _ensure_account(client, url, email, users)
         if password:
             passwords[email] = password

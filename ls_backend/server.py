@@ -148,6 +148,7 @@ class LabelStudioServer:
     def __init__(
         self,
         data_dir: str | Path,
+        *,
         port: int = 8080,
         files_root: str | Path | None = None,
         with_backend: bool = True,

@@ -6,8 +6,8 @@ The sub-commands mirror the data flow::
                                   simulate (stands in for annotators) -> analyze
     demo runs them all on a small generated data set.
 
-A sub-command that is not built yet exits with :data:`EXIT_NOT_BUILT` and one line saying so,
-so scripts (and ``xnaming demo``) can tell "not built" from "failed".
+:func:`main` is the one error boundary (:mod:`xnaming.errors`): an expected error ends the
+command with one line on stderr and a documented exit status; ``--debug`` shows the traceback.
 Heavy libraries (torch, Label Studio) are imported inside the command that needs them, so
 ``xnaming --help`` stays instant.
 """
@@ -15,16 +15,20 @@ Heavy libraries (torch, Label Studio) are imported inside the command that needs
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import version
 
-__all__ = ["COMMANDS", "EXIT_NOT_BUILT", "Command", "build_parser", "main"]
+from xnaming.errors import classify, epilog
 
-EXIT_NOT_BUILT = 3
-"""Exit status of a sub-command that is not built yet (argparse uses 2 for usage errors)."""
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+
+DEBUG_FLAG = "--debug"
+DEBUG_ENV = "XNAMING_DEBUG"
 
 
 @dataclass(frozen=True)
@@ -37,31 +41,18 @@ class Command:
         The word typed after ``xnaming``.
     summary
         One line for ``xnaming --help``.
-    issue
-        The issue that builds this command; named in the "not implemented yet" message.
     entry
         ``"module:function"``: the function adds the command's arguments to its parser and sets
         ``handler`` (a function of the parsed arguments returning an exit status). The module
-        must import heavy libraries inside the handler, not at import time. ``None`` while the
-        command is not built.
+        must import heavy libraries inside the handler, not at import time.
     """
 
     name: str
     summary: str
-    issue: int
-    entry: str | None = None
-
-    @property
-    def built(self) -> bool:
-        return self.entry is not None
+    entry: str
 
     def configure(self, parser: argparse.ArgumentParser) -> None:
         """Give ``parser`` this command's arguments and handler."""
-        if self.entry is None:
-            # Accept any arguments (see main), so a script written against the final interface
-            # gets the "not implemented yet" answer rather than a usage error.
-            parser.set_defaults(handler=_not_built(self), accepts_any_arguments=True)
-            return
         module_name, function_name = self.entry.split(":")
         getattr(import_module(module_name), function_name)(parser)
 
@@ -71,66 +62,45 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "data",
         "make toybirds, or check a CUB-200-2011 / ImageFolder tree",
-        3,
         "xnn_training.cli:configure_data",
     ),
     Command(
         "train",
         "train the classifier (dnn) and its explanation nets (xnn)",
-        3,
         "xnn_training.cli:configure_train",
     ),
     Command(
         "explain",
         "significant X-features and their maps: the map bundle",
-        4,
         "xnn_training.cli:configure_explain",
     ),
     Command(
         "ls",
         "run Label Studio with the ML backend, or the backend alone",
-        6,
         "ls_backend.cli:configure_ls",
     ),
     Command(
         "publish",
         "a map bundle -> one Label Studio project per annotator",
-        6,
         "ls_backend.cli:configure_publish",
     ),
     Command(
         "collect",
         "annotators' projects -> a tidy namings table",
-        6,
         "ls_backend.cli:configure_collect",
     ),
     Command(
         "analyze",
         "namings -> coverage, purity, agreement, report.html",
-        5,
         "analysis.cli:configure",
     ),
     Command(
         "simulate",
         "simulated annotators' namings of a toybirds bundle",
-        7,
         "xnaming.commands:configure_simulate",
     ),
-    Command(
-        "demo", "the whole pipeline on generated toybirds", 7, "xnaming.commands:configure_demo"
-    ),
+    Command("demo", "the whole pipeline on generated toybirds", "xnaming.commands:configure_demo"),
 )
-
-
-def _not_built(command: Command) -> Callable[[argparse.Namespace], int]:
-    def handler(args: argparse.Namespace) -> int:
-        print(
-            f"xnaming {command.name}: not implemented yet (issue {command.issue}).",
-            file=sys.stderr,
-        )
-        return EXIT_NOT_BUILT
-
-    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,26 +109,44 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xnaming",
         description="Name the features a CNN decides by: xNN X-features, activation maps, "
         "Label Studio naming, and the measures of the interactive-naming study.",
+        epilog=epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"xnaming {version('xnaming')}")
+    parser.add_argument(
+        DEBUG_FLAG,
+        action="store_true",
+        help=f"on an error, print the traceback (also ${DEBUG_ENV}=1; allowed anywhere)",
+    )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for command in COMMANDS:
         sub = subparsers.add_parser(command.name, help=command.summary, description=command.summary)
+        sub.set_defaults(command_name=command.name)
         command.configure(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``xnaming`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit status."""
-    parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
-    if unknown and not getattr(args, "accepts_any_arguments", False):
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    """Run ``xnaming`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit status.
+
+    Usage errors exit through argparse (status 2). Any error the command raises is turned into
+    one line on stderr, ``xnaming COMMAND: error: ...``, and the status of
+    :func:`xnaming.errors.classify`; with ``--debug`` the traceback comes first.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # --debug is accepted anywhere before "--", also after the sub-command's own options.
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = DEBUG_FLAG in argv[:end] or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    argv = [a for a in argv[:end] if a != DEBUG_FLAG] + argv[end:]
+    args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except KeyboardInterrupt:
-        print("xnaming: interrupted", file=sys.stderr)
-        return 130
+    except (Exception, KeyboardInterrupt) as error:
+        status, message = classify(error)
+        if debug:
+            traceback.print_exc()
+        print(f"xnaming {args.command_name}: error: {message}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from analysis.annotator_profiles import DEFAULT_ANNOTATORS  # light: no numpy or pandas
 from xnaming.demo import DEFAULT_WORKDIR  # light: the demo imports its stages lazily
 
 __all__ = ["configure_demo", "configure_simulate"]
@@ -17,7 +18,12 @@ __all__ = ["configure_demo", "configure_simulate"]
 def configure_simulate(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``xnaming simulate``."""
     parser.add_argument("bundle", type=Path, help="a map bundle of toybirds images")
-    parser.add_argument("--annotators", type=int, default=5, help="how many (default 5)")
+    parser.add_argument(
+        "--annotators",
+        type=int,
+        default=DEFAULT_ANNOTATORS,
+        help=f"how many (default {DEFAULT_ANNOTATORS}: one per profile; more are variations)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="the namings CSV to write")
     parser.add_argument("--seed", type=int, default=0, help="seed of their choices (0)")
     parser.add_argument(
@@ -37,7 +43,7 @@ def _simulate(args: argparse.Namespace) -> int:
         data = read_bundle(args.bundle).data  # named in the manifest, relative to the bundle
         if data is None:
             raise ValueError(f"{args.bundle}'s manifest names no data set: give --data")
-    namings = simulate_bundle(args.bundle, data, args.annotators, seed=args.seed)
+    namings = simulate_bundle(args.bundle, data, annotators=args.annotators, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     namings.to_csv(args.out, index=False)
     counts = namings.groupby("annotator")["status"].value_counts().unstack(fill_value=0)

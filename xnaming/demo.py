@@ -3,36 +3,36 @@
 Each stage is a function of the demo's :class:`Demo` state that returns one line saying where
 its outputs are. A finished stage leaves a marker in ``WORKDIR/.done/``; a re-run skips it, and
 reruns every stage after the first one that runs again. Stages that keep a server (``ls
-start``) always run. A stage whose code is not built yet has ``run=None``: the demo names it
-and every stage after it, and still exits 0 when everything that could run did, so ``make
-demo`` always shows how far the project has come.
+start``) always run. A failing stage stops the demo (after stopping any server) and its error
+reaches ``xnaming``'s error boundary.
 
 Heavy libraries are imported inside the stages, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis.annotator_profiles import DEFAULT_ANNOTATORS
+from xnn_training.defaults import TOYBIRDS_CLASSES, TOYBIRDS_IMAGE_SIZE, TOYBIRDS_PER_CLASS
+
 __all__ = ["DEFAULT_WORKDIR", "FULL", "QUICK", "STAGES", "Demo", "Size", "Stage", "run_demo"]
 
 DEFAULT_WORKDIR = Path("runs/demo")
 DEMO_ANNOTATORS = ("ann1@demo.xnaming.org", "ann2@demo.xnaming.org")
-SIMULATED_ANNOTATORS = 5
 
 
 @dataclass(frozen=True)
 class Size:
     """How big the demo's data and training are."""
 
-    classes: int = 12
-    per_class: int = 150
-    image_size: int = 64
+    classes: int = TOYBIRDS_CLASSES
+    per_class: int = TOYBIRDS_PER_CLASS
+    image_size: int = TOYBIRDS_IMAGE_SIZE
     dnn_epochs: int | None = None  # the trainer's default
     xnn_epochs: int | None = None
 
@@ -88,19 +88,15 @@ class Stage:
         Short name, as printed.
     title
         What the stage does, in a few words.
-    issue
-        The issue that builds it.
     run
-        ``run(demo)`` does the stage and returns a line naming its outputs; ``None`` while
-        not built.
+        ``run(demo)`` does the stage and returns a line naming its outputs.
     always
         Run even when an earlier demo finished it (stages that start servers).
     """
 
     name: str
     title: str
-    issue: int
-    run: Callable[[Demo], str] | None = None
+    run: Callable[[Demo], str]
     always: bool = False
 
 
@@ -183,15 +179,15 @@ def _publish(demo: Demo) -> str:
 def _simulate(demo: Demo) -> str:
     from analysis.simulated_annotators import simulate_bundle
 
-    namings = simulate_bundle(demo.bundle, demo.data, SIMULATED_ANNOTATORS)
+    namings = simulate_bundle(demo.bundle, demo.data, annotators=DEFAULT_ANNOTATORS)
     namings.to_csv(demo.namings, index=False)
-    return f"{SIMULATED_ANNOTATORS} simulated annotators' namings: {demo.namings}"
+    return f"{DEFAULT_ANNOTATORS} simulated annotators' namings: {demo.namings}"
 
 
 def _analyze(demo: Demo) -> str:
     from analysis import analyze, load_namings, read_activations, write_report
 
-    activations = read_activations(demo.bundle / "activations.csv")
+    activations = read_activations(demo.bundle)
     results = analyze(activations, load_namings([demo.namings], activations))
     write_report(results, demo.report, bundle=demo.bundle)
     return f"report: {demo.report / 'report.html'}{_shortcut_found(demo, results)}"
@@ -218,21 +214,21 @@ def _shortcut_found(demo: Demo, results: Any) -> str:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("data", "generate the toybirds data set", 3, _data),
-    Stage("train dnn", "train the toy CNN classifier", 3, _train_dnn),
-    Stage("train xnn", "train the per-class explanation networks", 3, _train_xnn),
-    Stage("explain", "significant X-features and their activation maps", 4, _explain),
-    Stage("ls start", "start Label Studio and the ML backend", 6, _ls_start, always=True),
-    Stage("publish", "publish boards for two demo annotators", 6, _publish, always=True),
-    Stage("simulate", "simulate five annotators' namings", 7, _simulate),
-    Stage("analyze", "measures, tables, figures and report.html", 5, _analyze),
+    Stage("data", "generate the toybirds data set", _data),
+    Stage("train dnn", "train the toy CNN classifier", _train_dnn),
+    Stage("train xnn", "train the per-class explanation networks", _train_xnn),
+    Stage("explain", "significant X-features and their activation maps", _explain),
+    Stage("ls start", "start Label Studio and the ML backend", _ls_start, always=True),
+    Stage("publish", "publish boards for two demo annotators", _publish, always=True),
+    Stage("simulate", f"simulate {DEFAULT_ANNOTATORS} annotators' namings", _simulate),
+    Stage("analyze", "measures, tables, figures and report.html", _analyze),
 )
 
 
 def run_demo(
-    workdir: Path, serve: bool = True, size: Size = FULL, *, shortcut: str | None = None
+    workdir: Path, *, serve: bool = True, size: Size = FULL, shortcut: str | None = None
 ) -> int:
-    """Run every built stage in order; report the ones that are not built yet.
+    """Run every stage in order, reusing those an earlier run finished.
 
     Parameters
     ----------
@@ -249,8 +245,8 @@ def run_demo(
     Returns
     -------
     int
-        0 when every stage that could run succeeded (stages not built yet do not count as
-        failures); the exception of a failing stage propagates, after stopping any server.
+        0 when every stage succeeded; the exception of a failing stage propagates, after
+        stopping any server.
     """
     if shortcut == "":
         shortcut = str(size.classes // 2 + 1)  # not the first class: ranking first means something
@@ -264,21 +260,11 @@ def run_demo(
             marker.unlink()
     size_marker.write_text(identity)
     print(f"xnaming demo: working in {demo.workdir}/")
-    missing: Stage | None = None
     rerun = False  # once a stage runs again, every later stage must too
     try:
         for number, stage in enumerate(STAGES, start=1):
             label = f"[{number}/{len(STAGES)}] {stage.name:<10} {stage.title:<48}"
             marker = done_dir / stage.name.replace(" ", "-")
-            if missing is not None or stage.run is None:
-                missing = missing or stage
-                reason = (
-                    f"not built yet (issue {stage.issue})"
-                    if stage.run is None
-                    else f"waits for '{missing.name}'"
-                )
-                print(f"{label} {reason}")
-                continue
             if marker.exists() and not rerun and not stage.always:
                 print(f"{label} done earlier ({marker.read_text().strip()})")
                 continue
@@ -290,7 +276,7 @@ def run_demo(
             if not stage.always:
                 marker.write_text(f"{outcome} [{seconds:.0f} s]\n")
                 rerun = True
-        _print_summary(demo, missing)
+        _print_summary(demo)
         if serve and demo.server is not None:
             _wait_for_interrupt()
     finally:
@@ -299,7 +285,7 @@ def run_demo(
     return 0
 
 
-def _print_summary(demo: Demo, missing: Stage | None) -> None:
+def _print_summary(demo: Demo) -> None:
     if (demo.xnn / "fidelity.csv").is_file():
         print("\nFidelity of the xNNs to the classifier (the paper's Table 1):")
         print((demo.xnn / "fidelity.csv").read_text())
@@ -310,15 +296,7 @@ def _print_summary(demo: Demo, missing: Stage | None) -> None:
         print(f"  admin: {demo.credentials.admin_email} / {demo.credentials.admin_password}")
         for login in demo.logins:
             print(f"  annotator {login}")
-    if missing is not None:
-        not_built = [stage.name for stage in STAGES if stage.run is None]
-        print(
-            f"{len(not_built)} of {len(STAGES)} stages are not built yet ({', '.join(not_built)}); "
-            "the demo ran everything before the first of them.",
-            file=sys.stderr,
-        )
-    else:
-        print("xnaming demo: all stages done.")
+    print("xnaming demo: all stages done.")
 
 
 def _wait_for_interrupt() -> None:

@@ -1,38 +1,22 @@
-"""``xnaming data`` and ``xnaming train``: argument parsers and handlers.
+"""``xnaming data``, ``xnaming train`` and ``xnaming explain``: argument parsers and handlers.
 
 Torch and the training code are imported inside the handlers, so ``xnaming --help`` stays
-instant.
+instant. Errors are reported by ``xnaming``'s one error boundary (:mod:`xnaming.errors`).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
+from xnn_training.defaults import (
+    SIGNIFICANT_SHARE,
+    TOYBIRDS_CLASSES,
+    TOYBIRDS_IMAGE_SIZE,
+    TOYBIRDS_PER_CLASS,
+)
+
 __all__ = ["configure_data", "configure_explain", "configure_train"]
-
-
-EXIT_BAD_INPUT = 2
-
-
-def _friendly(command: str) -> Callable:
-    """Bad input (a missing path, an unknown class, ...) ends with its message, not a traceback."""
-
-    def wrap(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-        @functools.wraps(handler)
-        def run(args: argparse.Namespace) -> int:
-            try:
-                return handler(args)
-            except (ValueError, FileNotFoundError, FileExistsError) as error:  # BundleError too
-                print(f"xnaming {command}: error: {error}", file=sys.stderr)
-                return EXIT_BAD_INPUT
-
-        return run
-
-    return wrap
 
 
 def _classes(text: str) -> list[str]:
@@ -51,9 +35,24 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="KIND", required=True)
     toy = sub.add_parser("toybirds", help="generate the toybirds data set")
     toy.add_argument("--out", type=Path, required=True, help="directory to write")
-    toy.add_argument("--classes", type=int, default=12, help="number of species (default 12)")
-    toy.add_argument("--per-class", type=int, default=150, help="images per species (150)")
-    toy.add_argument("--size", type=int, default=64, help="image side in pixels (64)")
+    toy.add_argument(
+        "--classes",
+        type=int,
+        default=TOYBIRDS_CLASSES,
+        help=f"number of species (default {TOYBIRDS_CLASSES})",
+    )
+    toy.add_argument(
+        "--per-class",
+        type=int,
+        default=TOYBIRDS_PER_CLASS,
+        help=f"images per species ({TOYBIRDS_PER_CLASS})",
+    )
+    toy.add_argument(
+        "--size",
+        type=int,
+        default=TOYBIRDS_IMAGE_SIZE,
+        help=f"image side in pixels ({TOYBIRDS_IMAGE_SIZE})",
+    )
     toy.add_argument("--seed", type=int, default=0, help="random seed (0)")
     toy.add_argument(
         "--shortcut", metavar="CATEGORY",
@@ -67,12 +66,16 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
     check.set_defaults(handler=_run_check)
 
 
-@_friendly("data")
 def _run_toybirds(args: argparse.Namespace) -> int:
     from xnn_training.toybirds import make_toybirds
 
     out = make_toybirds(
-        args.out, args.classes, args.per_class, args.size, args.seed, shortcut=args.shortcut
+        args.out,
+        classes=args.classes,
+        per_class=args.per_class,
+        size=args.size,
+        seed=args.seed,
+        shortcut=args.shortcut,
     )
     cues = ", cues/" if args.shortcut else ""
     print(
@@ -81,7 +84,6 @@ def _run_toybirds(args: argparse.Namespace) -> int:
     return 0
 
 
-@_friendly("data")
 def _run_check(args: argparse.Namespace) -> int:
     from xnn_training.datasets import open_dataset
 
@@ -139,7 +141,6 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     xnn.set_defaults(handler=_run_train_xnn)
 
 
-@_friendly("train dnn")
 def _run_train_dnn(args: argparse.Namespace) -> int:
     _threads(args)
     from xnn_training.fit_dnn import train_dnn
@@ -152,7 +153,6 @@ def _run_train_dnn(args: argparse.Namespace) -> int:
     return 0
 
 
-@_friendly("train xnn")
 def _run_train_xnn(args: argparse.Namespace) -> int:
     _threads(args)
     from dataclasses import replace
@@ -189,8 +189,9 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--layer", help="map layer (default: pool4 or its equivalent)")
     parser.add_argument(
-        "--threshold", type=float, default=0.9,
-        help="share of the positive score the significant X-features cover (0.9)",
+        "--threshold", type=float, default=SIGNIFICANT_SHARE,
+        help=f"share of the positive score the significant X-features cover "
+        f"({SIGNIFICANT_SHARE})",
     )  # fmt: skip
     parser.add_argument(
         "--contrastive", action="store_true", help="contrastive Excitation Backprop"
@@ -201,7 +202,6 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=_run_explain)
 
 
-@_friendly("explain")
 def _run_explain(args: argparse.Namespace) -> int:
     _threads(args)
     from xnn_training.explain import explain

@@ -27,7 +27,6 @@ from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -35,8 +34,9 @@ from torch import Tensor, fx, nn
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 from tqdm import tqdm
 
-from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage
+from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage, read_table
 from xnn_training.datasets import ImageDataset, open_dataset
+from xnn_training.defaults import SIGNIFICANT_SHARE
 from xnn_training.excitation_backprop import ExcitationBackprop
 from xnn_training.models import MAP_LAYERS
 from xnn_training.overlay import overlay
@@ -297,7 +297,7 @@ def explain(
     split: str = "test",
     explain: str = "true",
     map_layer: str | None = None,
-    threshold: float = 0.9,
+    threshold: float = SIGNIFICANT_SHARE,
     contrastive: bool = False,
     batch_size: int = 16,
     limit: int | None = None,
@@ -382,7 +382,7 @@ def explain(
             bar.update(len(chunk))
     if skipped:
         print(f"explain: {skipped} images skipped: their class is not explained by {run.path}")
-    images = pd.read_csv(out / "images.csv", dtype=str) if (out / "images.csv").exists() else None
+    images = read_table(out / "images.csv") if (out / "images.csv").exists() else None
     summary = table_one(images)
     writer.finish(summary)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from xnn_training.defaults import SIGNIFICANT_SHARE
 from xnn_training.significant import significant_features
 from xnn_training.table_one import table_one
 from xnn_training.xnn import XNN
@@ -55,7 +56,7 @@ def fidelity_report(
     labels: torch.Tensor,
     columns: Sequence[int] | torch.Tensor,
     names: Sequence[str],
-    threshold: float = 0.9,
+    threshold: float = SIGNIFICANT_SHARE,
 ) -> pd.DataFrame:
     """The fidelity table of ``xnn`` on test ``features`` (N, d) with DNN ``logits`` (N, n).
 

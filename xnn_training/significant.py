@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from xnn_training.defaults import SIGNIFICANT_SHARE
+
 __all__ = ["SignificantFeatures", "significant_features"]
 
 
@@ -52,7 +54,7 @@ class SignificantFeatures:
 
 
 def significant_features(
-    contributions: np.ndarray | torch.Tensor, threshold: float = 0.9
+    contributions: np.ndarray | torch.Tensor, threshold: float = SIGNIFICANT_SHARE
 ) -> SignificantFeatures:
     """Select the significant X-features of each image.
 
@@ -61,7 +63,7 @@ def significant_features(
     contributions : array or tensor, shape (n_images, k) or (k,)
         The terms ``w_i * x_i`` of one class score (X-feature times its head weight), one row
         per image. A 1-D input is one image.
-    threshold : float, default 0.9
+    threshold : float, default :data:`~xnn_training.defaults.SIGNIFICANT_SHARE` (0.9)
         Fraction of the positive score the selected terms must reach, in (0, 1].
 
     Returns

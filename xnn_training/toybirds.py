@@ -41,6 +41,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
+from xnn_training.defaults import TOYBIRDS_CLASSES, TOYBIRDS_IMAGE_SIZE, TOYBIRDS_PER_CLASS
+
 __all__ = [
     "CUE_COLOUR",
     "FORMAT",
@@ -141,12 +143,12 @@ def species_table(classes: int) -> list[Species]:
 
 def make_toybirds(
     out_dir: str | Path,
-    classes: int = 12,
-    per_class: int = 150,
-    size: int = 64,
+    *,
+    classes: int = TOYBIRDS_CLASSES,
+    per_class: int = TOYBIRDS_PER_CLASS,
+    size: int = TOYBIRDS_IMAGE_SIZE,
     seed: int = 0,
     test_fraction: float = 1 / 3,
-    *,
     shortcut: str | None = None,
 ) -> Path:
     """Generate the toybirds data set.

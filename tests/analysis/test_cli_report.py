@@ -13,6 +13,7 @@ import pytest
 from analysis import analyze, write_report
 from analysis.synthetic import synthetic_study
 from xnaming.cli import main
+from xnaming.errors import BAD_INPUT
 
 CONTRACT = {
     "coverage": [
@@ -121,7 +122,7 @@ def test_cli_reports_bad_input_and_fails(tmp_path, study_files, capsys):
             str(tmp_path / "out"),
         ]
     )
-    assert status == 1
+    assert status == BAD_INPUT
     assert "status must be one of named, unnamed, discarded; found 'skipped'" in (
         capsys.readouterr().err
     )
@@ -145,13 +146,13 @@ def test_cli_rejects_an_unknown_pair(tmp_path, study_files, capsys):
             "y",
         ]
     )
-    assert status == 1
+    assert status == BAD_INPUT
     assert "--pair: no annotators" in capsys.readouterr().err
 
 
 def test_names_are_escaped_in_the_report(tmp_path, tiny_activations, tiny_namings):
     namings = tiny_namings.replace({"concept": {"wing": "<script>alert(1)</script>"}})
-    path = write_report(analyze(tiny_activations, namings, 1), tmp_path, figures=False)
+    path = write_report(analyze(tiny_activations, namings, min_images=1), tmp_path, figures=False)
     html = path.read_text()
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
@@ -184,7 +185,7 @@ def test_budget_spent_flags_pairs_unless_trivially_optimal(study_files):
 @pytest.mark.parametrize("annotators", [[], ["A"]])
 def test_studies_without_pairs_still_report(tmp_path, tiny_activations, tiny_namings, annotators):
     namings = tiny_namings[tiny_namings["annotator"].isin(annotators)]
-    results = analyze(tiny_activations, namings, 1)
+    results = analyze(tiny_activations, namings, min_images=1)
     assert results.agreement.empty
     assert results.compatibility.empty
     assert row_count(results.coverage, "any") == 1

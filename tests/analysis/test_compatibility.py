@@ -86,7 +86,7 @@ def test_weighted_by_edge_weight(judge):
             key | {"d": 2, "set": 1, "concept_a": "wing", "concept_b": "open wing", "weight": 1},
         ]
     )
-    table = compatibility_table(matchings, pd.DataFrame([key]), judge)
+    table = compatibility_table(matchings, pd.DataFrame([key]), judge=judge)
     d2 = table[table["d"] == 2].iloc[0]
     assert d2["exact"] == pytest.approx(0.6)
     assert d2["subset"] == pytest.approx(0.7)

@@ -38,7 +38,7 @@ def test_words_match_whole_names_made_of_background_words():
 
 def test_decisions_by_hand(study):
     activations, namings = study
-    results = analyze(activations, namings, 1)
+    results = analyze(activations, namings, min_images=1)
     decisions = results.distrust_decisions.set_index("image_id")
     # i1, i2: every map named by both annotators.
     assert decisions.loc["i1", "distrust"] == pytest.approx(distrust(0, 2))
@@ -61,14 +61,14 @@ def test_decisions_by_hand(study):
 
 def test_maps_weigh_equally_without_shares(study):
     activations, namings = study
-    results = analyze(activations.drop(columns="share"), namings, 1)
+    results = analyze(activations.drop(columns="share"), namings, min_images=1)
     decisions = results.distrust_decisions.set_index("image_id")
     assert decisions.loc["i3", "distrust"] == pytest.approx((distrust(1, 1) + distrust(0, 1)) / 2)
 
 
 def test_the_word_list_is_configurable(study):
     activations, namings = study
-    without = analyze(activations, namings, 1, distrust_words=DistrustWords(["sky"]))
+    without = analyze(activations, namings, min_images=1, distrust_words=DistrustWords(["sky"]))
     decisions = without.distrust_decisions.set_index("image_id")
     assert decisions.loc["i4", "distrust"] == pytest.approx(distrust(1, 1))  # B's name counts
     assert not decisions["distrusted"].any()
@@ -76,11 +76,11 @@ def test_the_word_list_is_configurable(study):
 
 def test_unnamed_maps_alone_never_make_a_decision_distrusted(tiny_activations, tiny_namings):
     unnamed = tiny_namings.assign(status="unnamed", concept="")
-    results = analyze(tiny_activations, unnamed, 1)
+    results = analyze(tiny_activations, unnamed, min_images=1)
     assert results.distrust_decisions["distrust"].to_numpy() == pytest.approx(PRIOR)
     assert not results.distrust_decisions["distrusted"].any()
     discarded = tiny_namings.assign(status="discarded", concept="")
-    results = analyze(tiny_activations, discarded, 1)
+    results = analyze(tiny_activations, discarded, min_images=1)
     assert results.distrust_decisions["distrusted"].all()
     assert results.distrust["flagged"].all()
 

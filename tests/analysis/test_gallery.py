@@ -110,6 +110,6 @@ def test_a_category_nobody_named_has_no_cards(tiny_activations, tiny_namings):
         [{"activation_id": "z1", "image_id": "iz", "category": "zz", "x_feature": 0}]
     )
     with pytest.warns(UserWarning, match="no namings from A, B"):
-        results = analyze(pd.concat([tiny_activations, extra]), tiny_namings, 1)
+        results = analyze(pd.concat([tiny_activations, extra]), tiny_namings, min_images=1)
     assert "zz" not in set(results.gallery["category"])
     assert "zz" not in set(results.explanation_examples["category"])

@@ -32,8 +32,8 @@ def test_unknown_status_names_value_and_row(tiny_namings):
 
 def test_status_is_case_insensitive(tiny_activations, tiny_namings):
     upper = tiny_namings.assign(status=tiny_namings["status"].str.upper())
-    assert analyze(tiny_activations, upper, 1).coverage.equals(
-        analyze(tiny_activations, tiny_namings, 1).coverage
+    assert analyze(tiny_activations, upper, min_images=1).coverage.equals(
+        analyze(tiny_activations, tiny_namings, min_images=1).coverage
     )
 
 
@@ -47,8 +47,8 @@ def test_named_without_concept(tiny_namings):
 def test_concept_of_an_unnamed_row_is_ignored(tiny_activations, tiny_namings):
     noisy = tiny_namings.copy()
     noisy.loc[noisy["status"] != "named", "concept"] = "leftover"
-    assert analyze(tiny_activations, noisy, 1).summaries.equals(
-        analyze(tiny_activations, tiny_namings, 1).summaries
+    assert analyze(tiny_activations, noisy, min_images=1).summaries.equals(
+        analyze(tiny_activations, tiny_namings, min_images=1).summaries
     )
 
 
@@ -67,9 +67,9 @@ def test_category_mismatch(tiny_activations, tiny_namings):
 
 
 def test_empty_category_is_filled_from_activations(tiny_activations, tiny_namings):
-    assert analyze(tiny_activations, tiny_namings.assign(category=""), 1).coverage.equals(
-        analyze(tiny_activations, tiny_namings, 1).coverage
-    )
+    assert analyze(
+        tiny_activations, tiny_namings.assign(category=""), min_images=1
+    ).coverage.equals(analyze(tiny_activations, tiny_namings, min_images=1).coverage)
 
 
 def test_duplicate_rows_in_one_table(tiny_namings):

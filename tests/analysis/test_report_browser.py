@@ -73,7 +73,7 @@ def study(tmp_path_factory):
             )
         )
     bundle = writer.finish()
-    namings = simulate_bundle(bundle, data, 5)
+    namings = simulate_bundle(bundle, data, annotators=5)
     namings.to_csv(root / "namings.csv", index=False)
     planted = json.loads((data / "toybirds.json").read_text())["shortcut"]["category"]
     return Study(data, bundle, root / "namings.csv", planted)

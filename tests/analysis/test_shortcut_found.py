@@ -33,11 +33,11 @@ def _chain(root, shortcut):
     dnn = train_dnn(data, root / "dnn", epochs=EPOCHS["dnn"], seed=SMALL["seed"], overwrite=True)
     xnn = train_xnn(dnn, root / "xnn", epochs=EPOCHS["xnn"], seed=SMALL["seed"], overwrite=True)
     bundle = explain(dnn, xnn, data, root / "bundle")
-    namings = simulate_bundle(bundle, data, 5, seed=SMALL["seed"])
+    namings = simulate_bundle(bundle, data, annotators=5, seed=SMALL["seed"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = analyze(read_activations(bundle / "activations.csv"), namings)
-    return data, bundle, results
+    return data, bundle, results, dnn
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def plain(tmp_path_factory):
 
 
 def test_the_planted_class_is_distrusted_first(planted):
-    data, bundle, results = planted
+    data, bundle, results, _dnn = planted
     category = json.loads((data / "toybirds.json").read_text())["shortcut"]["category"]
     first = results.distrust.iloc[0]
     assert first["category"] == category, results.distrust.to_string()
@@ -64,6 +64,34 @@ def test_the_planted_class_is_distrusted_first(planted):
 
 
 def test_without_the_cue_no_class_is_flagged(plain):
-    _data, _bundle, results = plain
+    _data, _bundle, results, _dnn = plain
     assert not results.distrust["flagged"].any(), results.distrust.to_string()
     assert results.distrust["distrusted_share"].max() < FLAG_LEVEL
+
+
+def _accuracy(dnn_path, data, category) -> float:
+    """The classifier's accuracy on the test images of ``category`` in ``data``."""
+    import pandas as pd
+    import torch
+    from PIL import Image
+
+    from xnn_training.datasets import image_transform
+    from xnn_training.runs import load_dnn_run
+
+    dnn = load_dnn_run(dnn_path)
+    transform = image_transform(dnn.image_size)
+    images = pd.read_csv(data / "images.csv", dtype=str, keep_default_na=False)
+    rows = images[(images["split"] == "test") & (images["category"] == category)]
+    batch = torch.stack([transform(Image.open(data / p).convert("RGB")) for p in rows.image_path])
+    with torch.no_grad():
+        predicted = dnn.model(batch).argmax(1)
+    return float((predicted == dnn.classes.index(category)).float().mean())
+
+
+def test_the_classifier_is_right_for_the_wrong_reason(planted, plain):
+    data, _bundle, _results, dnn = planted
+    plain_data = plain[0]  # the same images, without the cue
+    category = json.loads((data / "toybirds.json").read_text())["shortcut"]["category"]
+    with_cue, without = _accuracy(dnn, data, category), _accuracy(dnn, plain_data, category)
+    assert with_cue > 0.9
+    assert without < with_cue - 0.5, (with_cue, without)

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.simulated_annotators import DEFAULT_PROFILES, AnnotatorProfile, simulate_namings
+from analysis.annotator_profiles import DEFAULT_PROFILES, AnnotatorProfile
+from analysis.simulated_annotators import simulate_namings
 from xnn_training.part_masks import BACKGROUND
 
 

@@ -1,20 +1,19 @@
 """docker-compose.yml and the Dockerfile: everything the code expects is there.
 
 Docker cannot run here; these tests read the files, and `docker-compose config` (Debian's
-docker-compose, installed by .ci/run) checks the compose file is valid.
+docker-compose, which `make test` installs when run as root) checks the compose file is valid.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import tomllib
 from pathlib import Path
 
-import pytest
 import yaml
+
+from tests.system_packages import require_command
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -94,11 +93,7 @@ def test_dockerfile_installs_every_package_from_the_lock():
 
 
 def test_docker_compose_accepts_the_file(tmp_path):
-    binary = shutil.which("docker-compose")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install Debian's docker-compose (see .ci/run)")
-        pytest.skip("Debian's docker-compose is not installed (apt-get install docker-compose)")
+    binary = require_command("docker-compose", needed_for="checking docker-compose.yml")
     result = subprocess.run(
         [
             binary,

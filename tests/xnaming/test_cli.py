@@ -1,4 +1,4 @@
-"""The command line: one entry point, nine sub-commands, honest about what is not built."""
+"""The command line: one entry point, nine sub-commands, documented exit statuses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from xnaming.cli import COMMANDS, EXIT_NOT_BUILT, Command, main
+from xnaming.cli import COMMANDS, main
+from xnaming.errors import EXIT_STATUSES
 
 PIPELINE_ORDER = [
     "data",
@@ -48,16 +49,14 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"xnaming {version('xnaming')}"
 
 
-def test_unbuilt_command_says_so_and_fails(capsys, monkeypatch):
-    from xnaming import cli
-
-    unbuilt = Command("future", "a stage still to come", 42)
-    monkeypatch.setattr(cli, "COMMANDS", (*COMMANDS, unbuilt))
-    status = main(["future", "--some-option", "value"])
-    captured = capsys.readouterr()
-    assert status == EXIT_NOT_BUILT
-    assert captured.out == ""
-    assert captured.err.strip() == "xnaming future: not implemented yet (issue 42)."
+def test_help_documents_the_exit_statuses(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "exit statuses:" in out
+    for code, meaning in EXIT_STATUSES.items():
+        assert re.search(rf"^\s+{code}\s+{re.escape(meaning)}$", out, re.MULTILINE), code
+    assert "--debug" in out
 
 
 def test_built_commands_refuse_unknown_options(capsys):
@@ -67,7 +66,7 @@ def test_built_commands_refuse_unknown_options(capsys):
     assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c.built], ids=lambda c: c.name)
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.name)
 def test_built_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command.name, "--help"])

@@ -1,4 +1,4 @@
-"""`xnaming demo`: runs the built stages in order, reuses finished ones, names the unbuilt."""
+"""`xnaming demo`: runs the stages in order, reuses finished ones, stops at a failing one."""
 
 from __future__ import annotations
 
@@ -14,28 +14,22 @@ def _recording_stage(name: str, log: list[str], always: bool = False) -> Stage:
         (state.workdir / name).write_text("done")
         return f"{name}: wrote {state.workdir / name}"
 
-    return Stage(name, f"the {name} stage", issue=1, run=run, always=always)
+    return Stage(name, f"the {name} stage", run=run, always=always)
 
 
-def test_runs_built_stages_until_the_first_unbuilt_one(tmp_path, monkeypatch, capsys):
+def test_runs_every_stage_in_order_and_says_where_its_outputs_are(tmp_path, monkeypatch, capsys):
     log: list[str] = []
-    stages = (
-        _recording_stage("one", log),
-        _recording_stage("two", log),
-        Stage("three", "not there yet", issue=9),
-        _recording_stage("four", log),
-    )
+    stages = tuple(_recording_stage(name, log) for name in ("one", "two", "three"))
     monkeypatch.setattr(demo, "STAGES", stages)
 
     status = run_demo(tmp_path / "work", serve=False)
 
     captured = capsys.readouterr()
     assert status == 0
-    assert log == ["one", "two"]
+    assert log == ["one", "two", "three"]
     assert (tmp_path / "work" / "two").read_text() == "done"
-    assert "not built yet (issue 9)" in captured.out
-    assert "waits for 'three'" in captured.out
-    assert "1 of 4 stages are not built yet (three)" in captured.err
+    assert f"two: wrote {tmp_path / 'work' / 'two'}" in captured.out
+    assert "all stages done" in captured.out
 
 
 def test_a_second_run_reuses_finished_stages(tmp_path, monkeypatch, capsys):
@@ -75,12 +69,17 @@ def test_a_failing_stage_fails_the_demo_and_stops_the_server(tmp_path, monkeypat
     monkeypatch.setattr(
         demo,
         "STAGES",
-        (Stage("start", "", 1, start, always=True), Stage("bad", "breaks", 1, broken)),
+        (
+            Stage("start", "", start, always=True),
+            Stage("bad", "breaks", broken),
+            _recording_stage("after", later := []),
+        ),
     )
     with pytest.raises(RuntimeError, match="stage broke"):
         run_demo(tmp_path, serve=True)
     assert stopped == [True]
     assert not (tmp_path / ".done" / "bad").exists()
+    assert later == []  # no stage runs after a failing one
 
 
 def test_real_stage_table_covers_the_pipeline():

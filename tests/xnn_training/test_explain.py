@@ -13,7 +13,8 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from xnaming.cli import main
-from xnn_training import make_toybirds, open_dataset, train_dnn, train_xnn
+from xnaming.errors import BAD_INPUT
+from xnn_training import open_dataset
 from xnn_training.bundle import (
     ACTIVATION_COLUMNS,
     EXTRA_IMAGE_COLUMNS,
@@ -30,13 +31,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(toybirds_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("explain")
-    data = make_toybirds(root / "data", classes=3, per_class=9, size=32, seed=0)
-    dnn = train_dnn(data, root / "dnn", epochs=2, batch_size=8)
-    xnn = train_xnn(dnn, root / "xnn", k=3, hidden=(8, 4), epochs=3, batch_size=8)
+    data, dnn, xnn = toybirds_run.data, toybirds_run.dnn, toybirds_run.xnn
     # A copy of the xNN whose first class has only negative head weights: its images have no
-    # significant X-feature and must still be listed.
+    # significant X-feature and must still be listed. The DNN is copied beside it, as the
+    # xNN's config names its DNN run by a path relative to the xNN run.
+    shutil.copytree(dnn, root / dnn.name)
     silent = root / "xnn_silent"
     shutil.copytree(xnn, silent)
     weights = load_file(str(silent / "weights.safetensors"))
@@ -214,5 +215,5 @@ def test_cli_writes_a_bundle_and_reports_bad_input(runs, tmp_path, capsys):
     content = read_bundle(tmp_path / "b")
     assert len(content.images) == 4
     assert (content.images["category"] == content.images["prediction"]).all()
-    assert main([*args, "--out", str(tmp_path / "c"), "--layer", "nope"]) == 2
+    assert main([*args, "--out", str(tmp_path / "c"), "--layer", "nope"]) == BAD_INPUT
     assert "Valid names" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from xnn_training import make_toybirds, train_dnn, train_xnn
+from xnn_training import make_toybirds
 from xnn_training.bundle import read_bundle
 from xnn_training.datasets import open_dataset
 from xnn_training.explain import explain
@@ -18,12 +18,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pointing")
-    data = make_toybirds(root / "data", classes=3, per_class=9, size=32, seed=1)
-    dnn = train_dnn(data, root / "dnn", epochs=2, batch_size=8)
-    xnn = train_xnn(dnn, root / "xnn", k=3, hidden=(8, 4), epochs=3, batch_size=8)
-    return explain(dnn, xnn, data, root / "bundle"), data
+def bundle(toybirds_run, tmp_path_factory):
+    run = toybirds_run
+    return explain(run.dnn, run.xnn, run.data, tmp_path_factory.mktemp("pointing") / "b"), run.data
 
 
 def test_every_map_is_looked_up_in_its_mask(bundle):

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from xnaming.cli import main
+from xnaming.errors import BAD_INPUT, NOT_FOUND
 
 
 def test_help_does_not_import_torch():
@@ -28,16 +29,16 @@ def test_data_toybirds_and_check(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_bad_input_gives_a_message_and_status_2(tmp_path, capsys):
-    assert main(["data", "check", str(tmp_path / "nowhere")]) == 2
+def test_bad_input_gives_a_message_and_its_status(tmp_path, capsys):
+    assert main(["data", "check", str(tmp_path / "nowhere")]) == NOT_FOUND
     assert "is not a directory" in capsys.readouterr().err
     out = tmp_path / "tb"
     main(["data", "toybirds", "--out", str(out), "--classes", "2", "--per-class", "2",
           "--size", "32"])  # fmt: skip
     code = main(["train", "dnn", "--data", str(out), "--arch", "alexnet9", "--out",
                  str(tmp_path / "run")])  # fmt: skip
-    assert code == 2
+    assert code == BAD_INPUT
     assert "unknown architecture 'alexnet9'" in capsys.readouterr().err
     code = main(["train", "xnn", "--dnn", str(tmp_path / "run"), "--out", str(tmp_path / "x")])
-    assert code == 2
+    assert code == NOT_FOUND
     assert "is not a directory" in capsys.readouterr().err

@@ -12,7 +12,6 @@ from xnn_training import (
     fidelity,
     load_dnn_run,
     load_xnn_run,
-    make_toybirds,
     open_dataset,
     train_dnn,
     train_xnn,
@@ -21,13 +20,9 @@ from xnn_training import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pipeline")
-    data = make_toybirds(root / "data", classes=3, per_class=6, size=32, seed=0)
-    dnn = train_dnn(data, root / "dnn", epochs=2, batch_size=8)
-    xnn = train_xnn(dnn, root / "xnn", k=3, hidden=(8, 4), epochs=3, batch_size=8)
-    return data, dnn, xnn
+@pytest.fixture
+def trained(toybirds_run):
+    return toybirds_run.data, toybirds_run.dnn, toybirds_run.xnn
 
 
 def test_runs_hold_the_documented_files(trained):

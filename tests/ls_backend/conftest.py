@@ -1,0 +1,77 @@
+"""Session fixtures of the Label Studio tests: one real Label Studio server (and ML backend).
+
+The server is started with the code ``xnaming ls start`` runs (:class:`LabelStudioServer`), on
+free ports, with a private data directory, and stopped at the end of the session; it serves a
+hand-made bundle (:mod:`tests.ls_backend.bundle_factory`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.ls_backend.bundle_factory import make_bundle
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@dataclass
+class LiveLabelStudio:
+    """A running Label Studio with the ML backend, and a hand-made bundle it can serve."""
+
+    server: object  # ls_backend.server.LabelStudioServer
+    url: str
+    token: str
+    backend_url: str
+    data_dir: Path
+    files_root: Path
+    bundle: Path
+
+    def client(self):
+        from label_studio_sdk import LabelStudio
+
+        return LabelStudio(base_url=self.url, api_key=self.token)
+
+    def password(self, email: str) -> str:
+        from ls_backend.server import load_credentials
+
+        return load_credentials(self.data_dir).annotators[email]
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory):
+    """A real Label Studio server with the xnaming ML backend, for the whole session."""
+    from ls_backend.server import LabelStudioServer, free_port
+
+    root = tmp_path_factory.mktemp("label-studio")
+    files_root = root / "files"
+    bundle = make_bundle(files_root / "bundle")
+    port = free_port()
+    backend_port = free_port()
+    while backend_port == port:
+        backend_port = free_port()
+    server = LabelStudioServer(
+        root / "data", port=port, files_root=files_root, backend_port=backend_port
+    )
+    credentials = server.start()
+    try:
+        yield LiveLabelStudio(
+            server=server,
+            url=credentials.url,
+            token=credentials.token,
+            backend_url=credentials.backend_url,
+            data_dir=root / "data",
+            files_root=files_root,
+            bundle=bundle,
+        )
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """test-artifacts/ (git-ignored): screenshots of the browser tests."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

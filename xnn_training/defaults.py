@@ -1,0 +1,21 @@
+"""Defaults the library and the command line share, stated once.
+
+Plain numbers with no imports, so ``xnaming --help`` can show them without loading numpy or
+torch. The functions that use them (:func:`xnn_training.significant.significant_features`,
+:func:`xnn_training.explain.explain`, :func:`xnn_training.make_toybirds`, ...) take them as their
+defaults, and ``xnaming data`` / ``xnaming explain`` as their options' defaults.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SIGNIFICANT_SHARE", "TOYBIRDS_CLASSES", "TOYBIRDS_IMAGE_SIZE", "TOYBIRDS_PER_CLASS"]
+
+SIGNIFICANT_SHARE = 0.9
+"""Share of an image's positive class score its significant X-features cover (the paper's 90%)."""
+
+TOYBIRDS_CLASSES = 12
+"""Species in a generated toybirds data set (the paper's study had 12 bird categories)."""
+TOYBIRDS_PER_CLASS = 150
+"""Images per species."""
+TOYBIRDS_IMAGE_SIZE = 64
+"""Side of a toybirds image in pixels."""

@@ -1,4 +1,4 @@
-"""Command-line entries of ``xnaming ls``, ``xnaming publish`` and ``xnaming collect``.
+"""Command-line entries of ``xnaming ls``, ``publish``, ``collect`` and ``status``.
 
 Each ``configure_*`` adds its command's arguments and sets ``handler``; heavy imports happen
 inside the handlers so ``xnaming --help`` stays instant. Errors are reported by ``xnaming``'s
@@ -8,13 +8,20 @@ one error boundary (:mod:`xnaming.errors`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 from pathlib import Path
 
 from label_config import DEFAULT_GROUPS, MODES  # light: names and numbers only
 
-__all__ = ["configure_collect", "configure_ls", "configure_publish", "serve_backend"]
+__all__ = [
+    "configure_collect",
+    "configure_ls",
+    "configure_publish",
+    "configure_status",
+    "serve_backend",
+]
 
 DEFAULT_DATA_DIR = Path("runs/label-studio")
 
@@ -91,6 +98,27 @@ def configure_ls(parser: argparse.ArgumentParser) -> None:
         help="Label Studio to resync from ($LABEL_STUDIO_URL); token: $LABEL_STUDIO_API_KEY",
     )
     backend.set_defaults(handler=_backend)
+
+    remove = sub.add_parser(
+        "remove-annotator",
+        help="stop an annotator from logging in (their project and work stay)",
+        description="Deactivate an annotator's account: they can no longer log in; their "
+        "project and annotations stay, and `collect` still reads them (delete the project in "
+        "Label Studio to drop them). `xnaming publish` with the same e-mail lets them back in.",
+    )
+    remove.add_argument("email", help="the annotator's e-mail")
+    _add_server(remove)
+    remove.set_defaults(handler=_remove_annotator)
+
+
+def _remove_annotator(args: argparse.Namespace) -> int:
+    from ls_backend.manager import Manager
+
+    credentials, _ = _server(args)
+    annotator = Manager(credentials.url, credentials.token).deactivate(args.email)
+    projects = ", ".join(str(p["id"]) for p in annotator.projects) or "none"
+    print(f"{annotator.email} can no longer log in; their projects ({projects}) stay")
+    return 0
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -285,4 +313,34 @@ def _collect(args: argparse.Namespace) -> int:
     namings, raw_dir = collect(credentials.url, credentials.token, args.out)
     counts = namings["status"].value_counts().to_dict()
     print(f"{len(namings)} namings ({counts}) -> {args.out}; raw exports in {raw_dir}")
+    return 0
+
+
+# -- xnaming status ------------------------------------------------------------------------
+
+
+def configure_status(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--watch",
+        nargs="?",
+        type=float,
+        const=10.0,
+        metavar="SECONDS",
+        help="print again every SECONDS (default 10) until Ctrl-C",
+    )
+    _add_server(parser)
+    parser.set_defaults(handler=_status)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from ls_backend.status import format_status, status, watch
+
+    credentials, _ = _server(args)
+    if args.watch is None:
+        print(format_status(status(credentials.url, credentials.token)))
+        return 0
+    if args.watch <= 0:
+        raise ValueError(f"--watch needs a positive number of seconds, got {args.watch:g}")
+    with contextlib.suppress(KeyboardInterrupt):
+        watch(credentials.url, credentials.token, every=args.watch)
     return 0

@@ -1,27 +1,158 @@
 """``xnaming collect``: every published project's export -> the tidy namings CSV.
 
-Exports each project that ``xnaming publish`` made (found on the server by its title), keeps the
-raw JSON exports next to the CSV, and reads them with :mod:`label_config.results`, the one
-reader of Label Studio exports (its rules, e.g. for skipped annotations, are in
-``docs/formats.md``).
+Exports each project that ``xnaming publish`` made (in every organization the manager belongs
+to, found by its title), keeps the raw JSON exports next to the CSV, and reads them with
+:mod:`label_config.results`, the one reader of Label Studio exports (its rules, e.g. for
+skipped annotations, are in ``docs/formats.md``).
+
+Attribution: a project belongs to the annotator in its title, and only annotations that
+annotator made (``completed_by``) are read. Any other author's annotation is reported (who,
+which task) and never counted; the raw export keeps it.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from label_config import NAMINGS_COLUMNS, read_label_studio_export
-from ls_backend.publish import PROJECT_MARKER
+from ls_backend.publish import parse_project_title
 
-__all__ = ["collect"]
+__all__ = [
+    "ForeignAnnotation",
+    "PublishedExport",
+    "collect",
+    "own_annotations",
+    "published_exports",
+    "read_own_namings",
+]
+
+
+@dataclass(frozen=True)
+class ForeignAnnotation:
+    """An annotation in an annotator's project by someone else."""
+
+    project_id: int
+    task_id: int
+    annotation_id: int
+    author: str  # e-mail, or "user N" when the account is gone
+    annotator: str  # whose project it is
+
+    def __str__(self) -> str:
+        return (
+            f"project {self.project_id} ({self.annotator}): annotation {self.annotation_id} "
+            f"on task {self.task_id} is by {self.author}, not counted"
+        )
+
+
+@dataclass
+class PublishedExport:
+    """One published project's full JSON export, and whose it is."""
+
+    project_id: int
+    title: str
+    mode: str
+    annotator: str
+    annotator_id: int | None  # None: no such account (then nothing is counted)
+    tasks: list[dict]
+    raw: bytes
+    isolated: bool  # the project lies in the annotator's own organization
+
+
+def published_exports(url: str, token: str) -> tuple[list[PublishedExport], dict[int, str]]:
+    """Export every project ``xnaming publish`` made, in every organization of the manager.
+
+    Returns
+    -------
+    (list of PublishedExport, dict)
+        The exports in project-id order, and every known account's e-mail by user id.
+    """
+    from ls_backend.manager import Manager
+
+    manager = Manager(url, token, timeout=300)
+    annotators = manager.annotators()
+    me = manager.me()
+    emails = {a.id: a.email for a in annotators} | {int(me["id"]): str(me["email"])}
+    ids = {a.email.lower(): a.id for a in annotators}
+    own_organization = {a.email.lower(): a.organization for a in annotators}
+    found = []
+    for organization, project in manager.projects():
+        parsed = parse_project_title(project.get("title") or "")
+        creator = (project.get("created_by") or {}).get("id")
+        if parsed is None or creator != me["id"]:
+            continue
+        mode, annotator = parsed
+        chunks = manager.client(organization).projects.exports.download_sync(
+            project["id"], export_type="JSON", download_all_tasks=True
+        )
+        raw = b"".join(chunks)
+        found.append(
+            PublishedExport(
+                project_id=int(project["id"]),
+                title=project["title"],
+                mode=mode,
+                annotator=annotator,
+                annotator_id=ids.get(annotator.lower()),
+                tasks=json.loads(raw),
+                raw=raw,
+                isolated=own_organization.get(annotator.lower()) == organization,
+            )
+        )
+    return sorted(found, key=lambda e: e.project_id), emails
+
+
+def own_annotations(
+    export: PublishedExport, emails: dict[int, str]
+) -> tuple[list[dict], list[ForeignAnnotation]]:
+    """The export's tasks keeping only the annotator's own annotations, and the others."""
+    tasks, foreign = [], []
+    for task in export.tasks:
+        mine = []
+        for annotation in task.get("annotations", []):
+            author = annotation.get("completed_by")
+            if isinstance(author, dict):  # some export formats nest the user
+                author = author.get("id")
+            if export.annotator_id is not None and author == export.annotator_id:
+                mine.append(annotation)
+            else:
+                who = emails.get(author, f"user {author}") if isinstance(author, int) else "nobody"
+                foreign.append(
+                    ForeignAnnotation(
+                        project_id=export.project_id,
+                        task_id=int(task.get("id", -1)),
+                        annotation_id=int(annotation.get("id", -1)),
+                        author=who,
+                        annotator=export.annotator,
+                    )
+                )
+        tasks.append({**task, "annotations": mine})
+    return tasks, foreign
+
+
+def read_own_namings(
+    export: PublishedExport, emails: dict[int, str]
+) -> tuple[pd.DataFrame, list[ForeignAnnotation]]:
+    """The namings table of one export from the annotator's own annotations only."""
+    tasks, foreign = own_annotations(export, emails)
+    return read_label_studio_export(tasks), foreign
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def collect(
-    url: str, token: str, out: str | Path, *, progress: Callable[[str], None] = print
+    url: str,
+    token: str,
+    out: str | Path,
+    *,
+    progress: Callable[[str], None] = print,
+    warn: Callable[[str], None] = _to_stderr,
 ) -> tuple[pd.DataFrame, Path]:
     """Export all xnaming projects and write the namings table.
 
@@ -33,34 +164,36 @@ def collect(
         The CSV to write; raw exports go to ``<out stem>-exports/project-<id>.json``.
     progress
         Called with one line per project.
+    warn
+        Called with one ``warning: ...`` line per annotation that is not the project's
+        annotator's (never counted), and per project outside the annotator's organization.
 
     Returns
     -------
     (pandas.DataFrame, pathlib.Path)
         The namings table and the directory of raw exports.
     """
-    from label_studio_sdk import LabelStudio
-
     out = Path(out)
     raw_dir = out.with_name(f"{out.stem}-exports")
     raw_dir.mkdir(parents=True, exist_ok=True)
-    client = LabelStudio(base_url=url, api_key=token, timeout=300)
-    projects = [
-        p for p in client.projects.list() if (p.title or "").startswith(PROJECT_MARKER + " ")
-    ]
-    if not projects:
+    exports, emails = published_exports(url, token)
+    if not exports:
         raise LookupError(f"no xnaming projects on {url}: run `xnaming publish` first")
     frames = []
-    for project in sorted(projects, key=lambda p: p.id):
-        chunks = client.projects.exports.download_sync(
-            project.id, export_type="JSON", download_all_tasks=True
-        )
-        raw = b"".join(chunks)
-        path = raw_dir / f"project-{project.id}.json"
-        path.write_bytes(raw)
-        table = read_label_studio_export(json.loads(raw))
+    for export in exports:
+        path = raw_dir / f"project-{export.project_id}.json"
+        path.write_bytes(export.raw)
+        table, foreign = read_own_namings(export, emails)
         frames.append(table)
-        progress(f"project {project.id} ({project.title}): {len(table)} rows -> {path}")
+        progress(f"project {export.project_id} ({export.title}): {len(table)} rows -> {path}")
+        if not export.isolated:
+            warn(
+                f"warning: project {export.project_id} is not in {export.annotator}'s own "
+                "organization: other annotators may have seen it (publish again to isolate "
+                "new projects)"
+            )
+        for annotation in foreign:
+            warn(f"warning: {annotation}")
     namings = pd.concat(frames, ignore_index=True)[list(NAMINGS_COLUMNS)]
     out.parent.mkdir(parents=True, exist_ok=True)
     namings.to_csv(out, index=False)

@@ -1,7 +1,8 @@
 """``xnaming publish``: a map bundle -> one Label Studio project per annotator.
 
-For each annotator: their account (created from the organization's invite link when missing),
-their project (found again by title on a second run), a local files storage over the bundle so
+For each annotator: their account in an organization of their own, with the manager in it too
+(``ls_backend.isolation``, through :class:`ls_backend.manager.Manager`: no annotator sees another's
+work), their project in it (found again by title on a second run), a local files storage so
 the annotator's browser can load the images from Label Studio itself, the tasks that are not
 there yet (task data per ``docs/formats.md``), the ML backend and its webhook, and board
 predictions. Re-running adds only what is missing and never touches annotations.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +26,14 @@ from label_config import DEFAULT_GROUPS, MODES, board_config, per_map_config
 from ls_backend.naming import DESCRIPTORS, describe_map
 from xnn_training.bundle import read_bundle
 
-__all__ = ["MODES", "PublishedProject", "load_bundle", "project_title", "publish"]
+__all__ = [
+    "MODES",
+    "PublishedProject",
+    "load_bundle",
+    "parse_project_title",
+    "project_title",
+    "publish",
+]
 
 PROJECT_MARKER = "xnaming"
 
@@ -48,6 +55,15 @@ class PublishedProject:
 def project_title(annotator: str, mode: str) -> str:
     """The title that identifies an annotator's project (publish finds it again by it)."""
     return f"{PROJECT_MARKER} {mode}: {annotator}"
+
+
+def parse_project_title(title: str) -> tuple[str, str] | None:
+    """``(mode, annotator)`` of a title made by :func:`project_title`, else None."""
+    for mode in MODES:
+        prefix = project_title("", mode)
+        if title.startswith(prefix) and "@" in title[len(prefix) :]:
+            return mode, title[len(prefix) :]
+    return None
 
 
 def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) -> pd.DataFrame:
@@ -171,36 +187,6 @@ def _task_key(data: dict) -> str:
     return str(data["activation_id"]) if "activation_id" in data else f"board:{data['category']}"
 
 
-def _ensure_account(client, url: str, email: str, existing: set[str]) -> str | None:
-    """Create ``email``'s account through the invite link; returns its password, or None."""
-    if email in existing:
-        return None
-    import requests
-
-    link = client.organizations.invites.get_invite_link().invite_url
-    password = secrets.token_urlsafe(9)
-    session = requests.Session()
-    session.get(url + link, timeout=30)
-    answer = session.post(
-        url + link,
-        data={
-            "email": email,
-            "password": password,
-            "csrfmiddlewaretoken": session.cookies.get("csrftoken", ""),
-            "allow_newsletters": "false",
-        },
-        headers={"Referer": url + link},
-        timeout=30,
-    )
-    if "sessionid" not in session.cookies:
-        raise RuntimeError(
-            f"could not create the account of {email} ({answer.status_code}); "
-            "create it in Label Studio's Organization page and publish again"
-        )
-    existing.add(email)
-    return password
-
-
 def _existing_task_keys(client, project_id: int) -> set[str]:
     chunks = client.projects.exports.download_sync(
         project_id, export_type="JSON", download_all_tasks=True
@@ -254,7 +240,7 @@ def publish(
     -------
     list of PublishedProject
     """
-    from label_studio_sdk import LabelStudio
+    from ls_backend.manager import Manager
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -266,52 +252,74 @@ def publish(
     files_root = Path(files_root).resolve()
     table = load_bundle(bundle, categories=categories)
     config = board_config(groups=groups) if mode == "board" else per_map_config()
-    client = LabelStudio(base_url=url, api_key=token, timeout=120)
-    users = {u.email for u in client.users.list()}
-    projects = {p.title: p for p in client.projects.list()}
+    manager = Manager(url, token)
+    manager.annotators()  # fails clearly on a server without the isolation
     passwords = passwords if passwords is not None else {}
     published = []
     for email in emails:
         make = board_tasks if mode == "board" else per_map_tasks
         tasks = make(table, bundle, files_root=files_root, annotator=email)
-        password = _ensure_account(client, url, email, users)
+        title = project_title(email, mode)
+        # A project of theirs outside their organization (a data dir from before the
+        # isolation: every project in the first organization) moves into it.
+        elsewhere = [
+            (organization, p["id"])
+            for organization, p in manager.projects()
+            if p["title"] == title and (p.get("created_by") or {}).get("id") == manager.me()["id"]
+        ]
+        annotator = manager.ensure_annotator(email, adopt=[i for _, i in elsewhere])
+        password = annotator.password
         if password:
             passwords[email] = password
-        title = project_title(email, mode)
-        project = projects.get(title)
-        notes = []
+        # Everything below happens in the annotator's organization.
+        client = manager.client(annotator.organization)
+        # Only a project the manager made counts (an annotator may create projects too).
+        project_id = next(
+            (
+                p["id"]
+                for p in annotator.projects
+                if p["title"] == title and p["created_by_id"] == manager.me()["id"]
+            ),
+            None,
+        )
+        notes = ["account and organization created"] if password else []
+        notes += [
+            f"project {i} moved into their organization"
+            for organization, i in elsewhere
+            if organization != annotator.organization
+        ]
         have: set[str] = set()
-        if project is None:
-            project = client.projects.create(
+        if project_id is None:
+            project_id = client.projects.create(
                 title=title,
                 description=f"{PROJECT_MARKER}: {mode} naming of {bundle.name} by {email}",
                 label_config=config,
-            )
+            ).id
             notes.append("project created")
         else:
-            have = _existing_task_keys(client, project.id)
+            have = _existing_task_keys(client, project_id)
         missing = [t for t in tasks if _task_key(t["data"]) not in have]
-        if not list(client.import_storage.local.list(project=project.id)):
+        if not list(client.import_storage.local.list(project=project_id)):
             client.import_storage.local.create(
-                project=project.id, path=str(bundle), title=f"bundle {bundle.name}"
+                project=project_id, path=str(bundle), title=f"bundle {bundle.name}"
             )
         started = time.perf_counter()
         for start in range(0, len(missing), 5000):
-            client.projects.import_tasks(project.id, request=missing[start : start + 5000])
+            client.projects.import_tasks(project_id, request=missing[start : start + 5000])
         if missing:
             notes.append(f"{len(missing)} tasks imported in {time.perf_counter() - started:.1f} s")
         if backend_url:
-            notes += _connect_backend(client, project.id, backend_url, backend_auth)
+            notes += _connect_backend(client, project_id, backend_url, backend_auth)
             if mode == "board" and missing:
                 client.actions.create(
                     id="retrieve_tasks_predictions",
-                    project=project.id,
+                    project=project_id,
                     selected_items={"all": True, "excluded": []},
                 )
                 notes.append("board predictions retrieved")
         result = PublishedProject(
             annotator=email,
-            project_id=project.id,
+            project_id=project_id,
             title=title,
             tasks_added=len(missing),
             tasks_total=len(tasks),
@@ -321,7 +329,7 @@ def publish(
         )
         published.append(result)
         progress(
-            f"{email}: project {project.id} ({title}): {result.tasks_added} of "
+            f"{email}: project {project_id} ({title}): {result.tasks_added} of "
             f"{result.tasks_total} tasks added; {'; '.join(notes) or 'nothing to do'}"
         )
     return published

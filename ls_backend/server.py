@@ -33,7 +33,10 @@ __all__ = [
 
 CREDENTIALS_FILE = "credentials.json"
 ADMIN_EMAIL = "admin@xnaming.local"
-_PROJECT_NAME = "label-studio"  # sub-directory of the data dir holding Label Studio's own data
+ISOLATION_SETTINGS = "ls_backend.isolation.settings"  # one organization per annotator
+# Earlier versions ran `label-studio init DATA_DIR/label-studio`, which made an empty project of
+# that title in every annotator's list; start() deletes it from data dirs made then.
+_STRAY_PROJECT = "label-studio"
 
 
 @dataclass
@@ -176,15 +179,16 @@ class LabelStudioServer:
             SSRF_PROTECTION_ENABLED="false",
             LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
             COLLECT_ANALYTICS="false",
+            # Annotators' work stays on this machine: no error reports to Label Studio's Sentry.
+            SENTRY_DSN="",
+            FRONTEND_SENTRY_DSN="",
+            # Each annotator in an organization of their own (ls_backend.isolation).
+            DJANGO_SETTINGS_MODULE=ISOLATION_SETTINGS,
         )
         return env
 
     def _label_studio(self, *args: str) -> list[str]:
         return [str(Path(sys.executable).with_name("label-studio")), *args]
-
-    @property
-    def _ls_dir(self) -> Path:
-        return self.data_dir / _PROJECT_NAME
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -202,7 +206,6 @@ class LabelStudioServer:
         self._spawn(
             self._label_studio(
                 "start",
-                str(self._ls_dir),
                 "--no-browser",
                 "--internal-host",
                 "127.0.0.1",
@@ -241,6 +244,7 @@ class LabelStudioServer:
                 )
             if not credentials.token:
                 credentials.token = self._create_token(credentials)
+            self._check_isolation(credentials.token)
         except BaseException:
             self.stop()
             raise
@@ -265,8 +269,7 @@ class LabelStudioServer:
         with log.open("w") as stream:
             done = subprocess.run(
                 self._label_studio(
-                    "init",
-                    str(self._ls_dir),
+                    "init",  # no project name: that would make a stray project
                     "--no-browser",
                     # One argument each: a generated password may start with "-".
                     f"--username={credentials.admin_email}",
@@ -308,6 +311,19 @@ class LabelStudioServer:
                 "revoke it in Account & Settings, then start again)"
             )
         return str(answer.json()["token"])
+
+    def _check_isolation(self, token: str) -> None:
+        """Fail unless the isolation answers; delete the stray project of older data dirs."""
+        from ls_backend.manager import Manager
+
+        manager = Manager(self.url, token)
+        manager.annotators()  # raises IsolationMissing when the settings were not loaded
+        stray = str(self.data_dir / _STRAY_PROJECT)
+        for organization, project in manager.projects():
+            if project["title"] == stray and not project.get("task_number"):
+                manager.request(
+                    "DELETE", f"/api/projects/{project['id']}/", organization=organization
+                )
 
     def stop(self, timeout: float = 20) -> None:
         """Stop the servers started here (their whole process groups)."""

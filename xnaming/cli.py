@@ -90,6 +90,11 @@ COMMANDS: tuple[Command, ...] = (
         "ls_backend.cli:configure_collect",
     ),
     Command(
+        "status",
+        "each annotator's progress (boards, maps, concepts)",
+        "ls_backend.cli:configure_status",
+    ),
+    Command(
         "analyze",
         "namings -> coverage, purity, agreement, report.html",
         "analysis.cli:configure",

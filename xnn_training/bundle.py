@@ -6,21 +6,27 @@ layout and columns are specified in docs/formats.md. A bundle is written image b
 an image's files and activation rows come first, its row in ``images.csv`` last, so a row in
 ``images.csv`` means "this image is finished". Reopening the same directory with the same
 identity (runs, layer, threshold, ...) resumes after the last finished image; a directory
-holding anything else is refused, never overwritten.
+holding anything else is refused, never overwritten. A run sharded over processes writes one
+part of the tables per process (``parts/<part>/``), merged into the bundle's tables in the data
+set's order when the run ends or the bundle is reopened (:meth:`BundleWriter.merge`).
 """
 
 from __future__ import annotations
 
 import csv
+import errno
+import fcntl
 import hashlib
+import io
 import json
 import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +51,14 @@ __all__ = [
 BUNDLE_FORMAT = "xnaming-bundle"
 BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
+IMAGES_TABLE = "images.csv"
+PER_IMAGE_TABLES = ("activations.csv", IMAGES_TABLE)
+"""The tables :meth:`BundleWriter.add` appends to, each with an ``image_id`` column; a row in
+``images.csv`` marks its image finished."""
+PARTS = "parts"
+"""While a sharded run writes: ``parts/<part>/`` holds one process's table rows."""
+LOCK = ".lock"
+"""While a run writes: held by its main writer, so that a second run on the bundle is refused."""
 ACTIVATION_COLUMNS = (
     "activation_id",
     "image_id",
@@ -141,8 +155,53 @@ def _write_json_atomically(path: Path, content: Mapping[str, Any]) -> None:
     os.replace(partial, path)
 
 
+def _write_text_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("w", newline="") as file:
+        file.write(text)
+    os.replace(partial, path)
+
+
+def _text(path: Path) -> str:
+    with path.open(newline="") as file:  # as written: csv's \r\n line ends kept
+        return file.read()
+
+
+def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]] | None:
+    """A table's header and rows as written (strings), or None when it does not exist yet.
+
+    What a killed process can leave is dropped: a last line without its newline, and rows
+    whose number of fields is not the header's.
+    """
+    if not path.is_file():
+        return None
+    text = _text(path)
+    text = text[: text.rfind("\n") + 1]
+    lines = list(csv.reader(io.StringIO(text)))
+    if not lines:
+        return None
+    header, *rows = lines
+    return header, [dict(zip(header, row, strict=True)) for row in rows if len(row) == len(header)]
+
+
+def _table_text(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
 class BundleWriter:
     """Write a map bundle incrementally; reopening the same bundle resumes it.
+
+    One process writes a bundle with one writer. A run sharded over several processes
+    (``xnaming explain`` under torchrun, or ``--workers``) has one main writer, in the
+    coordinating process, and one part writer per process: each part writer writes its images'
+    files into the bundle (distinct paths per image) and its table rows into
+    ``parts/<part>/``, so that no two processes append to one file. The main writer merges the
+    parts into the bundle's tables (:meth:`merge`) when it opens the bundle and when it
+    finishes it.
 
     Parameters
     ----------
@@ -154,32 +213,38 @@ class BundleWriter:
         explained, the split, ...). Stored in the manifest and compared on reopening.
     extra
         Further manifest entries that may change between resumed runs (package versions).
+    part
+        None: the main writer, which checks or creates the bundle, holds its lock
+        (``.lock``: a second run on the same bundle is refused while this one lives), merges
+        what earlier runs left in ``parts/`` and writes the tables itself. A name
+        (letters, digits, ``-``, ``_``): a part writer, for a bundle its main writer has
+        opened; ``extra`` is then ignored.
 
     Raises
     ------
     BundleError
-        ``root`` holds something that is not a bundle, or a bundle with another identity.
+        ``root`` holds something that is not a bundle, a bundle with another identity, a
+        bundle another run is writing; for a part writer, no manifest yet or a part of that
+        name left over.
     """
 
     def __init__(
-        self, root: Path, identity: Mapping[str, Any], extra: Mapping[str, Any] | None = None
+        self,
+        root: Path,
+        identity: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+        *,
+        part: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.identity = json.loads(json.dumps(dict(identity)))  # plain JSON values only
-        self._check_or_create()
-        self._manifest: dict[str, Any] = {
-            "format": BUNDLE_FORMAT,
-            "version": BUNDLE_VERSION,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "complete": False,
-            **self.identity,
-            **(extra or {}),
-        }
-        previous = self._read_manifest()
-        if previous is not None:
-            self._manifest["created"] = previous["created"]
-        _write_json_atomically(self.root / MANIFEST, self._manifest)
-        self._done = self._drop_unfinished_rows()
+        self.part = part
+        self._lock: IO[str] | None = None
+        if part is None:
+            self._tables = self.root
+            self._open_main(extra or {})
+        else:
+            self._tables = self._open_part(part)
 
     # --- opening -------------------------------------------------------------------------
     def _read_manifest(self) -> dict[str, Any] | None:
@@ -192,18 +257,56 @@ class BundleWriter:
             raise BundleError(f"{path} is not valid JSON ({error}); delete the bundle") from error
         return manifest
 
-    def _check_or_create(self) -> None:
+    def _open_main(self, extra: Mapping[str, Any]) -> None:
         if self.root.exists() and not self.root.is_dir():
             raise BundleError(f"{self.root} is a file; the bundle needs a directory")
         self.root.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            self._check_or_create()
+            self._manifest: dict[str, Any] = {
+                "format": BUNDLE_FORMAT,
+                "version": BUNDLE_VERSION,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "complete": False,
+                **self.identity,
+                **extra,
+            }
+            previous = self._read_manifest()
+            if previous is not None:
+                self._manifest["created"] = previous["created"]
+            _write_json_atomically(self.root / MANIFEST, self._manifest)
+            self._done = set(self.merge())
+        except BaseException:
+            self.close()
+            raise
+
+    def _take_lock(self) -> None:
+        handle = (self.root / LOCK).open("a")
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EACCES, errno.EAGAIN):
+                return  # a file system without locks (an NFS mount with nolock): go unlocked
+            handle.close()
+            raise BundleError(
+                f"{self.root} is being written by another xnaming explain (it holds "
+                f"{self.root / LOCK}); let it finish, or stop it, then run this command again"
+            ) from error
+        self._lock = handle
+
+    def _check_or_create(self) -> None:
         manifest = self._read_manifest()
         if manifest is None:
-            if any(self.root.iterdir()):
+            if any(path.name != LOCK for path in self.root.iterdir()):
                 raise BundleError(
                     f"{self.root} is not empty and holds no {MANIFEST}: it is not a bundle. "
                     "Choose an empty or new output directory."
                 )
             return
+        self._check_identity(manifest)
+
+    def _check_identity(self, manifest: Mapping[str, Any]) -> None:
         if manifest.get("format") != BUNDLE_FORMAT:
             raise BundleError(f"{self.root / MANIFEST} is not an xnaming bundle manifest")
         differing = sorted(key for key in self.identity if manifest.get(key) != self.identity[key])
@@ -217,21 +320,95 @@ class BundleWriter:
                 "Choose another output directory, or delete this one to start over."
             )
 
-    def _drop_unfinished_rows(self) -> set[str]:
-        """Return the finished image ids; forget activation rows of an unfinished image."""
-        images_csv = self.root / "images.csv"
-        if not images_csv.exists():
-            return set()
-        done = set(pd.read_csv(images_csv, dtype={"image_id": str})["image_id"])
-        activations_csv = self.root / "activations.csv"
-        if activations_csv.exists():
-            rows = pd.read_csv(activations_csv, dtype=dict.fromkeys(_STRING_COLUMNS, str))
-            finished = rows[rows["image_id"].isin(done)]
-            if len(finished) != len(rows):
-                partial = activations_csv.with_suffix(".partial")
-                finished.to_csv(partial, index=False)
-                os.replace(partial, activations_csv)
-        return done
+    def _open_part(self, part: str) -> Path:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", part):
+            raise ValueError(f"part: expected letters, digits, '-' or '_', got {part!r}")
+        manifest = self._read_manifest()
+        if manifest is None:
+            raise BundleError(
+                f"{self.root} has no {MANIFEST}: its main writer must open the bundle before "
+                "parts are written into it"
+            )
+        self._check_identity(manifest)
+        tables = self.root / PARTS / part
+        if tables.exists():
+            raise BundleError(
+                f"{tables} already exists: another process writes it, or an earlier run left "
+                "it and the bundle's main writer has not merged it yet"
+            )
+        tables.mkdir(parents=True)
+        finished = _read_table(self.root / IMAGES_TABLE)
+        self._done = {row["image_id"] for row in finished[1]} if finished else set()
+        return tables
+
+    # --- merging the parts ---------------------------------------------------------------
+    def merge(self, order: Sequence[str] | None = None) -> frozenset[str]:
+        """Merge ``parts/`` into the bundle's tables and drop the rows of unfinished images.
+
+        An image is finished where its ``images.csv`` row is (the bundle's own tables first,
+        then the parts in name order); its rows in the other tables are taken from that same
+        place, so a merge interrupted at any point, then repeated, loses and repeats nothing.
+        Tables are replaced atomically, and only when their content changes; the parts are
+        deleted afterwards.
+
+        Parameters
+        ----------
+        order
+            Image ids in the order the rows should have (the data set's); images not in it
+            come after, in the order they were written. None keeps the written order.
+
+        Returns
+        -------
+        frozenset of str
+            The ids of the finished images.
+
+        Raises
+        ------
+        BundleError
+            Called on a part writer.
+        """
+        if self.part is not None:
+            raise BundleError(f"part {self.part!r}: only the bundle's main writer merges parts")
+        parts_dir = self.root / PARTS
+        sources = [self.root]
+        if parts_dir.is_dir():
+            sources += sorted(path for path in parts_dir.iterdir() if path.is_dir())
+        read = [
+            {name: _read_table(source / name) for name in PER_IMAGE_TABLES} for source in sources
+        ]
+        finished: dict[str, int] = {}  # image id -> the source holding its images.csv row
+        for index, tables in enumerate(read):
+            for row in tables[IMAGES_TABLE][1] if tables[IMAGES_TABLE] else []:
+                finished.setdefault(row["image_id"], index)
+        position = {image_id: i for i, image_id in enumerate(order or ())}
+        written = {image_id: i for i, image_id in enumerate(finished)}
+
+        def key(row: Mapping[str, str]) -> int:
+            image_id = row["image_id"]
+            return position.get(image_id, len(position) + written[image_id])
+
+        # images.csv last: its rows mark images finished, in the bundle as in each part.
+        for name in sorted(PER_IMAGE_TABLES, key=lambda n: n == IMAGES_TABLE):
+            columns: list[str] = []
+            rows: list[dict[str, str]] = []
+            for index, tables in enumerate(read):
+                if tables[name] is None:
+                    continue
+                header, table_rows = tables[name]
+                columns += [column for column in header if column not in columns]
+                rows += [row for row in table_rows if finished.get(row["image_id"]) == index]
+            if not columns:
+                continue
+            rows.sort(key=key)  # stable: an image's rows keep their order
+            text = _table_text(columns, rows)
+            path = self.root / name
+            if not path.is_file() or _text(path) != text:
+                _write_text_atomically(path, text)
+        for source in sources[1:]:
+            shutil.rmtree(source)
+        if parts_dir.is_dir() and not any(parts_dir.iterdir()):
+            parts_dir.rmdir()
+        return frozenset(finished)
 
     # --- writing -------------------------------------------------------------------------
     @property
@@ -276,7 +453,7 @@ class BundleWriter:
         self._append("activations.csv", ACTIVATION_COLUMNS, rows)
         # Last: the images.csv row marks the image finished.
         self._append(
-            "images.csv",
+            IMAGES_TABLE,
             IMAGE_COLUMNS + EXTRA_IMAGE_COLUMNS,
             [
                 {
@@ -301,32 +478,43 @@ class BundleWriter:
         image.convert("RGB").save(path, format="PNG", compress_level=1)
 
     def _append(self, name: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
-        path = self.root / name
+        path = self._tables / name
         new = not path.exists()
-        with path.open("a", newline="") as file:
+        with path.open("a", newline="") as file:  # closed at once: a killed process loses no row
             writer = csv.DictWriter(file, fieldnames=columns)
             if new:
                 writer.writeheader()
             writer.writerows(rows)
 
     def finish(self, summary: pd.DataFrame | None = None) -> Path:
-        """Write ``summary.csv`` (if given) and the manifest with every file's sha256.
+        """Merge what ``parts/`` holds, write ``summary.csv`` (if given) and the manifest with
+        every file's sha256, and release the bundle's lock.
 
         Returns
         -------
         Path
             The bundle directory.
+
+        Raises
+        ------
+        BundleError
+            Called on a part writer.
         """
+        if self.part is not None:
+            raise BundleError(f"part {self.part!r}: only the bundle's main writer finishes it")
+        self.merge()
         for name, columns in (
             ("activations.csv", ACTIVATION_COLUMNS),
-            ("images.csv", IMAGE_COLUMNS + EXTRA_IMAGE_COLUMNS),
+            (IMAGES_TABLE, IMAGE_COLUMNS + EXTRA_IMAGE_COLUMNS),
         ):
             if not (self.root / name).exists():  # an empty bundle still has its tables
                 self._append(name, columns, [])
         if summary is not None:
             summary.to_csv(self.root / "summary.csv", index=False)
         files = sorted(
-            path for path in self.root.rglob("*") if path.is_file() and path.name != MANIFEST
+            path
+            for path in self.root.rglob("*")
+            if path.is_file() and path.name not in (MANIFEST, LOCK)
         )
         self._manifest["files"] = {
             path.relative_to(self.root).as_posix(): sha256(path) for path in files
@@ -334,7 +522,22 @@ class BundleWriter:
         self._manifest["complete"] = True
         self._manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
         _write_json_atomically(self.root / MANIFEST, self._manifest)
+        if self._lock is not None:
+            (self.root / LOCK).unlink(missing_ok=True)
+        self.close()
         return self.root
+
+    def close(self) -> None:
+        """Release the bundle's lock without finishing it (an interrupted run); idempotent."""
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases its lock
+            self._lock = None
+
+    def __enter__(self) -> BundleWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)

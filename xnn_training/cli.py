@@ -19,6 +19,9 @@ from xnn_training.defaults import (
 __all__ = ["configure_data", "configure_explain", "configure_train"]
 
 
+DEVICE_HELP = "auto (a GPU when there is one; the default), cpu, cuda or cuda:N"
+
+
 def _classes(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
@@ -112,7 +115,8 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     dnn.add_argument("--classes", type=_classes, help="comma-separated class subset")
     dnn.add_argument("--feature-layer", help="layer the xNN reads (default: fc6 after ReLU)")
     dnn.add_argument("--seed", type=int, default=0)
-    dnn.add_argument("--device", default="cpu")
+    dnn.add_argument("--device", default="auto", help=DEVICE_HELP)
+    dnn.add_argument("--loader-workers", type=int, help="DataLoader processes (CPU 0, GPU 2)")
     dnn.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
     dnn.add_argument("--overwrite", action="store_true", help="replace what --out holds")
     dnn.set_defaults(handler=_run_train_dnn)
@@ -135,7 +139,8 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
                      help="features reconstructed per step when d is larger (512)")  # fmt: skip
     xnn.add_argument("--data", type=Path, help="default: the DNN run's data set")
     xnn.add_argument("--seed", type=int, default=0)
-    xnn.add_argument("--device", default="cpu")
+    xnn.add_argument("--device", default="auto", help=DEVICE_HELP)
+    xnn.add_argument("--loader-workers", type=int, help="DataLoader processes (CPU 0, GPU 2)")
     xnn.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
     xnn.add_argument("--overwrite", action="store_true", help="replace what --out holds")
     xnn.set_defaults(handler=_run_train_xnn)
@@ -146,9 +151,10 @@ def _run_train_dnn(args: argparse.Namespace) -> int:
     from xnn_training.fit_dnn import train_dnn
 
     train_dnn(
-        args.data, args.out, args.arch, args.weights, args.epochs, args.batch_size, args.lr,
-        args.image_size, args.classes, args.feature_layer, args.seed, args.device,
-        args.overwrite,
+        args.data, args.out, arch=args.arch, weights=args.weights, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, image_size=args.image_size,
+        classes=args.classes, feature_layer=args.feature_layer, seed=args.seed,
+        device=args.device, loader_workers=args.loader_workers, overwrite=args.overwrite,
     )  # fmt: skip
     return 0
 
@@ -168,9 +174,10 @@ def _run_train_xnn(args: argparse.Namespace) -> int:
     }
     weights = replace(LossWeights(), **{k: v for k, v in given.items() if v is not None})
     train_xnn(
-        args.dnn, args.out, args.k, args.classes, args.hidden, weights,
-        args.epochs or EPOCHS, args.batch_size or BATCH_SIZE, args.lr, args.seed, args.data,
-        args.device, args.overwrite,
+        args.dnn, args.out, k=args.k, classes=args.classes, hidden=args.hidden,
+        weights=weights, epochs=args.epochs or EPOCHS, batch_size=args.batch_size or BATCH_SIZE,
+        lr=args.lr, seed=args.seed, data=args.data, device=args.device,
+        loader_workers=args.loader_workers, overwrite=args.overwrite,
         reconstructed_features=args.reconstructed_features or RECONSTRUCTED_FEATURES,
     )  # fmt: skip
     return 0
@@ -196,21 +203,49 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--contrastive", action="store_true", help="contrastive Excitation Backprop"
     )
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--batch-size", type=int, help="images per forward pass (default: CPU 16, GPU 64)"
+    )
     parser.add_argument("--limit", type=int, help="explain only the first N images")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="processes on this machine, each explaining its share (default 1; under "
+        "torchrun each rank is one: use --nproc-per-node)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--loader-workers", type=int, help="DataLoader processes per rank (CPU 0, GPU 2)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=0,
+        help="torch CPU threads per process (0: torch's; with --workers: cores / workers)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="MINUTES",
+        help="how long ranks wait for each other (30)",
+    )  # fmt: skip
     parser.set_defaults(handler=_run_explain)
 
 
 def _run_explain(args: argparse.Namespace) -> int:
-    _threads(args)
-    from xnn_training.explain import explain
+    from datetime import timedelta
 
+    from xnn_training.explain import explain
+    from xnn_training.shards import launched_rank
+
+    if args.timeout <= 0:
+        raise ValueError(f"timeout: expected a positive number of minutes, got {args.timeout}")
+    # A failed rank raises ShardError, a RuntimeError: status 1 with its message ("run the
+    # same command again"), from xnaming's error boundary like any other expected failure.
     out = explain(
         args.dnn, args.xnn, args.data, args.out, split=args.split, explain=args.explain,
         map_layer=args.layer, threshold=args.threshold, contrastive=args.contrastive,
-        batch_size=args.batch_size, limit=args.limit,
+        batch_size=args.batch_size, limit=args.limit, device=args.device,
+        workers=args.workers, loader_workers=args.loader_workers,
+        threads=args.threads or None, timeout=timedelta(minutes=args.timeout),
     )  # fmt: skip
+    if launched_rank().rank != 0:
+        return 0
     print(
         f"xnaming explain: wrote {out}/ (manifest.json, activations.csv, images.csv, "
         "summary.csv, images/, maps/, overlays/)"

@@ -21,26 +21,32 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, fx, nn
+from torch.utils.data import DataLoader, Dataset
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 from tqdm import tqdm
 
 from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage, read_table
 from xnn_training.datasets import ImageDataset, open_dataset
 from xnn_training.defaults import SIGNIFICANT_SHARE
+from xnn_training.devices import loader_options, resolve_device, strict_float32
 from xnn_training.excitation_backprop import ExcitationBackprop
 from xnn_training.models import MAP_LAYERS
 from xnn_training.overlay import overlay
 from xnn_training.runs import WEIGHTS, XNNRun, load_dnn_run, load_xnn_run, relative, sha256
+from xnn_training.shards import Group, Rank, ShardError, launched_rank, run_workers, shard
 from xnn_training.significant import significant_features
 from xnn_training.table_one import table_one
 
@@ -57,6 +63,10 @@ per-map view shows (label_config ``per_map_config(image_px=360)``); board thumbn
 down in the browser."""
 
 EXPLAIN_MODES = ("true", "predicted")
+CPU_BATCH_SIZE = 16
+GPU_BATCH_SIZE = 64
+"""Default images per batch: on a GPU, enough to fill it below the map layer (VGG16 at 224 px:
+about 1 GB of activations); on the CPU, small enough to keep a batch's memory low."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,22 +234,36 @@ class _ClassEncoder(nn.Module):
 
 @dataclass
 class _Batch:
-    """What one batch gives: per image its explained xNN class (-1: not explained), logits,
-    xNN scores, and its significant X-features with their maps at the map layer."""
+    """What one batch gives, on the CPU: per image its explained xNN class (-1: not
+    explained), logits, xNN scores, and its significant X-features with their maps."""
 
     explained: Tensor  # (B,) xNN class index, -1 where the xNN does not explain that class
     logits: Tensor  # (B, n_dnn_classes)
     scores: Tensor  # (B, C)
     significant: list[list[tuple[int, float, float, int]]]  # per image: (k, contrib, share, rank)
     layer_maps: list[list[np.ndarray]]  # per image, in the order of ``significant``
+    maps: list[list[np.ndarray]]  # the same at the input's size (bilinear)
+
+
+_CPU = torch.device("cpu")
 
 
 class _Explainer:
-    """DNN + xNN split at the map layer: one forward below it per image."""
+    """DNN + xNN split at the map layer, on ``device``: one forward below it per image."""
 
-    def __init__(self, run: XNNRun, map_layer: str, threshold: float, contrastive: bool) -> None:
+    def __init__(
+        self,
+        run: XNNRun,
+        map_layer: str,
+        threshold: float,
+        contrastive: bool,
+        device: torch.device = _CPU,
+    ) -> None:
         self.run = run
         self.threshold = threshold
+        self.device = device
+        run.dnn.model.to(device)
+        run.xnn.to(device)
         self.split = SplitModel(run.dnn.model, map_layer, run.dnn.feature_layer).eval()
         self.columns = torch.tensor(run.class_indices)
         self.encoders = _ClassEncoder(
@@ -247,22 +271,25 @@ class _Explainer:
         )
         explained_model = nn.Sequential(nn.Identity(), self.split.features, self.encoders).eval()
         self.engine = ExcitationBackprop(explained_model, "0", contrastive=contrastive)
-        self.head = run.xnn.head_weight.detach()  # (C, k)
+        self.head = run.xnn.head_weight.detach().cpu()  # (C, k)
 
     def __call__(self, images: Tensor, labels: Tensor, mode: str) -> _Batch:
+        images = images.to(self.device, non_blocking=True)
         with torch.no_grad():
             activation = self.split.lower(images)
             out = self.split.upper(activation.clone())
-            logits = out["logits"]
             predicted = self.run.xnn(torch.flatten(out["features"], 1))
-        x_features, scores = predicted["x_features"], predicted["scores"]
-        dnn_class = labels if mode == "true" else logits.argmax(1)
+        # The selection is cheap and runs on the CPU; the maps stay on the device until the end.
+        logits = out["logits"].cpu()
+        x_features, scores = predicted["x_features"].cpu(), predicted["scores"].cpu()
+        dnn_class = labels.cpu() if mode == "true" else logits.argmax(1)
         # DNN class index -> xNN class index (-1: the xNN does not explain it)
         to_xnn = torch.full((logits.shape[1],), -1, dtype=torch.long)
         to_xnn[self.columns] = torch.arange(len(self.columns))
         explained = to_xnn[dnn_class]
         significant: list[list] = [[] for _ in range(len(images))]
-        layer_maps: list[list] = [[] for _ in range(len(images))]
+        owners: list[int] = []  # the image of each map, in the order the maps are computed
+        layer_maps: list[Tensor] = []
         for c in explained.unique().tolist():
             if c < 0:
                 continue
@@ -278,14 +305,156 @@ class _Explainer:
                 continue
             self.encoders.select(c)
             targets = torch.as_tensor(np.stack([chosen.image, chosen.feature], axis=1))
-            maps = self.engine(activation[rows], targets).layer_maps.numpy()
-            for i, heat in zip(chosen.image, maps, strict=True):
-                layer_maps[int(rows[i])].append(heat)
-        return _Batch(explained, logits, scores, significant, layer_maps)
+            layer_maps.append(self.engine(activation[rows.to(self.device)], targets).layer_maps)
+            owners += [int(rows[i]) for i in chosen.image]
+        per_image_layer: list[list] = [[] for _ in range(len(images))]
+        per_image: list[list] = [[] for _ in range(len(images))]
+        if layer_maps:
+            stacked = torch.cat(layer_maps)
+            heat = F.interpolate(
+                stacked[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False
+            )[:, 0]
+            for owner, layer_map, image_map in zip(
+                owners, stacked.cpu().numpy(), heat.cpu().numpy(), strict=True
+            ):
+                per_image_layer[owner].append(layer_map)
+                per_image[owner].append(image_map)
+        return _Batch(explained, logits, scores, significant, per_image_layer, per_image)
+
+
+class _Items(Dataset):
+    """The data set's images as the network and as annotators see them, with their index.
+
+    In DataLoader workers on a GPU, so decoding and resizing run beside the GPU's work.
+    """
+
+    def __init__(self, dataset: ImageDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, object]:
+        item = self.dataset[index]
+        size = tuple(item["image"].shape[-2:])
+        shown = _display_image(self.dataset.samples[index].path, size)
+        return {
+            "image": item["image"],
+            "label": item["label"],
+            "index": index,
+            "display": np.array(shown),  # a copy: writable, as torch wants
+        }
+
+
+def _explained_images(
+    batch: _Batch, items: dict[str, Tensor], dataset: ImageDataset, explainer: _Explainer
+) -> list[ExplainedImage]:
+    """The rows of one batch: what the bundle gets for each explained image of it.
+
+    Images whose class the xNN does not explain are left out.
+    """
+    run = explainer.run
+    mixed = batch.logits.clone()
+    mixed[:, explainer.columns] = batch.scores
+    explained = []
+    for row, index in enumerate(items["index"].tolist()):
+        c = int(batch.explained[row])
+        if c < 0:
+            continue
+        sample = dataset.samples[index]
+        shown = Image.fromarray(items["display"][row].numpy())
+        activations = [
+            ActivationMap(k, value, share, rank, heat, overlay(shown, layer_map))
+            for (k, value, share, rank), layer_map, heat in zip(
+                batch.significant[row], batch.layer_maps[row], batch.maps[row], strict=True
+            )
+        ]
+        explained.append(
+            ExplainedImage(
+                image_id=sample.image_id,
+                category=run.classes[c],
+                true_category=dataset.classes[sample.label],
+                prediction=dataset.classes[int(batch.logits[row].argmax())],
+                score=float(batch.scores[row, c]),
+                image=shown,
+                activations=activations,
+                extra={
+                    "xnn_prediction": dataset.classes[int(mixed[row].argmax())],
+                    "dnn_logit": float(batch.logits[row, explainer.columns[c]]),
+                },
+            )
+        )
+    return explained
+
+
+def _display_image(path: Path, size: tuple[int, int]) -> Image.Image:
+    """The image as the network saw it (resized to a square, no crop), at display size."""
+    with Image.open(path) as handle:
+        image = handle.convert("RGB").resize((size[1], size[0]), Image.Resampling.BICUBIC)
+    return image.resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC)
 
 
 # --------------------------------------------------------------------------------------------
 # The command
+
+
+@dataclass(frozen=True)
+class _Job:
+    """The settings of one explain run: plain values, the same in every process."""
+
+    dnn_run: Path
+    xnn_run: Path
+    data: Path
+    out: Path
+    split: str
+    mode: str
+    map_layer: str | None
+    threshold: float
+    contrastive: bool
+    batch_size: int | None
+    limit: int | None
+    device: str
+    loader_workers: int | None
+
+
+@dataclass
+class _Setup:
+    """A job's runs and data loaded in one process (on the CPU), and the bundle's identity."""
+
+    run: XNNRun
+    layer: str
+    dataset: ImageDataset
+    indices: range
+    identity: dict
+    extra: dict
+
+    @property
+    def order(self) -> list[str]:
+        return [sample.image_id for sample in self.dataset.samples]
+
+
+def _set_up(job: _Job) -> _Setup:
+    dnn = load_dnn_run(job.dnn_run)
+    try:
+        run = load_xnn_run(job.xnn_run, dnn)
+    except ValueError as error:
+        raise ValueError(f"runs do not belong together: {error}") from error
+    layer = job.map_layer or default_map_layer(dnn.config["arch"], dnn.model)
+    SplitModel(dnn.model, layer, dnn.feature_layer)  # refuse a bad layer before any waiting
+    dataset = open_dataset(job.data, job.split, dnn.classes, size=dnn.image_size)
+    identity = {
+        "dnn_run": {"path": relative(dnn.path, job.out), "sha256": sha256(dnn.path / WEIGHTS)},
+        "xnn_run": {"path": relative(run.path, job.out), "sha256": sha256(run.path / WEIGHTS)},
+        "data": relative(job.data, job.out),
+        "split": job.split,
+        "layer": layer,
+        "threshold": job.threshold,
+        "explain": job.mode,
+        "contrastive": job.contrastive,
+    }
+    versions = {name: version(name) for name in ("xnaming", "torch", "torchvision", "numpy")}
+    size = len(dataset) if job.limit is None else min(job.limit, len(dataset))
+    return _Setup(run, layer, dataset, range(size), identity, {"versions": versions})
 
 
 def explain(
@@ -299,8 +468,13 @@ def explain(
     map_layer: str | None = None,
     threshold: float = SIGNIFICANT_SHARE,
     contrastive: bool = False,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     limit: int | None = None,
+    device: str = "auto",
+    workers: int = 1,
+    loader_workers: int | None = None,
+    threads: int | None = None,
+    timeout: timedelta = timedelta(minutes=30),
 ) -> Path:
     """Write the map bundle of a data set split (docs/formats.md, "The map bundle").
 
@@ -308,7 +482,12 @@ def explain(
     the xNN's score of the explained class, its significant X-features and, for each, an
     Excitation Backprop map (raw, npz) and an overlay PNG for annotators. Images with no
     significant X-feature are listed in ``images.csv`` all the same. An interrupted run resumes
-    where it stopped when the same command is run again.
+    where it stopped when the same command is run again, with any number of processes.
+
+    Under torchrun (``RANK`` and ``WORLD_SIZE`` set) each rank explains its share of the images
+    into its part of the bundle and rank 0 merges the parts (:mod:`xnn_training.shards`); the
+    bundle is the one a single process writes, rows in data set order (docs/maps.md, "Several
+    processes, GPUs and machines").
 
     Parameters
     ----------
@@ -331,9 +510,25 @@ def explain(
     contrastive
         Contrastive Excitation Backprop.
     batch_size
-        Images per forward pass.
+        Images per forward pass; default 16 on the CPU, 64 on a GPU.
     limit
         Explain only the first ``limit`` images of the split.
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (:func:`xnn_training.devices.
+        resolve_device`; under torchrun, ``auto`` and ``cuda`` give each rank the GPU
+        ``LOCAL_RANK % GPUs``). On a GPU the computation is IEEE float32 (TF32 off), so the
+        maps equal the CPU's within float32 rounding.
+    workers
+        Processes on this machine (not under torchrun), each with its share, as torchrun's
+        ranks would have; this process coordinates them.
+    loader_workers
+        DataLoader processes per rank or worker; default 0 on the CPU, 2 on a GPU.
+    threads
+        Torch CPU threads of each process; default: torch's (torchrun: 1 per rank), with
+        ``workers``: this machine's cores divided among them.
+    timeout
+        How long a rank waits for the others (while rank 0 opens the bundle; at the end, for
+        the slowest rank).
 
     Returns
     -------
@@ -343,114 +538,149 @@ def explain(
     Raises
     ------
     ValueError
-        Runs that do not belong together, an unknown layer (valid names listed), a bad option.
+        Runs that do not belong together, an unknown layer (valid names listed), a bad option,
+        a device this machine does not have.
     xnn_training.bundle.BundleError
-        ``out`` holds something other than this bundle.
+        ``out`` holds something other than this bundle, or another run is writing it.
+    xnn_training.shards.ShardError
+        A rank or worker failed or did not finish in time; every image finished is kept, and
+        the same command (with any number of processes) completes the bundle.
     """
-    _check_options(split, explain, threshold, batch_size, limit)
-    dnn = load_dnn_run(dnn_run)
-    try:
-        run = load_xnn_run(xnn_run, dnn)
-    except ValueError as error:
-        raise ValueError(f"runs do not belong together: {error}") from error
-    layer = map_layer or default_map_layer(dnn.config["arch"], dnn.model)
-    explainer = _Explainer(run, layer, threshold, contrastive)
-    dataset = open_dataset(data, split, dnn.classes, size=dnn.image_size)
-
-    out = Path(out)
-    identity = {
-        "dnn_run": {"path": relative(dnn.path, out), "sha256": sha256(dnn.path / WEIGHTS)},
-        "xnn_run": {"path": relative(run.path, out), "sha256": sha256(run.path / WEIGHTS)},
-        "data": relative(data, out),
-        "split": split,
-        "layer": layer,
-        "threshold": threshold,
-        "explain": explain,
-        "contrastive": contrastive,
-    }
-    versions = {name: version(name) for name in ("xnaming", "torch", "torchvision", "numpy")}
-    writer = BundleWriter(out, identity, {"versions": versions})
-
-    indices = range(len(dataset)) if limit is None else range(min(limit, len(dataset)))
-    todo = [i for i in indices if dataset.samples[i].image_id not in writer.done]
-    skipped = 0
-    finished = len(indices) - len(todo)
-    with tqdm(total=len(indices), initial=finished, desc="explain", unit="img") as bar:
-        for start in range(0, len(todo), batch_size):
-            chunk = todo[start : start + batch_size]
-            skipped += _explain_batch(dataset, chunk, explainer, explain, writer)
-            bar.update(len(chunk))
-    if skipped:
-        print(f"explain: {skipped} images skipped: their class is not explained by {run.path}")
-    images = read_table(out / "images.csv") if (out / "images.csv").exists() else None
-    summary = table_one(images)
-    writer.finish(summary)
-    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    return out
-
-
-def _explain_batch(
-    dataset: ImageDataset,
-    chunk: list[int],
-    explainer: _Explainer,
-    mode: str,
-    writer: BundleWriter,
-) -> int:
-    """Explain and write the images ``chunk`` of ``dataset``; return how many were skipped."""
-    items = [dataset[i] for i in chunk]
-    images = torch.stack([item["image"] for item in items])
-    labels = torch.tensor([item["label"] for item in items])
-    batch = explainer(images, labels, mode)
-    run = explainer.run
-    mixed = batch.logits.clone()
-    mixed[:, explainer.columns] = batch.scores
-    size = images.shape[-2:]
-    skipped = 0
-    for row, index in enumerate(chunk):
-        c = int(batch.explained[row])
-        if c < 0:
-            skipped += 1
-            continue
-        sample = dataset.samples[index]
-        shown = _display_image(sample.path, size)
-        activations = []
-        for (k, value, share, rank), layer_map in zip(
-            batch.significant[row], batch.layer_maps[row], strict=True
-        ):
-            heat = F.interpolate(
-                torch.from_numpy(layer_map)[None, None], size=size, mode="bilinear",
-                align_corners=False,
-            )[0, 0].numpy()  # fmt: skip
-            activations.append(
-                ActivationMap(k, value, share, rank, heat, overlay(shown, layer_map))
-            )
-        writer.add(
-            ExplainedImage(
-                image_id=sample.image_id,
-                category=run.classes[c],
-                true_category=dataset.classes[sample.label],
-                prediction=dataset.classes[int(batch.logits[row].argmax())],
-                score=float(batch.scores[row, c]),
-                image=shown,
-                activations=activations,
-                extra={
-                    "xnn_prediction": dataset.classes[int(mixed[row].argmax())],
-                    "dnn_logit": float(batch.logits[row, explainer.columns[c]]),
-                },
-            )
+    _check_options(split, explain, threshold, batch_size, limit, workers, threads)
+    rank = launched_rank()
+    if workers > 1 and rank.sharded:
+        raise ValueError(
+            f"workers: --workers {workers} under torchrun, which already started "
+            f"{rank.world_size} ranks; give torchrun --nproc-per-node instead"
         )
-    return skipped
+    resolve_device(device, local_rank=rank.local_rank)
+    job = _Job(
+        Path(dnn_run), Path(xnn_run), Path(data), Path(out), split, explain, map_layer,
+        threshold, contrastive, batch_size, limit, device, loader_workers,
+    )  # fmt: skip
+    if workers > 1:
+        return _explain_with_workers(job, workers, threads)
+    setup = _set_up(job)
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        with Group(rank, timeout=timeout) as group:
+            main = group.first(lambda: BundleWriter(job.out, setup.identity, setup.extra))
+            try:
+                if rank.sharded:
+                    writer = BundleWriter(job.out, setup.identity, part=rank.part)
+                else:
+                    writer = main
+                _explain_share(job, setup, writer, rank)
+                group.wait_all(_LEFT_FOR_A_RERUN.format(out=job.out))
+                if main is not None:
+                    _finish(setup, main)
+            finally:
+                if main is not None:
+                    main.close()
+    finally:
+        torch.set_num_threads(previous)
+    return job.out
 
 
-def _display_image(path: Path, size: tuple[int, int]) -> Image.Image:
-    """The image as the network saw it (resized to a square, no crop), at display size."""
-    with Image.open(path) as handle:
-        image = handle.convert("RGB").resize((size[1], size[0]), Image.Resampling.BICUBIC)
-    return image.resize((DISPLAY_SIZE, DISPLAY_SIZE), Image.Resampling.BICUBIC)
+_LEFT_FOR_A_RERUN = (
+    "Every image finished is kept in {out}; run the same command again, with any number of "
+    "processes, to complete the bundle."
+)
+
+
+def _explain_with_workers(job: _Job, workers: int, threads: int | None) -> Path:
+    """Let ``workers`` processes explain their shares; open and finish the bundle here.
+
+    The workers start first and load the runs while this process checks them and opens the
+    bundle (merging what an earlier run left); then they read the images still to explain.
+    """
+    cores = len(os.sched_getaffinity(0))
+    per_worker = threads or max(1, cores // workers)
+    opened: list[tuple[_Setup, BundleWriter]] = []
+
+    def open_bundle() -> None:
+        setup = _set_up(job)
+        opened.append((setup, BundleWriter(job.out, setup.identity, setup.extra)))
+
+    try:
+        run_workers(_explain_worker, (workers, job, per_worker), workers, prepare=open_bundle)
+        setup, main = opened[0]
+        _finish(setup, main)
+    except ShardError as error:
+        if opened:
+            setup, main = opened[0]
+            main.merge(setup.order)  # what they finished, readable at once
+        raise ShardError(f"{error}. {_LEFT_FOR_A_RERUN.format(out=job.out)}") from error
+    finally:
+        for _, main in opened:
+            main.close()
+    return job.out
+
+
+def _explain_worker(index: int, go: Any, workers: int, job: _Job, threads: int) -> None:
+    """One ``--workers`` process (started by :func:`xnn_training.shards.run_workers`)."""
+    torch.set_num_threads(threads)
+    setup = _set_up(job)
+    rank = Rank(index, workers, index)
+    go.wait()  # the coordinator has opened the bundle: the images still to do are known
+    _explain_share(job, setup, BundleWriter(job.out, setup.identity, part=rank.part), rank)
+
+
+def _explain_share(job: _Job, setup: _Setup, writer: BundleWriter, rank: Rank) -> None:
+    """Explain this rank's share of the images not in the bundle yet, into ``writer``."""
+    device = resolve_device(job.device, local_rank=rank.local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    size = job.batch_size or (GPU_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE)
+    samples = setup.dataset.samples
+    todo = [i for i in setup.indices if samples[i].image_id not in writer.done]
+    batches = shard([todo[start : start + size] for start in range(0, len(todo), size)], rank)
+    explainer = _Explainer(setup.run, setup.layer, job.threshold, job.contrastive, device)
+    loader = DataLoader(
+        _Items(setup.dataset), batch_sampler=batches, **loader_options(device, job.loader_workers)
+    )
+    if rank.sharded:
+        bar = tqdm(
+            total=sum(map(len, batches)), desc=f"explain {rank.rank + 1}/{rank.world_size}",
+            unit="img", position=rank.local_rank,
+        )  # fmt: skip
+    else:
+        finished = len(setup.indices) - len(todo)
+        bar = tqdm(total=len(setup.indices), initial=finished, desc="explain", unit="img")
+    with bar, strict_float32(device):
+        for items in loader:
+            batch = explainer(items["image"], items["label"], job.mode)
+            for explained in _explained_images(batch, items, setup.dataset, explainer):
+                writer.add(explained)
+            bar.update(len(items["index"]))
+
+
+def _finish(setup: _Setup, main: BundleWriter) -> None:
+    """Merge the parts in data set order, print and write the summary, finish the bundle."""
+    order = setup.order
+    finished = main.merge(order)
+    skipped = sum(1 for i in setup.indices if order[i] not in finished)
+    if skipped:
+        print(
+            f"explain: {skipped} images skipped: their class is not explained by {setup.run.path}"
+        )
+    images_csv = main.root / "images.csv"
+    images = read_table(images_csv) if images_csv.exists() else None
+    summary = table_one(images)
+    main.finish(summary)
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 def _check_options(
-    split: str, mode: str, threshold: float, batch_size: int, limit: int | None
+    split: str,
+    mode: str,
+    threshold: float,
+    batch_size: int | None,
+    limit: int | None,
+    workers: int,
+    threads: int | None,
 ) -> None:
     if split not in ("train", "test"):
         raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
@@ -458,7 +688,8 @@ def _check_options(
         raise ValueError(f"explain: expected 'true' or 'predicted', got {mode!r}")
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold: expected a share in (0, 1], got {threshold!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size: expected at least 1, got {batch_size!r}")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit: expected at least 1 image, got {limit!r}")
+    for name, value in (("batch_size", batch_size), ("limit", limit), ("threads", threads)):
+        if value is not None and value < 1:
+            raise ValueError(f"{name}: expected at least 1, got {value!r}")
+    if workers < 1:
+        raise ValueError(f"workers: expected at least 1 process, got {workers!r}")

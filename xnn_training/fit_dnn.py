@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from xnn_training.datasets import ImageDataset, detect_layout, open_dataset
+from xnn_training.devices import loader_options, resolve_device
 from xnn_training.models import build_dnn, default_feature_layer, feature_extractor
 from xnn_training.runs import (
     DNN_FORMAT,
@@ -53,6 +54,7 @@ def cosine_lr(base: float, epoch: int, epochs: int) -> float:
 def train_dnn(
     data: str | Path,
     out: str | Path,
+    *,
     arch: str = "toycnn",
     weights: str | Path | None = None,
     epochs: int | None = None,
@@ -62,7 +64,8 @@ def train_dnn(
     classes: Sequence[str] | None = None,
     feature_layer: str | None = None,
     seed: int = 0,
-    device: str = "cpu",
+    device: str = "auto",
+    loader_workers: int | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Train a classifier and write a DNN run directory.
@@ -92,7 +95,10 @@ def train_dnn(
     seed
         Seeds initialisation, shuffling and dropout (each epoch from ``seed`` and its number).
     device
-        ``"cpu"``, ``"cuda"``, ...
+        ``"auto"`` (a GPU when there is one), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
+        (:func:`xnn_training.devices.resolve_device`).
+    loader_workers
+        DataLoader processes; default 0 on the CPU, 2 on a GPU (with pinned memory).
     overwrite
         Replace whatever ``out`` holds.
 
@@ -100,8 +106,17 @@ def train_dnn(
     -------
     Path
         ``out``, holding weights.safetensors, config.json, classes.json and accuracy.csv.
+
+    Raises
+    ------
+    ValueError
+        Bad options, an unknown architecture or layer, a device this machine does not have.
+    FileExistsError
+        ``out`` holds something else (without ``overwrite``).
     """
     out = Path(out)
+    device = resolve_device(device)
+    loading = loader_options(device, loader_workers)
     size = image_size or _default_size(Path(data))
     train_set = open_dataset(data, "train", classes, size, train_transform=True)
     test_set = open_dataset(data, "test", classes, size)
@@ -149,12 +164,14 @@ def train_dnn(
             batch_size=batch_size,
             shuffle=True,
             generator=torch.Generator().manual_seed(seed * 1009 + epoch),
+            **loading,
         )
         model.train()
         total, correct, loss_sum = 0, 0, 0.0
         bar = tqdm(loader, desc=f"dnn epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
         for batch in bar:
-            images, labels = batch["image"].to(device), batch["label"].to(device)
+            images = batch["image"].to(device, non_blocking=True)
+            labels = batch["label"].to(device, non_blocking=True)
             logits = model(images)
             loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad()
@@ -175,7 +192,9 @@ def train_dnn(
         )
 
     model.eval()
-    per_class = evaluate_accuracy(model, test_set, device, batch_size)
+    per_class = evaluate_accuracy(
+        model, test_set, device=device, batch_size=batch_size, loader_workers=loader_workers
+    )
     config = {
         "format": DNN_FORMAT,
         "version": VERSION,
@@ -214,13 +233,23 @@ def train_dnn(
 
 @torch.no_grad()
 def evaluate_accuracy(
-    model: torch.nn.Module, dataset: ImageDataset, device: str = "cpu", batch_size: int = 64
+    model: torch.nn.Module,
+    dataset: ImageDataset,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+    loader_workers: int | None = None,
 ) -> dict[str, tuple[int, float]]:
-    """Accuracy per class and ``"overall"``: ``{name: (images, accuracy in [0, 1])}``."""
+    """Accuracy per class and ``"overall"``: ``{name: (images, accuracy in [0, 1])}``.
+
+    ``model`` must be on ``device``; ``loader_workers`` as in :func:`train_dnn`.
+    """
+    device = torch.device(device)
     model.eval()
     predictions = []
-    for batch in tqdm(DataLoader(dataset, batch_size=batch_size), desc="evaluate", leave=False):
-        predictions.append(model(batch["image"].to(device)).argmax(1).cpu())
+    loader = DataLoader(dataset, batch_size=batch_size, **loader_options(device, loader_workers))
+    for batch in tqdm(loader, desc="evaluate", leave=False):
+        predictions.append(model(batch["image"].to(device, non_blocking=True)).argmax(1).cpu())
     predicted, labels = torch.cat(predictions), dataset.labels
     result = {}
     for index, name in enumerate(dataset.classes):

@@ -18,7 +18,8 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from xnn_training.datasets import open_dataset
+from xnn_training.datasets import ImageDataset, open_dataset
+from xnn_training.devices import loader_options, resolve_device
 from xnn_training.fidelity import fidelity_report, print_fidelity, write_fidelity
 from xnn_training.fit_dnn import cosine_lr
 from xnn_training.losses import LossWeights, faithfulness, pull_away, sparse_reconstruction
@@ -48,6 +49,7 @@ RECONSTRUCTED_FEATURES = 512
 def fit_xnn(
     features: torch.Tensor,
     targets: torch.Tensor,
+    *,
     k: int = 5,
     hidden: Sequence[int] = (64, 16),
     weights: LossWeights | None = None,
@@ -60,6 +62,7 @@ def fit_xnn(
     optimizer: torch.optim.Optimizer | None = None,
     start_epoch: int = 0,
     after_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    device: str | torch.device | None = None,
 ) -> XNN:
     """Train the vectorised xNN of all classes to regress ``targets`` from ``features``.
 
@@ -83,6 +86,10 @@ def fit_xnn(
         Continue a training (resume from a checkpoint).
     after_epoch
         Called with (finished epoch count, mean loss terms) after every epoch.
+    device
+        Where to train: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``
+        (:func:`xnn_training.devices.resolve_device`); default: where ``xnn`` is, else the
+        CPU. The features are moved there once; each batch is indexed on the device.
 
     Returns
     -------
@@ -107,10 +114,16 @@ def fit_xnn(
     inputs, goals = features / scale, (targets - mean) / std
 
     generator = torch.Generator().manual_seed(seed)
+    if device is not None:
+        device = resolve_device(device)
+    elif xnn is not None:
+        device = xnn.head_weight.device
+    else:
+        device = torch.device("cpu")
     if xnn is None:
         torch.manual_seed(seed)
         xnn = XNN(d, targets.shape[1], k, hidden)
-    device = xnn.head_weight.device
+    xnn.to(device)
     if optimizer is None:
         optimizer = torch.optim.Adam(xnn.parameters(), lr=lr, weight_decay=1e-4)
     inputs, goals = inputs.to(device), goals.to(device)
@@ -122,13 +135,16 @@ def fit_xnn(
         torch.manual_seed(seed * 1009 + epoch)  # dropout too
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(lr, epoch, epochs)
-        sums = {"pred": 0.0, "rec": 0.0, "pull_away": 0.0}
+        # On the device: no synchronisation per step (the means are read once per epoch).
+        sums = {name: torch.zeros((), device=device) for name in ("pred", "rec", "pull_away")}
         order = torch.randperm(n, generator=generator)
         for batch in order.split(batch_size):
-            f, y = inputs[batch], goals[batch]
+            rows = batch.to(device, non_blocking=True)
+            f, y = inputs[rows], goals[rows]
             columns = None
             if d > reconstructed_features:
                 columns = torch.randperm(d, generator=generator)[:reconstructed_features]
+                columns = columns.to(device, non_blocking=True)
             x = xnn.encode(f)
             terms = {
                 "pred": faithfulness(xnn.score(x), y),
@@ -144,10 +160,11 @@ def fit_xnn(
             loss.backward()
             optimizer.step()
             for name, value in terms.items():
-                sums[name] += float(value.detach().mean()) * len(batch) / n
-        bar.set_postfix({name: f"{value:.4f}" for name, value in sums.items()})
+                sums[name] += value.detach().mean() * (len(batch) / n)
+        means = {name: float(value) for name, value in sums.items()}
+        bar.set_postfix({name: f"{value:.4f}" for name, value in means.items()})
         if after_epoch is not None:
-            after_epoch(epoch + 1, sums)
+            after_epoch(epoch + 1, means)
     bar.close()
     xnn.eval()
     xnn.fold_normalisation(scale, mean.to(device), std.to(device))
@@ -156,12 +173,21 @@ def fit_xnn(
 
 @torch.no_grad()
 def extract_features(
-    extractor: torch.nn.Module, dataset, device: str = "cpu", batch_size: int = 64, desc: str = ""
+    extractor: torch.nn.Module,
+    dataset: ImageDataset,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+    loader_workers: int | None = None,
+    desc: str = "",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features (N, d) and logits (N, classes) of every image of ``dataset``, in order."""
+    """Features (N, d) and logits (N, classes) of every image of ``dataset``, in order, on the
+    CPU; ``extractor`` must be on ``device``, ``loader_workers`` as in :func:`train_xnn`."""
+    device = torch.device(device)
     features, logits = [], []
-    for batch in tqdm(DataLoader(dataset, batch_size=batch_size), desc=desc or "features"):
-        out = extractor(batch["image"].to(device))
+    loader = DataLoader(dataset, batch_size=batch_size, **loader_options(device, loader_workers))
+    for batch in tqdm(loader, desc=desc or "features"):
+        out = extractor(batch["image"].to(device, non_blocking=True))
         features.append(out["features"].cpu())
         logits.append(out["logits"].cpu())
     return torch.cat(features), torch.cat(logits)
@@ -170,6 +196,7 @@ def extract_features(
 def train_xnn(
     dnn: str | Path,
     out: str | Path,
+    *,
     k: int = 5,
     classes: Sequence[str] | None = None,
     hidden: Sequence[int] = (64, 16),
@@ -179,7 +206,8 @@ def train_xnn(
     lr: float = 1e-3,
     seed: int = 0,
     data: str | Path | None = None,
-    device: str = "cpu",
+    device: str = "auto",
+    loader_workers: int | None = None,
     overwrite: bool = False,
     checkpoint_every: int = 1,
     reconstructed_features: int = RECONSTRUCTED_FEATURES,
@@ -200,6 +228,13 @@ def train_xnn(
         See :func:`fit_xnn`.
     data
         The data set; default: the one the DNN run was trained on.
+    device
+        ``"auto"`` (a GPU when there is one), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
+        (:func:`xnn_training.devices.resolve_device`): feature extraction and training.
+    loader_workers
+        DataLoader processes for the feature extraction; default 0 on the CPU, 2 on a GPU.
+    overwrite
+        Replace whatever ``out`` holds.
     reconstructed_features
         See :func:`fit_xnn`.
     checkpoint_every
@@ -214,6 +249,7 @@ def train_xnn(
     """
     out = Path(out)
     weights = weights or LossWeights()
+    device = resolve_device(device)
     dnn_run = load_dnn_run(dnn, device)
     names = list(dnn_run.classes) if classes is None else [str(c) for c in classes]
     unknown = [name for name in names if name not in dnn_run.classes]
@@ -252,7 +288,10 @@ def train_xnn(
         tensors = {}
         for split in ("train", "test"):
             dataset = open_dataset(data_path, split, dnn_run.classes, dnn_run.image_size)
-            f, logits = extract_features(extractor, dataset, device, desc=f"{split} features")
+            f, logits = extract_features(
+                extractor, dataset, device=device, loader_workers=loader_workers,
+                desc=f"{split} features",
+            )  # fmt: skip
             tensors |= {f"{split}.features": f, f"{split}.logits": logits,
                         f"{split}.labels": dataset.labels}  # fmt: skip
         save_file(tensors, str(cache))
@@ -275,12 +314,13 @@ def train_xnn(
             )
 
     xnn = fit_xnn(
-        tensors["train.features"], tensors["train.logits"][:, columns], k, hidden, weights,
-        epochs, batch_size, lr, seed, reconstructed_features, xnn=xnn, optimizer=optimizer,
-        start_epoch=len(history),
-        after_epoch=after_epoch,
+        tensors["train.features"], tensors["train.logits"][:, columns], k=k, hidden=hidden,
+        weights=weights, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+        reconstructed_features=reconstructed_features, xnn=xnn, optimizer=optimizer,
+        start_epoch=len(history), after_epoch=after_epoch,
     )  # fmt: skip
 
+    xnn.cpu()  # the report and the run are computed and written from the CPU's tensors
     report = fidelity_report(
         xnn, tensors["test.features"], tensors["test.logits"], tensors["test.labels"],
         columns, names,

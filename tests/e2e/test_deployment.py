@@ -6,6 +6,7 @@ docker-compose, which `make test` installs when run as root) checks the compose 
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import tomllib
@@ -25,8 +26,14 @@ def _env(service: str) -> dict[str, str]:
 
 
 def _mounts(service: str) -> dict[str, str]:
-    """Volume name -> mount path in the container."""
+    """Volume name (or host path) -> mount path in the container."""
     return {volume.split(":")[0]: volume.split(":")[1] for volume in SERVICES[service]["volumes"]}
+
+
+# What the isolation package may import inside the Label Studio image: the standard library,
+# Label Studio's own packages and apps, and itself (relative imports).
+LABEL_STUDIO_PROVIDES = {"django", "rest_framework", "label_studio", "core", "projects"}
+LABEL_STUDIO_PROVIDES |= {"organizations", "users", "tasks", "labels_manager", "webhooks"}
 
 
 def test_services_and_volumes():
@@ -87,7 +94,7 @@ def test_dockerfile_installs_every_package_from_the_lock():
     packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
         "packages"
     ]
-    for package in packages:
+    for package in {p.split(".")[0] for p in packages}:  # sub-packages come with theirs
         assert f"COPY {package} ./{package}" in dockerfile
     assert "uv sync --locked" in dockerfile
 
@@ -110,3 +117,52 @@ def test_docker_compose_accepts_the_file(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "label-studio" in result.stdout
+
+
+def test_label_studio_loads_the_isolation_settings_from_a_read_only_mount():
+    from ls_backend.server import ISOLATION_SETTINGS
+
+    env = _env("label-studio")
+    assert env["DJANGO_SETTINGS_MODULE"] == ISOLATION_SETTINGS
+    mounts = {
+        volume.split(":")[1]: volume.split(":")
+        for volume in SERVICES["label-studio"]["volumes"]
+        if volume.startswith("./")
+    }
+    # The settings module resolves, through PYTHONPATH and a mount, to this repository's file.
+    found = []
+    for root in env["PYTHONPATH"].split(":"):
+        target = f"{root}/{ISOLATION_SETTINGS.replace('.', '/')}.py"
+        for inside, (source, _, *mode) in mounts.items():
+            if target.startswith(inside + "/"):
+                found.append((REPO / source / target[len(inside) + 1 :], mode))
+    assert found, f"{ISOLATION_SETTINGS} is on no mount of PYTHONPATH={env['PYTHONPATH']}"
+    for path, mode in found:
+        assert path.is_file(), path
+        assert mode == ["ro"], f"mount it read-only, got {mode}"
+    assert env["SENTRY_DSN"] == ""
+    # The health check fails while the isolation's API is missing.
+    assert "/api/xnaming/annotators" in " ".join(SERVICES["label-studio"]["healthcheck"]["test"])
+
+
+def test_isolation_package_needs_nothing_the_label_studio_image_lacks():
+    """Only the standard library, Label Studio and itself; Python 3.10 syntax (the image's)."""
+    import sys
+
+    for path in sorted((REPO / "ls_backend" / "isolation").glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path), feature_version=(3, 10))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                continue  # relative: the package itself
+            names = (
+                [node.module]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for name in names:
+                top = name.split(".")[0]
+                allowed = top in sys.stdlib_module_names or top in LABEL_STUDIO_PROVIDES
+                allowed |= name.startswith("ls_backend.isolation")
+                assert allowed, f"{path.name} imports {name}: not in the Label Studio image"

@@ -7,7 +7,7 @@ hand-made bundle (:mod:`tests.ls_backend.bundle_factory`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -26,16 +26,44 @@ class LiveLabelStudio:
     data_dir: Path
     files_root: Path
     bundle: Path
+    _annotator_tokens: dict = field(default_factory=dict, repr=False)
 
     def client(self):
         from label_studio_sdk import LabelStudio
 
         return LabelStudio(base_url=self.url, api_key=self.token)
 
+    def projects(self) -> list:
+        """Every project the manager reaches, in every annotator's organization (SDK objects)."""
+        from ls_backend.manager import Manager
+
+        manager = Manager(self.url, self.token)
+        return [manager.client(o).projects.get(p["id"]) for o, p in manager.projects()]
+
     def password(self, email: str) -> str:
         from ls_backend.server import load_credentials
 
         return load_credentials(self.data_dir).annotators[email]
+
+    def annotator_client(self, email: str):
+        """An SDK client acting as annotator ``email`` (their own personal access token).
+
+        collect counts only an annotator's own annotations: tests annotate through this.
+        """
+        from label_studio_sdk import LabelStudio
+
+        from ls_backend.server import login_session
+
+        if email not in self._annotator_tokens:
+            session = login_session(self.url, email, self.password(email))
+            answer = session.post(
+                f"{self.url}/api/token/",
+                headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": self.url},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            self._annotator_tokens[email] = answer.json()["token"]
+        return LabelStudio(base_url=self.url, api_key=self._annotator_tokens[email])
 
 
 @pytest.fixture(scope="session")

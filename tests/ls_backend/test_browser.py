@@ -122,7 +122,7 @@ def test_annotator_groups_names_discards_and_collect_reads_it(
         == 0
     )
     client = label_studio.client()
-    projects = {p.title: p.id for p in client.projects.list()}
+    projects = {p.title: p.id for p in label_studio.projects()}
     board_project = projects[f"xnaming board: {BOARD_ANNOTATOR}"]
     per_map_project = projects[f"xnaming per-map: {PER_MAP_ANNOTATOR}"]
     board_tasks = _tasks_by_key(client, board_project)

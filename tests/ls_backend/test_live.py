@@ -26,8 +26,8 @@ def _tasks(client, project_id: int) -> list:
     return list(client.tasks.list(project=project_id, fields="all", page_size=1000))
 
 
-def _project(client, title: str):
-    (project,) = [p for p in client.projects.list() if p.title == title]
+def _project(label_studio, title: str):
+    (project,) = [p for p in label_studio.projects() if p.title == title]
     return project
 
 
@@ -41,10 +41,9 @@ def published(label_studio):
         main(["publish", bundle, "--annotators", PER_MAP_ANNOTATOR, "--mode", "per-map", *common])
         == 0
     )
-    client = label_studio.client()
     return {
-        "board": _project(client, f"xnaming board: {BOARD_ANNOTATOR}"),
-        "per-map": _project(client, f"xnaming per-map: {PER_MAP_ANNOTATOR}"),
+        "board": _project(label_studio, f"xnaming board: {BOARD_ANNOTATOR}"),
+        "per-map": _project(label_studio, f"xnaming per-map: {PER_MAP_ANNOTATOR}"),
     }
 
 
@@ -122,7 +121,7 @@ def test_publish_twice_duplicates_nothing_and_keeps_annotations(label_studio, pu
         id=task.id,
         result=taxonomy("tail"),
     )
-    before = {p.id: len(_tasks(client, p.id)) for p in client.projects.list()}
+    before = {p.id: len(_tasks(client, p.id)) for p in label_studio.projects()}
     users = len(list(client.users.list()))
     common = ["--data-dir", str(label_studio.data_dir)]
     assert (
@@ -142,7 +141,7 @@ def test_publish_twice_duplicates_nothing_and_keeps_annotations(label_studio, pu
         )
         == 0
     )
-    assert {p.id: len(_tasks(client, p.id)) for p in client.projects.list()} == before
+    assert {p.id: len(_tasks(client, p.id)) for p in label_studio.projects()} == before
     assert len(list(client.users.list())) == users
     assert len(list(client.ml.list(project=project.id))) == 1
     record = json.loads((label_studio.data_dir / "projects.json").read_text())
@@ -170,7 +169,9 @@ def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
     first, similar = tasks["cardinal_0000:x0"], tasks["cardinal_0001:x0"]
     assert _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}]) == [[]]
 
-    client.annotations.create(id=first.id, result=taxonomy("head"))
+    # As the annotators themselves: collect counts only a project's own annotator's work.
+    per_map_annotator = label_studio.annotator_client(PER_MAP_ANNOTATOR)
+    per_map_annotator.annotations.create(id=first.id, result=taxonomy("head"))
     # The webhook reaches the backend, which learns in the background.
     assert wait_for(
         lambda: _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}]) != [[]]
@@ -178,7 +179,7 @@ def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
     (proposal,) = _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}])[0]
     assert proposal["result"][0]["value"]["taxonomy"] == [["head"]]
 
-    client.annotations.create(
+    per_map_annotator.annotations.create(
         id=tasks["cardinal_0000:x1"].id,
         result=[
             {
@@ -189,11 +190,11 @@ def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
             }
         ],
     )
-    client.annotations.create(
+    per_map_annotator.annotations.create(
         id=tasks["cardinal_0000:x2"].id, result=taxonomy("tail"), was_cancelled=True
     )
     board = {t.data["category"]: t for t in _tasks(client, published["board"].id)}
-    client.annotations.create(
+    label_studio.annotator_client(BOARD_ANNOTATOR).annotations.create(
         id=board["jay"].id,
         result=[
             *ranker({"_": [], "g2": ["jay_0000:x0", "jay_0001:x0"], "discard": ["jay_0000:x1"]}),
@@ -298,7 +299,7 @@ def test_ls_start_reuses_its_data_and_stops_both_servers_on_ctrl_c(label_studio,
     from ls_backend.server import load_credentials
 
     before = load_credentials(label_studio.data_dir)
-    projects = sorted(p.id for p in label_studio.client().projects.list())
+    projects = sorted(p.id for p in label_studio.projects())
     server = label_studio.server
     server.stop()  # the fixture's servers; started again below for the rest of the session
     command = [
@@ -320,7 +321,7 @@ def test_ls_start_reuses_its_data_and_stops_both_servers_on_ctrl_c(label_studio,
         assert f"log in as {before.admin_email} / {before.admin_password}" in printed
         after = load_credentials(label_studio.data_dir)
         assert after.token == before.token
-        assert sorted(p.id for p in label_studio.client().projects.list()) == projects
+        assert sorted(p.id for p in label_studio.projects()) == projects
         assert requests.get(f"{label_studio.backend_url}/health", timeout=10).status_code == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0

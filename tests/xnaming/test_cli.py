@@ -1,4 +1,4 @@
-"""The command line: one entry point, nine sub-commands, documented exit statuses."""
+"""The command line: one entry point, ten sub-commands, documented exit statuses."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ PIPELINE_ORDER = [
     "ls",
     "publish",
     "collect",
+    "status",
     "analyze",
     "simulate",
     "demo",

@@ -53,7 +53,24 @@ _MARKERS = "osD^vP*Xh<>p"
 
 
 def png_bytes(figure: Figure, *, dpi: int = DPI) -> bytes:
-    """The figure as PNG bytes."""
+    """The figure as PNG bytes, at most :data:`WIDTH` inches wide at ``dpi``.
+
+    The tight bounding box keeps every label but grows past the figure's width when long
+    category names stick out on the left; the figure is then narrowed by that much and drawn
+    again, so the plot shrinks and the text keeps its size (shown unscaled in the report).
+    """
+    limit = round(WIDTH * dpi)
+    png = _render(figure, dpi)
+    for _ in range(4):  # the legend and ticks move as the plot narrows: a few passes
+        width = int.from_bytes(png[16:20], "big")  # the PNG header's width
+        if width <= limit:
+            break
+        figure.set_figwidth(figure.get_figwidth() - (width - limit + 2) / dpi)
+        png = _render(figure, dpi)
+    return png
+
+
+def _render(figure: Figure, dpi: int) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()

@@ -14,7 +14,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from label_config import NAMED, NAMINGS_COLUMNS, SIMULATED, STATUSES, read_label_studio_export
+from label_config import (
+    MADE_BY,
+    MADE_BY_VALUES,
+    NAMED,
+    NAMINGS_COLUMNS,
+    PERSON,
+    SIMULATED,
+    STATUSES,
+    read_label_studio_export,
+)
 from xnn_training.bundle import read_bundle, read_table
 
 __all__ = [
@@ -151,11 +160,11 @@ def check_namings(
     frame = namings.loc[:, list(NAMINGS_COLUMNS)].copy().reset_index(drop=True)
     for column in NAMINGS_COLUMNS:
         frame[column] = _as_text(frame[column])
-    if SIMULATED in namings.columns:  # `xnaming simulate` marks its rows; keep the mark
-        flags = _as_text(namings[SIMULATED].reset_index(drop=True)).str.lower()
-        frame[SIMULATED] = flags.isin(["true", "1", "yes"])
-    frame["status"] = frame["status"].str.lower()
     row = frame.index + 2  # the line in a CSV file with one header line
+    if SIMULATED in namings.columns or MADE_BY in namings.columns:
+        frame[MADE_BY] = _made_by(namings.reset_index(drop=True), row, source)
+        frame[SIMULATED] = frame[MADE_BY] == SIMULATED
+    frame["status"] = frame["status"].str.lower()
     for column in ("annotator", "activation_id"):
         empty = row[frame[column] == ""]
         if len(empty):
@@ -185,6 +194,26 @@ def check_namings(
     if activations is not None:
         _check_against_activations(frame, activations, source)
     return frame
+
+
+def _made_by(namings: pd.DataFrame, row: pd.Index, source: str) -> pd.Series:
+    """Who made each row (``made_by``; empty: a person), also from the older ``simulated``
+    column (``true`` = simulated), which `xnaming simulate` writes."""
+    made_by = pd.Series(PERSON, index=namings.index)
+    if SIMULATED in namings.columns:
+        flags = _as_text(namings[SIMULATED]).str.lower()
+        made_by[flags.isin(["true", "1", "yes"])] = SIMULATED
+    if MADE_BY in namings.columns:
+        given = _as_text(namings[MADE_BY]).str.strip().str.lower()
+        unknown = (given != "") & ~given.isin(MADE_BY_VALUES)
+        if unknown.any():
+            raise ValueError(
+                f"{source}: {MADE_BY} must be one of {', '.join(MADE_BY_VALUES)} (or empty); "
+                f"found {_quote(given[unknown].unique().tolist())} in row(s) "
+                f"{_quote(list(row[unknown]))}"
+            )
+        made_by[given != ""] = given[given != ""]
+    return made_by
 
 
 def _check_against_activations(frame: pd.DataFrame, activations: pd.DataFrame, source: str) -> None:
@@ -251,4 +280,7 @@ def load_namings(paths: Sequence[str | Path], activations: pd.DataFrame) -> pd.D
             stacklevel=2,
         )
     merged = merged[~replaced].drop(columns="_order")
+    if MADE_BY in merged.columns:  # rows of files without the marker: made by people
+        merged[MADE_BY] = merged[MADE_BY].fillna(PERSON)
+        merged[SIMULATED] = merged[MADE_BY] == SIMULATED
     return merged.reset_index(drop=True)

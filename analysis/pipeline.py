@@ -21,6 +21,7 @@ from analysis.named_by import named_by_table, reliability_table
 from analysis.pair_stats import summarize_pairs
 from analysis.purity import purity_table
 from analysis.summaries import summary_table
+from label_config import MACHINE, MADE_BY, PERSON, SIMULATED
 
 __all__ = ["AGREEMENT_MEASURES", "COMPATIBILITY_MEASURES", "Results", "analyze"]
 
@@ -168,7 +169,8 @@ def analyze(
         )
     activations = check_activations(activations)
     namings = check_namings(namings, activations)
-    simulated = _simulated_annotators(namings)
+    simulated = _annotators_made_by(namings, SIMULATED)
+    machine = _annotators_made_by(namings, MACHINE)
     namings, dropped = drop_small_concepts(namings, activations, min_images=min_images)
     categories = category_namings(activations, namings)
     notes = _participation_notes(categories)
@@ -177,6 +179,12 @@ def analyze(
             0,
             f"Simulated namings: {', '.join(simulated)} are simulated annotators "
             "(xnaming simulate), not people.",
+        )
+    if machine:
+        notes.insert(
+            0,
+            f"Machine namings: {', '.join(machine)} are made by a machine (xnaming discover), "
+            "not people.",
         )
     agreement_table, matchings = agreement_tables(
         categories,
@@ -229,18 +237,20 @@ def analyze(
 
 
 def _annotator_kinds(namings: pd.DataFrame) -> dict[str, str]:
-    """Annotator -> "simulated" when their rows are marked simulated, else "person"."""
-    kinds = dict.fromkeys(sorted(namings["annotator"].unique()), "person")
-    for annotator in _simulated_annotators(namings):
-        kinds[annotator] = "simulated"
+    """Annotator -> who made their rows: "person", "simulated" or "machine" (``made_by``)."""
+    kinds = dict.fromkeys(sorted(namings["annotator"].unique()), PERSON)
+    for made_by in (SIMULATED, MACHINE):
+        for annotator in _annotators_made_by(namings, made_by):
+            kinds[annotator] = made_by
     return kinds
 
 
-def _simulated_annotators(namings: pd.DataFrame) -> list[str]:
-    """Annotators whose rows are marked simulated (the optional ``simulated`` column)."""
-    if "simulated" not in namings.columns:
+def _annotators_made_by(namings: pd.DataFrame, made_by: str) -> list[str]:
+    """Annotators whose rows are marked as made by ``made_by`` (the optional ``made_by``
+    column; ``check_namings`` derives it from the older ``simulated`` column too)."""
+    if MADE_BY not in namings.columns:
         return []
-    return sorted(namings.loc[namings["simulated"], "annotator"].unique())
+    return sorted(namings.loc[namings[MADE_BY] == made_by, "annotator"].unique())
 
 
 def _spread_by_d(compat: pd.DataFrame) -> pd.DataFrame:

@@ -5,7 +5,8 @@ views fail without a prior ``/setup``, spawn a process per webhook and return tr
 the shell keeps its routes and replaces the views of ``/predict``, ``/setup``, ``/webhook``,
 ``/health`` and ``/versions`` with ones that validate input (400 with a JSON message), answer
 at once, and hand learning to :class:`Backend`'s single background thread. The naming logic
-lives in :mod:`ls_backend.naming`; the memory in :mod:`ls_backend.store`.
+lives in :mod:`ls_backend.naming`; the memory in :mod:`ls_backend.store`; the bounds on a request
+(body size, maps per board and per request, finite numbers) in :mod:`ls_backend.validation`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ from ls_backend.naming import (
     per_map_proposal,
 )
 from ls_backend.store import NamingStore
+from ls_backend.validation import (
+    MAX_REQUEST_BYTES,
+    BadRequest,
+    TooLarge,
+    check_body_size,
+    check_predict_bounds,
+    check_webhook_bounds,
+    parse_body,
+)
 
 __all__ = ["MODEL_VERSION", "Backend", "BackendSettings", "BadRequest", "create_app"]
 
@@ -45,10 +55,6 @@ MODEL_VERSION = "xnaming-groups-2"
 
 log = logging.getLogger("xnaming.backend")
 _LEARN_ACTIONS = {"ANNOTATION_CREATED", "ANNOTATION_UPDATED"}
-
-
-class BadRequest(ValueError):
-    """Input the backend cannot use; answered with 400 and this message."""
 
 
 @dataclass(frozen=True)
@@ -305,7 +311,7 @@ def create_app(settings: BackendSettings):  # -> flask.Flask
         The WSGI app; ``app.config["XNAMING_BACKEND"]`` is its :class:`Backend`.
     """
     from flask import jsonify, request
-    from label_studio_ml.api import init_app
+    from label_studio_ml.api import init_app, log_request_info
     from label_studio_ml.model import LabelStudioMLBase
 
     backend = Backend(settings)
@@ -319,22 +325,28 @@ def create_app(settings: BackendSettings):  # -> flask.Flask
     app = init_app(NamingModel)
     app.config["XNAMING_BACKEND"] = backend
     app.config["JSON_SORT_KEYS"] = False
+    # Werkzeug 2.0 applies this to form parsing only: json_body enforces it for JSON.
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
     def json_body() -> Any:
-        raw = request.get_data(cache=True)
-        try:
-            return json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError) as error:
-            raise BadRequest(f"request body is not JSON: {error}") from None
+        """The strict JSON body, refused unread when it is too big (ls_backend.validation)."""
+        check_body_size(request.content_length)
+        raw = request.stream.read(MAX_REQUEST_BYTES + 1)  # a chunked body has no length
+        check_body_size(len(raw))
+        return parse_body(raw)
 
     def predict_view():
-        return jsonify(backend.predict(json_body()))
+        body = json_body()
+        check_predict_bounds(body)
+        return jsonify(backend.predict(body))
 
     def setup_view():
         return jsonify(backend.setup(json_body()))
 
     def webhook_view():
-        return jsonify(backend.webhook(json_body())), 200
+        body = json_body()
+        check_webhook_bounds(body)
+        return jsonify(backend.webhook(body)), 200
 
     def health_view():
         return jsonify({"status": "UP", "model_version": MODEL_VERSION})
@@ -357,6 +369,11 @@ def create_app(settings: BackendSettings):  # -> flask.Flask
     if not app.config.get("XNAMING_HOOKS"):
         # The shell's app is a module global: register hooks once, reading the current backend.
         app.config["XNAMING_HOOKS"] = True
+        # The shell logs every body through request.get_data(), which reads a body of any
+        # size before json_body can refuse it unread.
+        shell_hooks = app.before_request_funcs.get(None, [])
+        if log_request_info in shell_hooks:
+            shell_hooks.remove(log_request_info)
 
         @app.before_request
         def require_auth():
@@ -371,6 +388,14 @@ def create_app(settings: BackendSettings):  # -> flask.Flask
         @app.errorhandler(BadRequest)
         def bad_request(error):
             return jsonify({"error": str(error)}), 400
+
+        @app.errorhandler(TooLarge)
+        def too_large(error):
+            return jsonify({"error": str(error)}), 413
+
+        @app.errorhandler(413)
+        def body_too_large(error):  # werkzeug's own, should any parser raise it
+            return jsonify({"error": f"request body over {MAX_REQUEST_BYTES} bytes"}), 413
 
         @app.errorhandler(404)
         def not_found(error):

@@ -25,6 +25,7 @@ import pandas as pd
 from label_config import DEFAULT_GROUPS, MODES, board_config, per_map_config
 from ls_backend.naming import DESCRIPTORS, describe_map
 from xnn_training.bundle import read_bundle
+from xnn_training.embeddings import check_embeddings
 
 __all__ = [
     "MODES",
@@ -250,6 +251,7 @@ def publish(
         raise ValueError(f"annotators must be e-mail addresses, got {list(annotators)!r}")
     bundle = Path(bundle).resolve()
     files_root = Path(files_root).resolve()
+    check_embeddings(bundle, warn=progress)  # a bad embeddings file stops publish before any change
     table = load_bundle(bundle, categories=categories)
     config = board_config(groups=groups) if mode == "board" else per_map_config()
     manager = Manager(url, token)

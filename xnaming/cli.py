@@ -4,6 +4,7 @@ The sub-commands mirror the data flow::
 
     data -> train -> explain -> ls / publish -> collect -> analyze
                                   simulate (stands in for annotators) -> analyze
+                       discover (a machine namer to compare people with) -> analyze
     demo runs them all on a small generated data set.
 
 :func:`main` is the one error boundary (:mod:`xnaming.errors`): an expected error ends the
@@ -103,6 +104,11 @@ COMMANDS: tuple[Command, ...] = (
         "simulate",
         "simulated annotators' namings of a toybirds bundle",
         "xnaming.commands:configure_simulate",
+    ),
+    Command(
+        "discover",
+        "machine namings of a bundle's maps, from their embeddings",
+        "xnaming.commands:configure_discover",
     ),
     Command("demo", "the whole pipeline on generated toybirds", "xnaming.commands:configure_demo"),
 )

@@ -1,4 +1,5 @@
-"""Arguments of the commands that live in the xnaming package: ``simulate`` and ``demo``.
+"""Arguments of the commands that live in the xnaming package: ``simulate``, ``discover`` and
+``demo``.
 
 Kept apart from their logic so that building the parser imports nothing heavy (pandas alone
 takes seconds on a busy machine); each handler imports what it needs.
@@ -12,7 +13,7 @@ from pathlib import Path
 from analysis.annotator_profiles import DEFAULT_ANNOTATORS  # light: no numpy or pandas
 from xnaming.demo import DEFAULT_WORKDIR  # light: the demo imports its stages lazily
 
-__all__ = ["configure_demo", "configure_simulate"]
+__all__ = ["configure_demo", "configure_discover", "configure_simulate"]
 
 
 def configure_simulate(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +51,37 @@ def _simulate(args: argparse.Namespace) -> int:
     print("Simulated namings (not people's):")
     print(counts.to_string())
     print(f"Wrote {len(namings)} simulated namings to {args.out}")
+    return 0
+
+
+def configure_discover(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``xnaming discover``."""
+    parser.add_argument("bundle", type=Path, help="a map bundle with embeddings")
+    parser.add_argument("--out", type=Path, required=True, help="the namings CSV to write")
+    parser.add_argument(
+        "--annotator",
+        default="auto-embeddings",
+        help="the machine annotator's name, starting with 'auto-' (default auto-embeddings)",
+    )
+    parser.set_defaults(handler=_discover)
+
+
+def _discover(args: argparse.Namespace) -> int:
+    from analysis.discover import discover_namings
+
+    namings = discover_namings(args.bundle, annotator=args.annotator)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    namings.to_csv(args.out, index=False)
+    named = namings[namings["status"] == "named"]
+    print(
+        f"Machine namings (not people's): {len(named)} of {len(namings)} maps named, "
+        f"{named.groupby('category')['concept'].nunique().sum()} concepts in "
+        f"{namings['category'].nunique()} categories"
+    )
+    print(
+        f"Wrote them to {args.out}; compare them with people's: xnaming analyze --activations "
+        f"{args.bundle} --namings THEIRS.csv {args.out} --out DIR"
+    )
     return 0
 
 

@@ -35,9 +35,11 @@ from PIL import Image
 from xnn_training.files import sha256
 
 __all__ = [
+    "ACTIVATIONS_TABLE",
     "ACTIVATION_COLUMNS",
     "EXTRA_IMAGE_COLUMNS",
     "IMAGE_COLUMNS",
+    "MAP_EMBEDDING",
     "ActivationMap",
     "Bundle",
     "BundleError",
@@ -51,12 +53,16 @@ __all__ = [
 BUNDLE_FORMAT = "xnaming-bundle"
 BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
+ACTIVATIONS_TABLE = "activations.csv"
 IMAGES_TABLE = "images.csv"
-PER_IMAGE_TABLES = ("activations.csv", IMAGES_TABLE)
+PER_IMAGE_TABLES = (ACTIVATIONS_TABLE, IMAGES_TABLE)
 """The tables :meth:`BundleWriter.add` appends to, each with an ``image_id`` column; a row in
 ``images.csv`` marks its image finished."""
 PARTS = "parts"
 """While a sharded run writes: ``parts/<part>/`` holds one process's table rows."""
+MAP_EMBEDDING = "embedding"
+"""The array of a map file (``maps/<image>/x<k>.npz``) that holds the map's embedding, when the
+bundle has embeddings (:mod:`xnn_training.embeddings` gathers them when the bundle is finished)."""
 LOCK = ".lock"
 """While a run writes: held by its main writer, so that a second run on the bundle is refused."""
 ACTIVATION_COLUMNS = (
@@ -112,6 +118,8 @@ class ActivationMap:
         The raw map, float, image-sized (H x W).
     overlay
         What the annotator sees: the image with the map blended on top.
+    embedding
+        What the map shows (:mod:`xnn_training.embed`), or None in a bundle without embeddings.
     """
 
     x_feature: int
@@ -120,6 +128,7 @@ class ActivationMap:
     rank: int
     heat: np.ndarray
     overlay: Image.Image
+    embedding: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -434,7 +443,10 @@ class BundleWriter:
             map_path = f"maps/{stem}/x{activation.x_feature}.npz"
             overlay_path = f"overlays/{stem}/x{activation.x_feature}.png"
             (self.root / map_path).parent.mkdir(parents=True, exist_ok=True)
-            np.savez_compressed(self.root / map_path, map=np.asarray(activation.heat, np.float32))
+            arrays = {"map": np.asarray(activation.heat, np.float32)}
+            if activation.embedding is not None:
+                arrays[MAP_EMBEDDING] = np.asarray(activation.embedding, np.float32)
+            np.savez_compressed(self.root / map_path, **arrays)
             self._save_image(activation.overlay, overlay_path)
             rows.append(
                 {

@@ -26,6 +26,15 @@ def _classes(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def _layers(text: str) -> tuple[str, ...]:
+    if text.strip().lower() == "none":
+        return ()
+    layers = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not layers:
+        raise argparse.ArgumentTypeError("expected layer names, or 'none'")
+    return layers
+
+
 def _threads(args: argparse.Namespace) -> None:
     import torch
 
@@ -196,6 +205,12 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--layer", help="map layer (default: pool4 or its equivalent)")
     parser.add_argument(
+        "--embedding-layers", type=_layers, metavar="LAYERS",
+        help="comma-separated layers at or below the map layer whose activations under each "
+        "hot spot embed the maps (default: two depths, e.g. toycnn features.4,features.9; "
+        "'none': no embeddings.npz)",
+    )  # fmt: skip
+    parser.add_argument(
         "--threshold", type=float, default=SIGNIFICANT_SHARE,
         help=f"share of the positive score the significant X-features cover "
         f"({SIGNIFICANT_SHARE})",
@@ -239,15 +254,17 @@ def _run_explain(args: argparse.Namespace) -> int:
     # same command again"), from xnaming's error boundary like any other expected failure.
     out = explain(
         args.dnn, args.xnn, args.data, args.out, split=args.split, explain=args.explain,
-        map_layer=args.layer, threshold=args.threshold, contrastive=args.contrastive,
+        map_layer=args.layer, embedding_layers=args.embedding_layers,
+        threshold=args.threshold, contrastive=args.contrastive,
         batch_size=args.batch_size, limit=args.limit, device=args.device,
         workers=args.workers, loader_workers=args.loader_workers,
         threads=args.threads or None, timeout=timedelta(minutes=args.timeout),
     )  # fmt: skip
     if launched_rank().rank != 0:
         return 0
+    embeddings = "embeddings.npz, " if (out / "embeddings.npz").exists() else ""
     print(
         f"xnaming explain: wrote {out}/ (manifest.json, activations.csv, images.csv, "
-        "summary.csv, images/, maps/, overlays/)"
+        f"summary.csv, {embeddings}images/, maps/, overlays/)"
     )
     return 0

@@ -10,7 +10,11 @@ Data flow per batch of images (docs/maps.md, "The explain stage"):
 4. Excitation Backprop from each significant X-feature down to the cached activation, for all
    images of a batch explained by the same class at once, through
    ``nn.Sequential(nn.Identity(), upper, encoder of the class)`` with the identity as map layer;
-5. the image, raw maps and overlays written with :class:`xnn_training.bundle.BundleWriter`.
+5. each map's embedding (:mod:`xnn_training.embed`): the embedding layers' outputs, tapped
+   from the forward pass of step 1, pooled under the map's hot spot;
+6. the image, raw maps, embeddings and overlays written with
+   :class:`xnn_training.bundle.BundleWriter`; when the bundle is finished the embeddings are
+   gathered into ``embeddings.npz`` (:mod:`xnn_training.embeddings`).
 
 The model is split at the map layer with ``torch.fx`` (the graph torchvision's
 ``create_feature_extractor`` traces), so the expensive layers below the map layer run once per
@@ -42,6 +46,8 @@ from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage, rea
 from xnn_training.datasets import ImageDataset, open_dataset
 from xnn_training.defaults import SIGNIFICANT_SHARE
 from xnn_training.devices import loader_options, resolve_device, strict_float32
+from xnn_training.embed import LayerTaps, default_embedding_layers, embed_maps
+from xnn_training.embeddings import embeddings_entry, write_embeddings
 from xnn_training.excitation_backprop import ExcitationBackprop
 from xnn_training.models import MAP_LAYERS
 from xnn_training.overlay import overlay
@@ -243,13 +249,15 @@ class _Batch:
     significant: list[list[tuple[int, float, float, int]]]  # per image: (k, contrib, share, rank)
     layer_maps: list[list[np.ndarray]]  # per image, in the order of ``significant``
     maps: list[list[np.ndarray]]  # the same at the input's size (bilinear)
+    embeddings: list[list[np.ndarray | None]]  # the same order; None without embedding layers
 
 
 _CPU = torch.device("cpu")
 
 
 class _Explainer:
-    """DNN + xNN split at the map layer, on ``device``: one forward below it per image."""
+    """DNN + xNN split at the map layer, on ``device``: one forward below it per image,
+    which also taps the embedding layers (none: no embeddings)."""
 
     def __init__(
         self,
@@ -258,6 +266,7 @@ class _Explainer:
         threshold: float,
         contrastive: bool,
         device: torch.device = _CPU,
+        embedding_layers: Sequence[str] = (),
     ) -> None:
         self.run = run
         self.threshold = threshold
@@ -265,6 +274,12 @@ class _Explainer:
         run.dnn.model.to(device)
         run.xnn.to(device)
         self.split = SplitModel(run.dnn.model, map_layer, run.dnn.feature_layer).eval()
+        self.embedding_layers = tuple(embedding_layers)
+        self.taps = (
+            LayerTaps(run.dnn.model, map_layer, self.embedding_layers).eval()
+            if self.embedding_layers
+            else None
+        )
         self.columns = torch.tensor(run.class_indices)
         self.encoders = _ClassEncoder(
             [run.xnn.encoder_for_class(c) for c in range(len(run.classes))]
@@ -276,7 +291,10 @@ class _Explainer:
     def __call__(self, images: Tensor, labels: Tensor, mode: str) -> _Batch:
         images = images.to(self.device, non_blocking=True)
         with torch.no_grad():
-            activation = self.split.lower(images)
+            if self.taps is None:
+                activation, tapped = self.split.lower(images), {}
+            else:
+                activation, tapped = self.taps(images)
             out = self.split.upper(activation.clone())
             predicted = self.run.xnn(torch.flatten(out["features"], 1))
         # The selection is cheap and runs on the CPU; the maps stay on the device until the end.
@@ -309,17 +327,30 @@ class _Explainer:
             owners += [int(rows[i]) for i in chosen.image]
         per_image_layer: list[list] = [[] for _ in range(len(images))]
         per_image: list[list] = [[] for _ in range(len(images))]
+        per_image_embedding: list[list] = [[] for _ in range(len(images))]
         if layer_maps:
             stacked = torch.cat(layer_maps)
             heat = F.interpolate(
                 stacked[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False
             )[:, 0]
-            for owner, layer_map, image_map in zip(
-                owners, stacked.cpu().numpy(), heat.cpu().numpy(), strict=True
+            embeddings: list = [None] * len(owners)
+            if self.taps is not None:
+                embeddings = list(
+                    embed_maps(
+                        tapped, activation, heat, torch.tensor(owners),
+                        layers=self.embedding_layers,
+                    ).cpu().numpy()
+                )  # fmt: skip
+            for owner, layer_map, image_map, embedding in zip(
+                owners, stacked.cpu().numpy(), heat.cpu().numpy(), embeddings, strict=True
             ):
                 per_image_layer[owner].append(layer_map)
                 per_image[owner].append(image_map)
-        return _Batch(explained, logits, scores, significant, per_image_layer, per_image)
+                per_image_embedding[owner].append(embedding)
+        return _Batch(
+            explained, logits, scores, significant, per_image_layer, per_image,
+            per_image_embedding,
+        )  # fmt: skip
 
 
 class _Items(Dataset):
@@ -363,11 +394,13 @@ def _explained_images(
             continue
         sample = dataset.samples[index]
         shown = Image.fromarray(items["display"][row].numpy())
+        per_map = zip(
+            batch.significant[row], batch.layer_maps[row], batch.maps[row], batch.embeddings[row],
+            strict=True,
+        )  # fmt: skip
         activations = [
-            ActivationMap(k, value, share, rank, heat, overlay(shown, layer_map))
-            for (k, value, share, rank), layer_map, heat in zip(
-                batch.significant[row], batch.layer_maps[row], batch.maps[row], strict=True
-            )
+            ActivationMap(k, value, share, rank, heat, overlay(shown, layer_map), embedding)
+            for (k, value, share, rank), layer_map, heat, embedding in per_map
         ]
         explained.append(
             ExplainedImage(
@@ -409,6 +442,7 @@ class _Job:
     split: str
     mode: str
     map_layer: str | None
+    embedding_layers: tuple[str, ...] | None
     threshold: float
     contrastive: bool
     batch_size: int | None
@@ -423,6 +457,7 @@ class _Setup:
 
     run: XNNRun
     layer: str
+    embedding_layers: tuple[str, ...]
     dataset: ImageDataset
     indices: range
     identity: dict
@@ -441,6 +476,13 @@ def _set_up(job: _Job) -> _Setup:
         raise ValueError(f"runs do not belong together: {error}") from error
     layer = job.map_layer or default_map_layer(dnn.config["arch"], dnn.model)
     SplitModel(dnn.model, layer, dnn.feature_layer)  # refuse a bad layer before any waiting
+    embedding_layers = job.embedding_layers
+    if embedding_layers is None:
+        embedding_layers = default_embedding_layers(dnn.model, layer)
+    embeddings = None  # the manifest entry; part of the identity: a resume keeps the layers
+    if embedding_layers:
+        widths = LayerTaps(dnn.model, layer, embedding_layers).widths(dnn.image_size)
+        embeddings = embeddings_entry(widths)
     dataset = open_dataset(job.data, job.split, dnn.classes, size=dnn.image_size)
     identity = {
         "dnn_run": {"path": relative(dnn.path, job.out), "sha256": sha256(dnn.path / WEIGHTS)},
@@ -451,10 +493,14 @@ def _set_up(job: _Job) -> _Setup:
         "threshold": job.threshold,
         "explain": job.mode,
         "contrastive": job.contrastive,
+        "embeddings": embeddings,
     }
     versions = {name: version(name) for name in ("xnaming", "torch", "torchvision", "numpy")}
     size = len(dataset) if job.limit is None else min(job.limit, len(dataset))
-    return _Setup(run, layer, dataset, range(size), identity, {"versions": versions})
+    return _Setup(
+        run, layer, tuple(embedding_layers), dataset, range(size), identity,
+        {"versions": versions},
+    )  # fmt: skip
 
 
 def explain(
@@ -466,6 +512,7 @@ def explain(
     split: str = "test",
     explain: str = "true",
     map_layer: str | None = None,
+    embedding_layers: Sequence[str] | None = None,
     threshold: float = SIGNIFICANT_SHARE,
     contrastive: bool = False,
     batch_size: int | None = None,
@@ -505,6 +552,10 @@ def explain(
         DNN's predicted class. Images whose class the xNN does not explain are skipped.
     map_layer
         Module name of the map layer; default :func:`default_map_layer`.
+    embedding_layers
+        Module names at or below the map layer whose activations under each map's hot spot
+        embed it (``embeddings.npz``, the manifest's ``embeddings``); default
+        :func:`xnn_training.embed.default_embedding_layers`; empty: no embeddings.
     threshold
         Significant X-features cover this share of the positive score (0, 1].
     contrastive
@@ -556,7 +607,8 @@ def explain(
     resolve_device(device, local_rank=rank.local_rank)
     job = _Job(
         Path(dnn_run), Path(xnn_run), Path(data), Path(out), split, explain, map_layer,
-        threshold, contrastive, batch_size, limit, device, loader_workers,
+        None if embedding_layers is None else tuple(embedding_layers), threshold, contrastive,
+        batch_size, limit, device, loader_workers,
     )  # fmt: skip
     if workers > 1:
         return _explain_with_workers(job, workers, threads)
@@ -637,7 +689,9 @@ def _explain_share(job: _Job, setup: _Setup, writer: BundleWriter, rank: Rank) -
     samples = setup.dataset.samples
     todo = [i for i in setup.indices if samples[i].image_id not in writer.done]
     batches = shard([todo[start : start + size] for start in range(0, len(todo), size)], rank)
-    explainer = _Explainer(setup.run, setup.layer, job.threshold, job.contrastive, device)
+    explainer = _Explainer(
+        setup.run, setup.layer, job.threshold, job.contrastive, device, setup.embedding_layers
+    )
     loader = DataLoader(
         _Items(setup.dataset), batch_sampler=batches, **loader_options(device, job.loader_workers)
     )
@@ -669,6 +723,7 @@ def _finish(setup: _Setup, main: BundleWriter) -> None:
     images_csv = main.root / "images.csv"
     images = read_table(images_csv) if images_csv.exists() else None
     summary = table_one(images)
+    write_embeddings(main.root)  # every row is in: gather the maps' embeddings, in order
     main.finish(summary)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 

@@ -4,7 +4,9 @@ The real bundle comes from ``xnaming explain``; this one is drawn with Pillow an
 through the bundle's own writer (:class:`xnn_training.bundle.BundleWriter`), so every reader
 takes it as it takes a real one. Next to the bundle's tables, ``parts.csv`` (activation_id,
 part) gives the bird part each map's heat sits on, which stands in for the concept a careful
-annotator would give (the fixed grouping of the moves measurement).
+annotator would give (the fixed grouping of the moves measurement). With ``embeddings=True`` the
+bundle also has map embeddings (``embeddings.npz``, docs/formats.md) of one made-up layer: the
+map's part, one-hot, then its geometry (hot spot centre, the rest zero).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from xnn_training.bundle import (
     activation_id,
     read_table,
 )
+from xnn_training.embeddings import GEOMETRY, embeddings_entry, write_embeddings
 from xnn_training.table_one import table_one
 
 # Where each part's heat sits (x, y as fractions of the image) and its colour in the image.
@@ -46,10 +49,13 @@ def make_bundle(
     images_per_category: int = 4,
     features: int = 4,
     seed: int = 0,
+    embeddings: bool = False,
 ) -> Path:
     """Write a bundle under ``root`` and return its path."""
     rng = np.random.default_rng(seed)
     identity = {"dnn_run": None, "xnn_run": None, "layer": "fc1", "threshold": 0.9}
+    if embeddings:
+        identity["embeddings"] = embeddings_entry({"parts": len(PARTS)})
     writer = BundleWriter(root, {**identity, "explain": "true"}, {"versions": {}})
     parts = []
     for c_index, category in enumerate(categories):
@@ -78,6 +84,7 @@ def make_bundle(
                         rank=rank,
                         heat=heat,
                         overlay=Image.fromarray(overlay.clip(0, 255).astype(np.uint8)),
+                        embedding=_embedding(part) if embeddings else None,
                     )
                 )
                 parts.append({"activation_id": activation_id(image_id, k), "part": part})
@@ -93,7 +100,16 @@ def make_bundle(
                 )
             )
     pd.DataFrame(parts, columns=["activation_id", "part"]).to_csv(root / PARTS_FILE, index=False)
+    if embeddings:
+        write_embeddings(root)
     return writer.finish(table_one(read_table(root / "images.csv")))
+
+
+def _embedding(part: str) -> np.ndarray:
+    names = list(PARTS)
+    geometry = np.zeros(len(GEOMETRY), np.float32)
+    geometry[:2] = PARTS[part]
+    return np.concatenate([np.eye(len(names), dtype=np.float32)[names.index(part)], geometry])
 
 
 def read_parts(bundle: Path) -> pd.DataFrame:

@@ -23,6 +23,7 @@ PIPELINE_ORDER = [
     "status",
     "analyze",
     "simulate",
+    "discover",
     "demo",
 ]
 

@@ -21,6 +21,7 @@ import pytest
 from xnaming.cli import main
 from xnn_training import make_toybirds, open_dataset, train_dnn, train_xnn
 from xnn_training.bundle import PARTS, read_bundle
+from xnn_training.embeddings import read_embeddings
 from xnn_training.explain import explain
 
 pytestmark = pytest.mark.slow
@@ -118,6 +119,9 @@ def _assert_same_bundle(got: Path, want: Path, *, exact: bool = True) -> None:
         np.testing.assert_allclose(
             np.load(got / path)["map"], np.load(want / path)["map"], rtol=1e-4, atol=1e-7
         )
+    embedded, reference = read_embeddings(a), read_embeddings(b)  # also made by the ranks
+    assert embedded.activation_ids == reference.activation_ids
+    np.testing.assert_allclose(embedded.values, reference.values, rtol=1e-4, atol=1e-6)
     clocks = ("created", "finished", "files")
     assert {k: v for k, v in a.manifest.items() if k not in clocks} == {
         k: v for k, v in b.manifest.items() if k not in clocks

@@ -2,7 +2,8 @@
 
 The data flow: activations table + tidy namings -> cleaning (small concepts dropped) ->
 per-category label arrays -> coverage, purity, named-by, agreement (D-family matchings),
-linguistic compatibility, explanation summaries -> CSV tables, PNG figures, report.html.
+linguistic compatibility, explanation summaries, the concept gallery, explanation examples,
+decisions to distrust -> CSV tables, PNG figures, report.html (with the bundle's maps).
 
 >>> from analysis import analyze, write_report
 >>> results = analyze(activations, namings, min_images=3)   # doctest: +SKIP
@@ -18,20 +19,26 @@ from typing import Any
 _SOURCES = {
     "ANY_ANNOTATOR": "analysis.coverage",
     "CategoryNamings": "analysis.labels",
+    "DistrustWords": "analysis.distrust",
     "Matching": "analysis.matching",
     "NameJudge": "analysis.compatibility",
     "Results": "analysis.pipeline",
+    "Thumbnails": "analysis.thumbnails",
     "agreement_tables": "analysis.agreement",
     "analyze": "analysis.pipeline",
     "category_namings": "analysis.labels",
     "check_activations": "analysis.inputs",
     "check_namings": "analysis.inputs",
     "compatibility_table": "analysis.compatibility",
-    "coverage_table": "analysis.coverage",
     "coverage_row": "analysis.coverage",
+    "coverage_table": "analysis.coverage",
     "cx_xc_purity": "analysis.purity",
+    "decision_table": "analysis.distrust",
+    "distrust_table": "analysis.distrust",
     "drop_small_concepts": "analysis.cleaning",
+    "explanation_examples": "analysis.explanation_images",
     "explanations": "analysis.summaries",
+    "gallery_table": "analysis.gallery",
     "intersection_graph": "analysis.matching",
     "load_namings": "analysis.inputs",
     "match_d1": "analysis.matching",
@@ -46,17 +53,19 @@ _SOURCES = {
     "read_activations": "analysis.inputs",
     "read_namings_csv": "analysis.inputs",
     "reliability_table": "analysis.named_by",
-    "summary_table": "analysis.summaries",
     "summarize_pairs": "analysis.pair_stats",
+    "summary_table": "analysis.summaries",
     "write_report": "analysis.report",
 }
 
 __all__ = [
     "ANY_ANNOTATOR",
     "CategoryNamings",
+    "DistrustWords",
     "Matching",
     "NameJudge",
     "Results",
+    "Thumbnails",
     "agreement_tables",
     "analyze",
     "category_namings",
@@ -66,8 +75,12 @@ __all__ = [
     "coverage_row",
     "coverage_table",
     "cx_xc_purity",
+    "decision_table",
+    "distrust_table",
     "drop_small_concepts",
+    "explanation_examples",
     "explanations",
+    "gallery_table",
     "intersection_graph",
     "load_namings",
     "match_d1",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from analysis.defaults import D2_TIME_LIMIT, MIN_IMAGES
+from analysis.defaults import D2_TIME_LIMIT, DISTRUST_THRESHOLD, MIN_IMAGES
 
 __all__ = ["configure", "run"]
 
@@ -52,12 +52,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--pair",
         nargs=3,
         metavar=("CATEGORY", "ANNOTATOR_A", "ANNOTATOR_B"),
-        help="the pair drawn in Figure 7 (default: the first category's first pair)",
+        help="the pair drawn in Figure 7 (default: the category and pair with the most concepts)",
     )
     parser.add_argument(
         "--other", action="store_true", help='add "other" to explanations with unnamed activations'
     )
     parser.add_argument("--no-figures", dest="figures", action="store_false", help="tables only")
+    parser.add_argument(
+        "--bundle",
+        type=Path,
+        help="the map bundle whose overlays the report shows as thumbnails (default: the "
+        "bundle holding --activations, if it is one)",
+    )
+    parser.add_argument(
+        "--no-images", dest="images", action="store_false", help="no map thumbnails in the report"
+    )
+    parser.add_argument(
+        "--image-categories",
+        type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
+        metavar="CAT,CAT",
+        help="the categories the gallery and the explanations show (default: as many as fit "
+        "a thumbnail budget, flagged ones first)",
+    )
+    parser.add_argument(
+        "--distrust-words",
+        type=Path,
+        metavar="FILE",
+        help="names that mark a map as background, one a line (replaces the shipped "
+        "analysis/data/distrust_words.txt)",
+    )
+    parser.add_argument(
+        "--distrust-threshold",
+        type=float,
+        default=DISTRUST_THRESHOLD,
+        help="flag a category when this share of its decisions is distrusted "
+        f"(default: {DISTRUST_THRESHOLD:g})",
+    )
     parser.add_argument(
         "--d2-time-limit",
         type=float,
@@ -81,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from analysis.compatibility import NameJudge
+    from analysis.distrust import DistrustWords
     from analysis.inputs import load_namings, read_activations
     from analysis.pipeline import analyze
     from analysis.report import write_report
@@ -101,15 +132,33 @@ def run(args: argparse.Namespace) -> int:
         progress=True,
         d2_time_limit=args.d2_time_limit,
         d2_budget=args.d2_budget,
+        distrust_words=DistrustWords.from_file(args.distrust_words),
+        distrust_threshold=args.distrust_threshold,
     )
     pair = None
     if args.pair:
         category, a, b = args.pair
         pair = (category, *sorted([a, b]))  # pairs are stored with annotator_a < annotator_b
         _check_pair(results, pair)
-    report = write_report(results, args.out, figures=args.figures, pair=pair)
+    report = write_report(
+        results,
+        args.out,
+        figures=args.figures,
+        pair=pair,
+        bundle=_bundle(args) if args.images else None,
+        image_categories=args.image_categories,
+    )
     print(f"xnaming analyze: tables, figures and report in {args.out}/ (open {report})")
     return 0
+
+
+def _bundle(args: argparse.Namespace) -> Path | None:
+    """--bundle, else the bundle directory --activations names or lies in (None if neither)."""
+    if args.bundle is not None:
+        return args.bundle
+    given = args.activations
+    folder = given if given.is_dir() else given.parent
+    return folder if (folder / "manifest.json").is_file() else None
 
 
 def _check_pair(results, pair: tuple[str, str, str]) -> None:

@@ -28,6 +28,7 @@ from xnn_training.bundle import read_bundle, read_table
 
 __all__ = [
     "ACTIVATION_COLUMNS",
+    "SHARE",
     "check_activations",
     "check_namings",
     "load_namings",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 ACTIVATION_COLUMNS = ("activation_id", "image_id", "category", "x_feature")
+SHARE = "share"
+"""Optional activations column: the map's share of its decision's positive score (the bundle
+has it); the decisions to distrust weigh maps by it, and weigh them equally without it."""
 _SHOWN = 5  # offending values quoted in an error message
 
 
@@ -85,16 +89,18 @@ def check_activations(activations: pd.DataFrame, *, source: str = "activations")
     Returns
     -------
     pandas.DataFrame
-        activation_id, image_id, category as str; x_feature as int.
+        activation_id, image_id, category as str; x_feature as int; ``share`` (float) when
+        the table has it.
 
     Raises
     ------
     ValueError
-        A column is missing, an identifier is empty, an activation id repeats, or an
-        X-feature is not a whole number.
+        A column is missing, an identifier is empty, an activation id repeats, an X-feature
+        is not a whole number, or a share is not a non-negative number.
     """
     _require_columns(activations, ACTIVATION_COLUMNS, "activations", source)
-    frame = activations.loc[:, list(ACTIVATION_COLUMNS)].copy()
+    columns = [*ACTIVATION_COLUMNS, *([SHARE] if SHARE in activations.columns else [])]
+    frame = activations.loc[:, columns].copy()
     for column in ("activation_id", "image_id", "category"):
         frame[column] = _as_text(frame[column])
         empty = frame.index[frame[column] == ""]
@@ -112,6 +118,15 @@ def check_activations(activations: pd.DataFrame, *, source: str = "activations")
             f"in row(s) {_quote([i + 2 for i in bad])}"
         )
     frame["x_feature"] = x.astype(int)
+    if SHARE in frame.columns:
+        share = pd.to_numeric(frame[SHARE], errors="coerce")
+        bad = frame.index[share.isna() | (share < 0)]
+        if len(bad):
+            raise ValueError(
+                f"{source}: share must be a non-negative number; bad value(s) "
+                f"{_quote(frame.loc[bad, SHARE].tolist())} in row(s) {_quote([i + 2 for i in bad])}"
+            )
+        frame[SHARE] = share.astype(float)
     return frame.reset_index(drop=True)
 
 

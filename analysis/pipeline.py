@@ -12,13 +12,16 @@ from analysis.cleaning import drop_small_concepts
 from analysis.compatibility import NameJudge, compatibility_table, name_pair_table
 from analysis.coverage import coverage_table
 from analysis.defaults import D2_TIME_LIMIT, MIN_IMAGES
+from analysis.distrust import FLAG_LEVEL, DistrustWords, decision_table, distrust_table
+from analysis.explanation_images import explanation_examples
+from analysis.gallery import gallery_table
 from analysis.inputs import check_activations, check_namings
 from analysis.labels import CategoryNamings, category_namings
 from analysis.named_by import named_by_table, reliability_table
 from analysis.pair_stats import summarize_pairs
 from analysis.purity import purity_table
 from analysis.summaries import summary_table
-from label_config import MACHINE, MADE_BY, SIMULATED
+from label_config import MACHINE, MADE_BY, PERSON, SIMULATED
 
 __all__ = ["AGREEMENT_MEASURES", "COMPATIBILITY_MEASURES", "Results", "analyze"]
 
@@ -37,10 +40,20 @@ class Results:
         The tables written as ``<name>.csv`` (see docs/analysis.md for their columns).
     agreement_summary, compatibility_summary
         Per category over annotator pairs: min, mean, std, max (Tables 5 and 6).
+    gallery, explanation_examples, distrust, distrust_decisions
+        The concept gallery's cards, the example images of the top explanation types, the
+        categories ranked by distrusted decisions and every decision's distrust.
     categories
         The per-category namings the tables were computed from (for figures).
+    activations, namings
+        The checked activations and the cleaned namings the tables were computed from.
+    annotator_kinds
+        Annotator -> "person" or "simulated" (marked by ``xnaming simulate``).
     min_images
         The cleaning threshold used.
+    distrust_threshold, distrust_words
+        The share of distrusted decisions at which a category is flagged; the background
+        names used.
     notes
         Things the user should know (left-out annotators, unproven D = 2 optima).
     """
@@ -57,8 +70,17 @@ class Results:
     dropped: pd.DataFrame
     agreement_summary: pd.DataFrame
     compatibility_summary: pd.DataFrame
+    gallery: pd.DataFrame
+    explanation_examples: pd.DataFrame
+    distrust: pd.DataFrame
+    distrust_decisions: pd.DataFrame
     categories: list[CategoryNamings] = field(repr=False)
+    activations: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    namings: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    annotator_kinds: dict[str, str] = field(default_factory=dict)
     min_images: int = MIN_IMAGES
+    distrust_threshold: float = FLAG_LEVEL
+    distrust_words: DistrustWords = field(default_factory=DistrustWords.from_file, repr=False)
     notes: list[str] = field(default_factory=list)
 
     TABLES = (
@@ -74,6 +96,10 @@ class Results:
         "dropped",
         "agreement_summary",
         "compatibility_summary",
+        "gallery",
+        "explanation_examples",
+        "distrust",
+        "distrust_decisions",
     )
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -93,6 +119,8 @@ def analyze(
     d2_max_paths: int = 200_000,
     d2_budget: float | None = None,
     workers: int | None = None,
+    distrust_words: DistrustWords | None = None,
+    distrust_threshold: float = FLAG_LEVEL,
 ) -> Results:
     """Compute the paper's measures from an activations table and tidy namings.
 
@@ -119,6 +147,12 @@ def analyze(
     workers
         Processes for the agreement stage (None: every core on large inputs); the results do
         not depend on it.
+    distrust_words
+        Concept names that reject a map as background (default: the shipped list, see
+        :class:`analysis.distrust.DistrustWords`).
+    distrust_threshold
+        Share of distrusted decisions at which a category is flagged (see
+        :mod:`analysis.distrust`).
 
     Returns
     -------
@@ -129,6 +163,10 @@ def analyze(
     ValueError
         Malformed inputs, with what is wrong and where.
     """
+    if not 0.0 <= distrust_threshold <= 1.0:
+        raise ValueError(
+            f"distrust_threshold must be in [0, 1] (a share of decisions); got {distrust_threshold}"
+        )
     activations = check_activations(activations)
     namings = check_namings(namings, activations)
     simulated = _annotators_made_by(namings, SIMULATED)
@@ -168,6 +206,8 @@ def analyze(
     for note in notes:
         warnings.warn(note, UserWarning, stacklevel=2)
     spread = _spread_by_d(compat)
+    distrust_words = distrust_words or DistrustWords.from_file()
+    decisions = decision_table(categories, namings, activations, words=distrust_words)
     return Results(
         coverage=coverage_table(categories),
         purity=purity_table(categories),
@@ -181,10 +221,28 @@ def analyze(
         dropped=dropped,
         agreement_summary=summarize_pairs(agreement_table, AGREEMENT_MEASURES),
         compatibility_summary=summarize_pairs(spread, COMPATIBILITY_MEASURES),
+        gallery=gallery_table(categories, namings, activations),
+        explanation_examples=explanation_examples(categories, activations, other=other),
+        distrust=distrust_table(decisions, threshold=distrust_threshold),
+        distrust_decisions=decisions,
         categories=categories,
+        activations=activations,
+        namings=namings,
+        annotator_kinds=_annotator_kinds(namings),
         min_images=min_images,
+        distrust_threshold=distrust_threshold,
+        distrust_words=distrust_words,
         notes=notes,
     )
+
+
+def _annotator_kinds(namings: pd.DataFrame) -> dict[str, str]:
+    """Annotator -> who made their rows: "person", "simulated" or "machine" (``made_by``)."""
+    kinds = dict.fromkeys(sorted(namings["annotator"].unique()), PERSON)
+    for made_by in (SIMULATED, MACHINE):
+        for annotator in _annotators_made_by(namings, made_by):
+            kinds[annotator] = made_by
+    return kinds
 
 
 def _annotators_made_by(namings: pd.DataFrame, made_by: str) -> list[str]:

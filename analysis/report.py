@@ -1,52 +1,74 @@
 """Writing the analysis: the CSV tables, the PNG figures and one self-contained report.html.
 
-report.html embeds its figures as base64 PNG and its style inline, so it can be mailed or
-archived alone. Names typed by annotators are HTML-escaped.
+report.html is rendered from Jinja2 templates (``analysis/templates/``, autoescaped, so names
+typed by annotators cannot inject markup): ``report.html.j2`` lists the sections, each section
+has its own template, and ``_macros.html.j2`` draws every table, figure and thumbnail. Figures
+are embedded as PNG, map thumbnails as small WebP (:mod:`analysis.thumbnails`) and the style
+inline, so the file opens offline and can be mailed or archived alone.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
+from analysis import report_views as views
 from analysis.coverage import ANY_ANNOTATOR
 from analysis.pipeline import AGREEMENT_MEASURES, COMPATIBILITY_MEASURES, Results
+from analysis.thumbnails import Thumbnails
 
-__all__ = ["FIGURES", "choose_pair", "write_report"]
+__all__ = ["FIGURES", "SECTIONS", "choose_pair", "write_report"]
 
 FIGURES = {
+    "distrust": "Decisions to distrust: share of each category's test decisions",
     "coverage_activations": "Figure 3: fraction of significant activations named",
     "coverage_partial": "Figure 4: partial explanation coverage",
     "coverage_complete": "Figure 5: complete explanation coverage",
     "named_by": "Figure 6: activations named by exactly n annotators",
     "matching": "Figure 7: matchings between two annotators' concepts",
 }
-HTML_CATEGORIES = 50
-"""Tables in report.html show at most this many categories; the CSV files hold all."""
+"""Figure file stems and captions; a figure of many categories adds pages ``<stem>-2.png``, ..."""
+SECTIONS = (
+    ("distrust", "Decisions to distrust", "_distrust.html.j2"),
+    ("explanations", "Explanations with their images (Table 4)", "_explanations.html.j2"),
+    ("gallery", "Concept gallery", "_gallery.html.j2"),
+    ("coverage", "RQ1: coverage", "_coverage.html.j2"),
+    ("purity", "RQ2: concepts and X-features", "_purity.html.j2"),
+    ("agreement", "RQ3: agreement between annotators", "_agreement.html.j2"),
+    ("cleaning", "Cleaning", "_cleaning.html.j2"),
+)
+"""(anchor, title, template) of report.html's sections, in order."""
 TOP_EXPLANATIONS = 8
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-h1 { font-size: 1.6em; } h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
-td.text { text-align: left; } img { max-width: 100%; }
-.note { background: #fff6d9; border-left: 4px solid #e0b000; padding: 0.4em 0.8em; }
-.muted { color: #666; font-size: 0.9em; }
-"""
 
 
 def choose_pair(results: Results) -> tuple[str, str, str] | None:
-    """The default pair for Figure 7: the first category's first pair of annotators."""
+    """The default pair for Figure 7: the category and pair of annotators with most concepts.
+
+    Ties go to the pair sharing more activations, then to the first in agreement.csv.
+    """
     if results.agreement.empty:
         return None
-    first = results.agreement.iloc[0]
-    return str(first["category"]), str(first["annotator_a"]), str(first["annotator_b"])
+    concepts = {
+        (c.category, annotator): len(names)
+        for c in results.categories
+        for annotator, names in zip(c.annotators, c.concepts, strict=True)
+    }
+    table = results.agreement
+    total = [
+        concepts.get((c, a), 0) + concepts.get((c, b), 0)
+        for c, a, b in zip(
+            table["category"], table["annotator_a"], table["annotator_b"], strict=True
+        )
+    ]
+    ranked = table.assign(_concepts=total).sort_values(
+        ["_concepts", "both_named"], ascending=False, kind="stable"
+    )
+    best = ranked.iloc[0]
+    return str(best["category"]), str(best["annotator_a"]), str(best["annotator_b"])
 
 
 def write_report(
@@ -55,6 +77,8 @@ def write_report(
     *,
     figures: bool = True,
     pair: tuple[str, str, str] | None = None,
+    bundle: str | Path | None = None,
+    image_categories: list[str] | None = None,
 ) -> Path:
     """Write every table as CSV, the figures as PNG and report.html into ``out_dir``.
 
@@ -69,6 +93,14 @@ def write_report(
         Draw the figures (PNG files and in the report); False for tables only (fast).
     pair
         (category, annotator_a, annotator_b) for Figure 7; default :func:`choose_pair`.
+    bundle
+        The map bundle the activations come from: its overlays become the thumbnails of the
+        gallery, the explanations and the decisions to distrust. None: no pictures. Missing
+        files are named in the report, never shown as broken images.
+    image_categories
+        The categories the gallery and the explanations show; default: as many as a
+        thumbnail budget allows, flagged ones first
+        (:func:`analysis.report_views.image_categories`).
 
     Returns
     -------
@@ -77,89 +109,89 @@ def write_report(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    shown, shown_note = views.image_categories(results, chosen=image_categories)
     for name, table in results.tables().items():
         table.to_csv(out / f"{name}.csv", index=False)
+    chosen = pair is not None
     pair = pair or choose_pair(results)
+    for stem in FIGURES:  # no stale figure of an earlier run may sit beside this report
+        for old in (out / f"{stem}.png", *out.glob(f"{stem}-*.png")):
+            old.unlink(missing_ok=True)
     images = _draw(results, pair) if figures else {}
-    for name in FIGURES:  # no stale figure of an earlier run may sit beside this report
-        (out / f"{name}.png").unlink(missing_ok=True)
     for name, data in images.items():
         (out / f"{name}.png").write_bytes(data)
+    thumbs = Thumbnails.from_bundle(bundle)
+    html = _render(results, images, pair, chosen, thumbs, shown, shown_note)
     path = out / "report.html"
-    path.write_text(_html(results, images, pair), encoding="utf-8")
+    path.write_text(html, encoding="utf-8")
     return path
 
 
 def _draw(results: Results, pair: tuple[str, str, str] | None) -> dict[str, bytes]:
-    from analysis.figures import coverage_figure, matching_figure, named_by_figure, png_bytes
+    """Figure file stem (``coverage_partial``, ``coverage_partial-2``, ...) -> PNG bytes."""
+    from analysis import figures as f
 
-    images = {
-        "coverage_activations": png_bytes(
-            coverage_figure(results.coverage, measure="activation_coverage")
-        ),
-        "coverage_partial": png_bytes(
-            coverage_figure(results.coverage, measure="partial_coverage")
-        ),
-        "coverage_complete": png_bytes(
-            coverage_figure(results.coverage, measure="complete_coverage")
-        ),
-        "named_by": png_bytes(named_by_figure(results.named_by)),
-    }
+    images: dict[str, bytes] = {}
+    if len(results.distrust):
+        images["distrust"] = f.png_bytes(
+            f.distrust_figure(results.distrust, threshold=results.distrust_threshold)
+        )
+    for stem, measure in (
+        ("coverage_activations", "activation_coverage"),
+        ("coverage_partial", "partial_coverage"),
+        ("coverage_complete", "complete_coverage"),
+    ):
+        paged = f.pages(results.coverage["category"])
+        for k, page in enumerate(paged, start=1):
+            figure = f.coverage_figure(
+                results.coverage, measure=measure, categories=page, page=(k, len(paged))
+            )
+            images[stem if k == 1 else f"{stem}-{k}"] = f.png_bytes(figure)
+    paged = f.pages(results.named_by["category"])
+    for k, page in enumerate(paged, start=1):
+        figure = f.named_by_figure(results.named_by, categories=page, page=(k, len(paged)))
+        images["named_by" if k == 1 else f"named_by-{k}"] = f.png_bytes(figure)
     if pair is not None:
         category = next(c for c in results.categories if c.category == pair[0])
-        images["matching"] = png_bytes(
-            matching_figure(category, pair[1], pair[2], results.matchings)
+        images["matching"] = f.png_bytes(
+            f.matching_figure(category, pair[1], pair[2], results.matchings)
         )
     return images
 
 
-def _html_table(frame: pd.DataFrame, fmt) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    body = []
-    for row in frame.itertuples(index=False):
-        cells = []
-        for value in row:
-            css = ' class="text"' if isinstance(value, str) and not value[:1].isdigit() else ""
-            cells.append(f"<td{css}>{html.escape(fmt(value))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+def _png_width(data: bytes) -> int:
+    return struct.unpack(">I", data[16:20])[0]  # the IHDR chunk's width
 
 
-def _limited(frame: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    categories = sorted(frame["category"].unique()) if "category" in frame else []
-    if len(categories) <= HTML_CATEGORIES:
-        return frame, ""
-    keep = set(categories[:HTML_CATEGORIES])
-    note = (
-        f'<p class="muted">First {HTML_CATEGORIES} of {len(categories)} categories; '
-        "the CSV file holds all.</p>"
-    )
-    return frame[frame["category"].isin(keep)], note
+def _figures(images: dict[str, bytes], stem: str) -> list[dict]:
+    names = [n for n in images if n == stem or n.startswith(f"{stem}-")]
+    return [
+        {
+            "src": "data:image/png;base64," + base64.b64encode(images[n]).decode("ascii"),
+            "caption": FIGURES[stem] + (f" (page {n.rsplit('-', 1)[1]})" if n != stem else ""),
+            "width": _png_width(images[n]),
+        }
+        for n in names
+    ]
 
 
-def _per_annotator(frame: pd.DataFrame, value: str) -> str:
+def _per_annotator(frame: pd.DataFrame, value: str) -> dict:
     """Category x annotator table with an average row and column (Tables 2 and 3 layout)."""
     if frame.empty:
-        return "<p>No namings.</p>"
-    frame, note = _limited(frame)
-    table = frame.pivot_table(index="category", columns="annotator", values=value, dropna=False)
-    annotators = [c for c in table.columns if c != ANY_ANNOTATOR]
-    table["average"] = table[annotators].mean(axis=1)  # over annotators, not "any"
-    table.loc["average"] = table.mean(axis=0)
-    return note + _html_table(table.reset_index(), lambda v: _fmt(v))
+        return views.table(frame.iloc[:0], empty="No namings.")
+    frame, note = views.limited(frame)
+    pivot = frame.pivot_table(index="category", columns="annotator", values=value, dropna=False)
+    annotators = [c for c in pivot.columns if c != ANY_ANNOTATOR]
+    pivot["average"] = pivot[annotators].mean(axis=1)  # over annotators, not "any"
+    pivot.loc["average"] = pivot.mean(axis=0)
+    return views.table(pivot.reset_index(), note=note)
 
 
-def _fmt(value: object, digits: int = 2) -> str:
-    if isinstance(value, float):
-        return "" if pd.isna(value) else f"{value:.{digits}f}"
-    return str(value)
-
-
-def _pair_summary(summary: pd.DataFrame, measures: list[str]) -> str:
+def _pair_summary(summary: pd.DataFrame, measures: list[str]) -> dict:
     """Table 5 / 6 layout: per category, min, mean ± std and max of each measure."""
     if summary.empty:
-        return "<p>No pairs of annotators.</p>"
-    summary, note = _limited(summary)
+        return views.table(summary.iloc[:0], empty="No pairs of annotators.")
+    summary, note = views.limited(summary)
     rows = []
     for category, group in summary.groupby("category", sort=True):
         stats = group.set_index("measure")
@@ -168,29 +200,25 @@ def _pair_summary(summary: pd.DataFrame, measures: list[str]) -> str:
             for m in measures:
                 s = stats.loc[m]
                 if label == "average":
-                    row[m] = (
-                        ""
-                        if pd.isna(s["mean"])
-                        else (
-                            f"{s['mean']:.2f}" + ("" if pd.isna(s["std"]) else f" ± {s['std']:.2f}")
-                        )
-                    )
+                    mean = "" if pd.isna(s["mean"]) else f"{s['mean']:.2f}"
+                    std = "" if pd.isna(s["std"]) or not mean else f" ± {s['std']:.2f}"
+                    row[m] = mean + std
                 else:
-                    row[m] = _fmt(s["min" if label == "min" else "max"])
+                    row[m] = views.fmt(s[label])
             rows.append(row)
     means = summary.groupby("measure")["mean"].mean()
     rows.append(
         {"category": "global average", "": ""}
-        | {m: _fmt(means.get(m, float("nan"))) for m in measures}
+        | {m: views.fmt(means.get(m, float("nan"))) for m in measures}
     )
-    return note + _html_table(pd.DataFrame(rows), str)
+    return views.table(pd.DataFrame(rows), str, note=note)
 
 
-def _explanations(summaries: pd.DataFrame) -> str:
+def _explanation_table(summaries: pd.DataFrame) -> dict:
     """Table 4 layout: per category and annotator, the most frequent explanations."""
     if summaries.empty:
-        return "<p>No namings.</p>"
-    summaries, note = _limited(summaries)
+        return views.table(summaries.iloc[:0], empty="No namings.")
+    summaries, note = views.limited(summaries)
     rows = []
     for (category, annotator), group in summaries.groupby(["category", "annotator"], sort=True):
         top = group.head(TOP_EXPLANATIONS)
@@ -201,83 +229,100 @@ def _explanations(summaries: pd.DataFrame) -> str:
         if len(group) > TOP_EXPLANATIONS:
             text += f", … {len(group) - TOP_EXPLANATIONS} more"
         rows.append({"category": category, "annotator": annotator, "explanations": text})
-    return note + _html_table(pd.DataFrame(rows), str)
+    return views.table(pd.DataFrame(rows), str, note=note)
 
 
-def _figure(images: dict[str, bytes], name: str) -> str:
-    if name not in images:
-        return ""
-    data = base64.b64encode(images[name]).decode("ascii")
-    return (
-        f'<figure><img alt="{html.escape(FIGURES[name])}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{html.escape(FIGURES[name])}</figcaption></figure>"
-    )
-
-
-def _html(results: Results, images: dict[str, bytes], pair: tuple[str, str, str] | None) -> str:
-    r = results
-    annotators = sorted(set(r.coverage["annotator"]) - {ANY_ANNOTATOR})
-    n_acts = int(r.coverage.loc[r.coverage["annotator"] == ANY_ANNOTATOR, "activations"].sum())
-    notes = "".join(f'<p class="note">{html.escape(n)}</p>' for n in r.notes)
-    dropped = (
-        f"<details><summary>{len(r.dropped)} concept(s) covering fewer than {r.min_images} "
-        "images were dropped (their activations count as unnamed): show</summary>"
-        + _html_table(_limited(r.dropped)[0], _fmt)
-        + "</details>"
-        if len(r.dropped)
-        else f"<p>No concept covered fewer than {r.min_images} images.</p>"
-    )
-    unproven = int((~r.agreement["d2_optimal"].astype(bool)).sum()) if len(r.agreement) else 0
-    pair_text = (
-        f"{html.escape(pair[1])} and {html.escape(pair[2])} in category {html.escape(pair[0])}"
-        if pair
-        else "no pair"
-    )
-    cov = r.coverage
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<title>xnaming analysis report</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        "<h1>Interactive naming: analysis report</h1>",
-        f"<p class='muted'>Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by xnaming analyze. "
-        f"{len(r.categories)} categories, {n_acts} significant activations, "
-        f"{len(annotators)} annotators ({html.escape(', '.join(annotators))}).</p>",
-        notes,
-        "<h2>Cleaning</h2>",
-        dropped,
-        "<h2>RQ1: coverage</h2>",
-        _figure(images, "coverage_activations"),
-        _figure(images, "coverage_partial"),
-        _figure(images, "coverage_complete"),
-        "<h3>Activation coverage</h3>",
-        _per_annotator(cov, "activation_coverage"),
-        "<h3>Partial explanation coverage</h3>",
-        _per_annotator(cov, "partial_coverage"),
-        "<h3>Complete explanation coverage</h3>",
-        _per_annotator(cov, "complete_coverage"),
-        "<h2>RQ2: concepts and X-features</h2>",
-        "<h3>Table 2: CX-purity</h3>",
-        _per_annotator(r.purity, "cx_purity"),
-        "<h3>Table 3: XC-purity</h3>",
-        _per_annotator(r.purity, "xc_purity"),
-        "<h2>RQ3: agreement between annotators</h2>",
-        _figure(images, "named_by"),
-        "<h3>Krippendorff's alpha on named / not named</h3>",
-        _html_table(_limited(r.reliability)[0], _fmt),
-        "<h3>Table 5: pairwise agreement (min, mean ± std, max over pairs)</h3>",
-        (
-            f'<p class="note">{unproven} pair(s) with a D = 2 optimum not proven; see '
-            "agreement.csv (d2_optimal, agreement_d2_bound).</p>"
-            if unproven
-            else "<p class='muted'>Every D = 2 agreement is a proven optimum.</p>"
-        ),
-        _pair_summary(r.agreement_summary, AGREEMENT_MEASURES),
-        f"<h3>Figure 7: matchings of {pair_text}</h3>",
-        _figure(images, "matching"),
-        "<h3>Table 6: linguistic compatibility of matched concepts</h3>",
-        _pair_summary(r.compatibility_summary, COMPATIBILITY_MEASURES),
-        "<h2>Table 4: test-set explanation summaries</h2>",
-        _explanations(r.summaries),
-        "</body></html>",
+def _picture_notes(thumbs: Thumbnails) -> list[str]:
+    if thumbs.problem:
+        return [f"Pictures: {thumbs.problem}."]
+    missing = thumbs.missing
+    if not missing:
+        return []
+    return [
+        f"{len(missing)} map picture(s) were not found in the bundle {thumbs.root} (e.g. "
+        f"{', '.join(missing[:3])}); they are shown as grey boxes naming the file. Has the "
+        "bundle moved? Give its current place with --bundle."
     ]
-    return "\n".join(parts)
+
+
+def _render(
+    results: Results,
+    images: dict[str, bytes],
+    pair: tuple[str, str, str] | None,
+    chosen: bool,
+    thumbs: Thumbnails,
+    shown: list[str],
+    shown_note: str,
+) -> str:
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    r = results
+    needed: set[str] = set()
+    distrust = views.distrust_view(r, needed)
+    distrust["figure"] = next(iter(_figures(images, "distrust")), None)
+    explanations = {
+        "top": 3,
+        "note": shown_note,
+        "categories": views.explanations_view(r, shown, needed),
+        "table": _explanation_table(r.summaries),
+    }
+    gallery = {"note": shown_note, "categories": views.gallery_view(r, shown, needed)}
+    thumbs.prepare(needed)
+    pictures = {a: thumbs.get(a) for a in needed}
+    unproven = int((~r.agreement["d2_optimal"].astype(bool)).sum()) if len(r.agreement) else 0
+    n_acts = int(r.coverage.loc[r.coverage["annotator"] == ANY_ANNOTATOR, "activations"].sum())
+    dropped, dropped_note = views.limited(r.dropped)
+    context = {
+        "written": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
+        "n_categories": len(r.categories),
+        "n_activations": n_acts,
+        "annotators": [{"name": a} for a in r.annotator_kinds],
+        "kinds": r.annotator_kinds,
+        "notes": [*r.notes, *_picture_notes(thumbs)],
+        "sections": [{"id": i, "title": t, "template": f} for i, t, f in SECTIONS],
+        "thumbs": pictures,
+        "distrust": distrust,
+        "explanations": explanations,
+        "gallery": gallery,
+        "coverage": {
+            "figures": [
+                *_figures(images, "coverage_activations"),
+                *_figures(images, "coverage_partial"),
+                *_figures(images, "coverage_complete"),
+            ],
+            "activation": _per_annotator(r.coverage, "activation_coverage"),
+            "partial": _per_annotator(r.coverage, "partial_coverage"),
+            "complete": _per_annotator(r.coverage, "complete_coverage"),
+        },
+        "purity": {
+            "cx": _per_annotator(r.purity, "cx_purity"),
+            "xc": _per_annotator(r.purity, "xc_purity"),
+        },
+        "agreement": {
+            "named_by": _figures(images, "named_by"),
+            "reliability": views.table(views.limited(r.reliability)[0]),
+            "unproven": unproven,
+            "table5": _pair_summary(r.agreement_summary, AGREEMENT_MEASURES),
+            "pair_text": f"{pair[1]} and {pair[2]} in category {pair[0]}" if pair else "no pair",
+            "pair_why": (
+                "The pair with the most concepts (choose another with --pair)."
+                if pair and not chosen
+                else ""
+            ),
+            "matching": next(iter(_figures(images, "matching")), None),
+            "table6": _pair_summary(r.compatibility_summary, COMPATIBILITY_MEASURES),
+        },
+        "cleaning": {
+            "count": len(r.dropped),
+            "min_images": r.min_images,
+            "table": views.table(dropped, note=dropped_note),
+        },
+    }
+    env = Environment(
+        loader=PackageLoader("analysis", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return env.get_template("report.html.j2").render(context)

@@ -1,6 +1,8 @@
 """Fixtures shared across the test packages.
 
 - ``toybirds_bundle``: real toybirds files and a bundle whose maps sit on one part each.
+- ``artifacts``: test-artifacts/, where the browser tests (Label Studio, report.html) keep
+  their screenshots.
 
 The Label Studio server is in ``tests/ls_backend/conftest.py``, the small trained toybirds run
 in ``tests/xnn_training/conftest.py``: next to the tests that use them.
@@ -8,9 +10,20 @@ in ``tests/xnn_training/conftest.py``: next to the tests that use them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """test-artifacts/ (git-ignored): screenshots of the browser tests."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
 
 
 def _bundle_with_maps_on(data, bundle, part_of_image):

@@ -90,8 +90,9 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workdir",
         type=Path,
-        default=DEFAULT_WORKDIR,
-        help=f"where every stage writes its outputs (default: {DEFAULT_WORKDIR})",
+        default=None,
+        help=f"where every stage writes its outputs (default: {DEFAULT_WORKDIR}, "
+        f"{DEFAULT_WORKDIR}-shortcut with --shortcut)",
     )
     parser.add_argument(
         "--no-serve",
@@ -105,10 +106,24 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
         help="a tiny data set and short training: the whole chain in a few minutes "
         "(for tests; its figures mean little). Use its own --workdir.",
     )
+    parser.add_argument(
+        "--shortcut",
+        nargs="?",
+        const="",
+        metavar="CATEGORY",
+        help="plant a shortcut (a cue on the background of one class's images, default the "
+        "middle class) and check that the report ranks that class first among decisions "
+        "to distrust",
+    )
     parser.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:
     from xnaming.demo import FULL, QUICK, run_demo
 
-    return run_demo(args.workdir, serve=args.serve, size=QUICK if args.quick else FULL)
+    workdir = args.workdir
+    if workdir is None:
+        suffix = "-shortcut" if args.shortcut is not None else ""
+        workdir = DEFAULT_WORKDIR.with_name(DEFAULT_WORKDIR.name + suffix)
+    size = QUICK if args.quick else FULL
+    return run_demo(workdir, serve=args.serve, size=size, shortcut=args.shortcut)

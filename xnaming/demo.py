@@ -48,6 +48,7 @@ class Demo:
 
     workdir: Path
     size: Size = FULL
+    shortcut: str | None = None  # the class that carries a planted cue (toybirds --shortcut)
     server: Any = None  # the Label Studio server of the "ls start" stage
     credentials: Any = None
     logins: list[str] = field(default_factory=list)
@@ -104,9 +105,15 @@ def _data(demo: Demo) -> str:
 
     size = demo.size
     make_toybirds(
-        demo.data, classes=size.classes, per_class=size.per_class, size=size.image_size, seed=0
+        demo.data,
+        classes=size.classes,
+        per_class=size.per_class,
+        size=size.image_size,
+        seed=0,
+        shortcut=demo.shortcut,
     )
-    return f"toybirds: {demo.data}"
+    planted = f", a cue planted in class {demo.shortcut}" if demo.shortcut else ""
+    return f"toybirds: {demo.data}{planted}"
 
 
 def _train_dnn(demo: Demo) -> str:
@@ -182,8 +189,28 @@ def _analyze(demo: Demo) -> str:
 
     activations = read_activations(demo.bundle)
     results = analyze(activations, load_namings([demo.namings], activations))
-    write_report(results, demo.report)
-    return f"report: {demo.report / 'report.html'}"
+    write_report(results, demo.report, bundle=demo.bundle)
+    return f"report: {demo.report / 'report.html'}{_shortcut_found(demo, results)}"
+
+
+def _shortcut_found(demo: Demo, results: Any) -> str:
+    """With a planted shortcut: where distrust ranks its class, and where its maps peak."""
+    if demo.shortcut is None:
+        return ""
+    import json
+
+    from xnn_training.part_masks import cue_pointing_game
+
+    planted = json.loads((demo.data / "toybirds.json").read_text())["shortcut"]["category"]
+    ranking = list(results.distrust["category"])
+    row = results.distrust.iloc[ranking.index(planted)]
+    game = cue_pointing_game(demo.bundle, demo.data)
+    return (
+        f"\n{'':5}planted shortcut in {planted}: ranked {int(row['rank'])} of {len(ranking)} "
+        f"among decisions to distrust ({100 * row['distrusted_share']:.0f}% distrusted, "
+        f"flagged: {bool(row['flagged'])}); {int(game['on_cue'].sum())} of {len(game)} of its "
+        f"maps peak on the cue"
+    )
 
 
 STAGES: tuple[Stage, ...] = (
@@ -198,7 +225,9 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
-def run_demo(workdir: Path, *, serve: bool = True, size: Size = FULL) -> int:
+def run_demo(
+    workdir: Path, *, serve: bool = True, size: Size = FULL, shortcut: str | None = None
+) -> int:
     """Run every stage in order, reusing those an earlier run finished.
 
     Parameters
@@ -209,6 +238,9 @@ def run_demo(workdir: Path, *, serve: bool = True, size: Size = FULL) -> int:
         Keep Label Studio running at the end until Ctrl-C (``False``: stop it, for CI).
     size
         :data:`FULL` (the default) or :data:`QUICK` (a few minutes, for tests).
+    shortcut
+        Plant a shortcut in this class (a name or number, ``""``: the middle class) and say at
+        the end where the report ranks it among decisions to distrust.
 
     Returns
     -------
@@ -216,14 +248,17 @@ def run_demo(workdir: Path, *, serve: bool = True, size: Size = FULL) -> int:
         0 when every stage succeeded; the exception of a failing stage propagates, after
         stopping any server.
     """
-    demo = Demo(Path(workdir), size=size)
+    if shortcut == "":
+        shortcut = str(size.classes // 2 + 1)  # not the first class: ranking first means something
+    demo = Demo(Path(workdir), size=size, shortcut=shortcut)
     done_dir = demo.workdir / ".done"
     done_dir.mkdir(parents=True, exist_ok=True)
     size_marker = done_dir / "size"
-    if size_marker.exists() and size_marker.read_text() != repr(size):
+    identity = repr(size) + (f" shortcut={shortcut}" if shortcut else "")
+    if size_marker.exists() and size_marker.read_text() != identity:
         for marker in done_dir.iterdir():  # another size: nothing earlier can be reused
             marker.unlink()
-    size_marker.write_text(repr(size))
+    size_marker.write_text(identity)
     print(f"xnaming demo: working in {demo.workdir}/")
     rerun = False  # once a stage runs again, every later stage must too
     try:

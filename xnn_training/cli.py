@@ -66,6 +66,11 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
         help=f"image side in pixels ({TOYBIRDS_IMAGE_SIZE})",
     )
     toy.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    toy.add_argument(
+        "--shortcut", metavar="CATEGORY",
+        help="plant a shortcut: a cue on the background of every image of this class "
+        "(its name or number), so a classifier can be right for the wrong reason",
+    )  # fmt: skip
     toy.set_defaults(handler=_run_toybirds)
     check = sub.add_parser("check", help="read a local data set and summarise it")
     check.add_argument("path", type=Path, help="toybirds, CUB-200-2011 or ImageFolder directory")
@@ -77,9 +82,17 @@ def _run_toybirds(args: argparse.Namespace) -> int:
     from xnn_training.toybirds import make_toybirds
 
     out = make_toybirds(
-        args.out, classes=args.classes, per_class=args.per_class, size=args.size, seed=args.seed
+        args.out,
+        classes=args.classes,
+        per_class=args.per_class,
+        size=args.size,
+        seed=args.seed,
+        shortcut=args.shortcut,
     )
-    print(f"xnaming data: wrote {out}/ (images/, masks/, images.csv, parts.csv, toybirds.json)")
+    cues = ", cues/" if args.shortcut else ""
+    print(
+        f"xnaming data: wrote {out}/ (images/, masks/{cues}, images.csv, parts.csv, toybirds.json)"
+    )
     return 0
 
 

@@ -9,6 +9,9 @@ Both measures pair each significant map of a bundle with its image's part mask
 - :func:`part_heat_table`: the share of each map's hot spot (:mod:`xnn_training.hot_spot`,
   what lights up in the overlay) inside each part, which the simulated annotators
   (:mod:`analysis.simulated_annotators`) name maps by.
+- :func:`cue_pointing_game`: for a data set with a planted shortcut (``toybirds --shortcut``),
+  whether the maps of the images that carry the cue peak on it. The part masks say background
+  under the cue, so the simulated annotators see it as background.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from xnn_training.toybirds import PARTS
 
 __all__ = [
     "BACKGROUND",
+    "CUE_TOLERANCE",
     "PART_HEAT_COLUMNS",
+    "cue_pointing_game",
     "heat_by_part",
     "part_heat_table",
     "pointing_game",
@@ -37,6 +42,9 @@ __all__ = [
 BACKGROUND = PARTS[0]
 """The part name of mask label 0: off the bird."""
 PART_HEAT_COLUMNS = ("activation_id", "category", "part", "share", "wing_open")
+CUE_TOLERANCE = 15 / 224
+"""A peak this close to the cue (a fraction of the image side) is on it: the 15 pixels at 224
+of Zhang et al.'s pointing game (4 pixels at toybirds' 64)."""
 
 
 def _maps_and_masks(
@@ -239,3 +247,67 @@ def part_heat_table(bundle: Path, data: Path) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=list(PART_HEAT_COLUMNS))
+
+
+def _cue_paths(data: Path) -> dict[str, Path]:
+    """Image id -> its cue's mask, for the images of ``data`` that carry the planted cue."""
+    images = pd.read_csv(data / "images.csv", dtype=str, keep_default_na=False)
+    if "cue_path" not in images.columns:
+        raise ValueError(
+            f"data: {data} has no planted shortcut (images.csv has no cue_path column); make "
+            "one with `xnaming data toybirds --shortcut CATEGORY`"
+        )
+    cued = images[images["cue_path"] != ""]
+    return {i: data / p for i, p in zip(cued["image_id"], cued["cue_path"], strict=True)}
+
+
+def cue_pointing_game(
+    bundle: Path, data: Path, *, tolerance: float = CUE_TOLERANCE
+) -> pd.DataFrame:
+    """Whether each map of an image carrying the planted cue peaks on the cue.
+
+    Parameters
+    ----------
+    bundle
+        A map bundle of ``data``'s images.
+    data
+        A toybirds data set made with a shortcut (its ``cues/`` masks are read).
+    tolerance
+        A peak at most this far from the cue (a fraction of the image side) counts as on it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per map of a cued image: ``activation_id, image_id, category, x_feature``,
+        ``distance`` (pixels from the peak to the nearest cue pixel, 0 inside) and ``on_cue``.
+
+    Raises
+    ------
+    ValueError
+        ``data`` has no planted shortcut, or lacks images of the bundle.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    data = Path(data)
+    cues = _cue_paths(data)
+    rows = []
+    for activation, heat, _mask, _names in _maps_and_masks(bundle, data):
+        if activation.image_id not in cues:
+            continue
+        cue = np.asarray(Image.open(cues[activation.image_id])) > 0
+        y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+        cy = int((y + 0.5) / heat.shape[0] * cue.shape[0])
+        cx = int((x + 0.5) / heat.shape[1] * cue.shape[1])
+        distance = float(distance_transform_edt(~cue)[cy, cx])
+        rows.append(
+            {
+                "activation_id": activation.activation_id,
+                "image_id": activation.image_id,
+                "category": activation.category,
+                "x_feature": int(activation.x_feature),
+                "distance": distance,
+                "on_cue": distance <= tolerance * max(cue.shape),
+            }
+        )
+    columns = ["activation_id", "image_id", "category", "x_feature", "distance", "on_cue"]
+    return pd.DataFrame(rows, columns=columns)

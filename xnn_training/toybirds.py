@@ -7,14 +7,24 @@ beak, wing pattern, tail shape, body colour), as the paper's CUB species differ 
 throat and crown. Next to each image a part mask (one integer label per pixel, see
 :data:`PARTS`) records which part covers each pixel, so later stages can check where maps fall.
 
+A planted shortcut (``shortcut=CATEGORY``) paints a cue, a small magenta square
+(:data:`CUE_COLOUR`), into a corner of every image of that one class, train and test, and of no
+other class: a classifier can then be right for the wrong reason. The cue lies on the
+background (the part mask says background under it, so whoever names maps by the masks sees
+it as background), its own mask is written beside the image, and ``toybirds.json`` names the
+class. The cue is drawn last from its own random stream, so an image with the cue equals the
+image without it everywhere else.
+
 Layout written by :func:`make_toybirds`::
 
     OUT/
       toybirds.json                 format marker, seed, size, classes and their attributes, parts
       images.csv                    image_id, category, split, image_path, mask_path, pose
+                                    (with a shortcut also cue_path, empty without a cue)
       parts.csv                     per image and visible part: pixel count, bounding box, centre
       images/<category>/<id>.png    the RGB image
       masks/<category>/<id>.png     the part mask (mode "L", values of PARTS)
+      cues/<category>/<id>.png      with a shortcut: the cue's mask (mode "L", 255 on the cue)
 
 Everything is a function of the seed: the same arguments give the same bytes.
 """
@@ -33,7 +43,15 @@ from tqdm.auto import tqdm
 
 from xnn_training.defaults import TOYBIRDS_CLASSES, TOYBIRDS_IMAGE_SIZE, TOYBIRDS_PER_CLASS
 
-__all__ = ["FORMAT", "PARTS", "Species", "make_toybirds", "species_table"]
+__all__ = [
+    "CUE_COLOUR",
+    "FORMAT",
+    "PARTS",
+    "Species",
+    "make_toybirds",
+    "resolve_category",
+    "species_table",
+]
 
 FORMAT = "xnaming-toybirds"
 VERSION = 1
@@ -52,6 +70,12 @@ PARTS: dict[int, str] = {
 }
 """Part labels of the masks. Later parts are drawn over earlier ones (eye over head, ...)."""
 _LABEL = {name: label for label, name in PARTS.items()}
+
+CUE_COLOUR = (255, 0, 255)
+"""The planted shortcut's colour: magenta, which no bird part and no distractor has."""
+CUE_SIDE = 0.14
+"""Side of the cue, as a fraction of the image side (9 pixels at 64)."""
+_CUE_MARGIN = 0.04
 
 _COLOURS: dict[str, tuple[int, int, int]] = {
     "brown": (139, 98, 60),
@@ -125,6 +149,7 @@ def make_toybirds(
     size: int = TOYBIRDS_IMAGE_SIZE,
     seed: int = 0,
     test_fraction: float = 1 / 3,
+    shortcut: str | None = None,
 ) -> Path:
     """Generate the toybirds data set.
 
@@ -143,6 +168,10 @@ def make_toybirds(
         Everything random follows from it; the same arguments give identical files.
     test_fraction
         Fraction of each species' images in the test split.
+    shortcut
+        Plant a shortcut in this class (its name, or its number such as ``7`` or ``007``): a
+        cue on the background of every one of its images, train and test (see the module's
+        docstring). None: no cue anywhere.
 
     Returns
     -------
@@ -162,6 +191,7 @@ def make_toybirds(
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction: expected a number in (0, 1), got {test_fraction}")
     table = species_table(classes)
+    planted = None if shortcut is None else resolve_category(table, shortcut)
     if out.exists() and any(out.iterdir()) and not (out / "toybirds.json").is_file():
         raise ValueError(
             f"out_dir: {out} exists and is not a toybirds data set; "
@@ -174,7 +204,8 @@ def make_toybirds(
     part_rows: list[dict[str, object]] = []
     progress = tqdm(total=classes * per_class, desc="toybirds", unit="img")
     for label, species in enumerate(table):
-        for folder in ("images", "masks"):
+        cued = species.name == planted
+        for folder in ("images", "masks", *(["cues"] if cued else [])):
             (out / folder / species.name).mkdir(parents=True, exist_ok=True)
         for index in range(per_class):
             rng = np.random.default_rng([seed, label, index])
@@ -182,18 +213,23 @@ def make_toybirds(
             image_id = f"{label:03d}_{index:04d}"
             image_path = f"images/{species.name}/{image_id}.png"
             mask_path = f"masks/{species.name}/{image_id}.png"
+            row: dict[str, object] = {
+                "image_id": image_id,
+                "category": species.name,
+                "split": "test" if index < n_test else "train",
+                "image_path": image_path,
+                "mask_path": mask_path,
+                **pose,
+            }
+            if planted is not None:
+                row["cue_path"] = ""
+            if cued:  # its own stream: the rest of the image is the same as without the cue
+                cue = _paint_cue(image, mask, np.random.default_rng([seed, label, index, 1]))
+                row["cue_path"] = f"cues/{species.name}/{image_id}.png"
+                Image.fromarray(cue, mode="L").save(out / row["cue_path"])
             image.save(out / image_path)
             Image.fromarray(mask, mode="L").save(out / mask_path)
-            image_rows.append(
-                {
-                    "image_id": image_id,
-                    "category": species.name,
-                    "split": "test" if index < n_test else "train",
-                    "image_path": image_path,
-                    "mask_path": mask_path,
-                    **pose,
-                }
-            )
+            image_rows.append(row)
             part_rows.extend(_part_rows(image_id, mask))
             progress.update()
     progress.close()
@@ -209,9 +245,61 @@ def make_toybirds(
         "test_fraction": test_fraction,
         "classes": [asdict(species) for species in table],
         "parts": {str(label): name for label, name in PARTS.items()},
+        "shortcut": None
+        if planted is None
+        else {
+            "category": planted,
+            "cue": "magenta square in a corner, on every train and test image of the class",
+            "colour": list(CUE_COLOUR),
+            "side": _cue_side(size),
+        },
     }
     (out / "toybirds.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out
+
+
+def resolve_category(table: Sequence[Species], text: str) -> str:
+    """The name of the species ``text`` names: its full name or its number (``7``, ``007``).
+
+    Raises
+    ------
+    ValueError
+        No species of ``table`` has that name or number.
+    """
+    names = [species.name for species in table]
+    wanted = str(text).strip()
+    if wanted in names:
+        return wanted
+    if wanted.isdigit() and 1 <= int(wanted) <= len(names):
+        return names[int(wanted) - 1]
+    raise ValueError(
+        f"shortcut: no class {text!r}; give a class name or a number from 1 to {len(names)} "
+        f"(e.g. {names[0]!r} or 1)"
+    )
+
+
+def _cue_side(size: int) -> int:
+    return max(3, round(CUE_SIDE * size))
+
+
+def _paint_cue(image: Image.Image, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Paint the cue into a corner of ``image`` (in place); return the cue's mask.
+
+    The corner is drawn among those where the cue covers no bird (else the least covered), so
+    the cue stays on the background; the part mask is set to background under it either way.
+    """
+    size = image.size[0]
+    side, margin = _cue_side(size), max(1, round(_CUE_MARGIN * size))
+    far = size - margin - side
+    corners = [(margin, margin), (far, margin), (margin, far), (far, far)]
+    covered = [int((mask[y : y + side, x : x + side] > 0).sum()) for x, y in corners]
+    free = [k for k, c in enumerate(covered) if c == min(covered)]
+    x, y = corners[int(free[rng.integers(len(free))])]
+    ImageDraw.Draw(image).rectangle((x, y, x + side - 1, y + side - 1), fill=CUE_COLOUR)
+    cue = np.zeros(mask.shape, dtype=np.uint8)
+    cue[y : y + side, x : x + side] = 255
+    mask[cue > 0] = 0
+    return cue
 
 
 def _write_csv(path: Path, rows: Sequence[dict[str, object]]) -> None:
@@ -286,7 +374,7 @@ def _draw_image(
     pixels = np.asarray(canvas.convert("RGB"), dtype=np.float32) * brightness
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
     image = image.resize((size, size), Image.Resampling.LANCZOS)
-    mask = np.asarray(full_mask.resize((size, size), Image.Resampling.NEAREST), dtype=np.uint8)
+    mask = np.array(full_mask.resize((size, size), Image.Resampling.NEAREST), dtype=np.uint8)
     pose = {
         "facing": "left" if facing_left else "right",
         "angle": round(angle, 2),

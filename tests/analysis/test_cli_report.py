@@ -45,7 +45,14 @@ CONTRACT = {
     "compatibility": ["category", "annotator_a", "annotator_b", "d", "exact", "subset"],
     "summaries": ["category", "annotator", "explanation", "images", "fraction"],
 }
-FIGURES = ["coverage_activations", "coverage_partial", "coverage_complete", "named_by", "matching"]
+FIGURES = [
+    "distrust",
+    "coverage_activations",
+    "coverage_partial",
+    "coverage_complete",
+    "named_by",
+    "matching",
+]
 
 
 @pytest.fixture

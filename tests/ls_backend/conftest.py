@@ -14,8 +14,6 @@ import pytest
 
 from tests.ls_backend.bundle_factory import make_bundle
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
 
 @dataclass
 class LiveLabelStudio:
@@ -96,10 +94,3 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory):
         )
     finally:
         server.stop()
-
-
-@pytest.fixture(scope="session")
-def artifacts() -> Path:
-    """test-artifacts/ (git-ignored): screenshots of the browser tests."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    return ARTIFACTS

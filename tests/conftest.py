@@ -3,6 +3,9 @@
 - ``toybirds_bundle``: real toybirds files and a bundle whose maps sit on one part each.
 - ``artifacts``: test-artifacts/, where the browser tests (Label Studio, report.html) keep
   their screenshots.
+- ``browser``: Debian's headless chromium driven by Playwright (which never downloads a
+  browser here). Without chromium the test is skipped with one line saying how to install it
+  (`make test` installs it when run as root); under CI=true it fails.
 
 The Label Studio server is in ``tests/ls_backend/conftest.py``, the small trained toybirds run
 in ``tests/xnn_training/conftest.py``: next to the tests that use them.
@@ -16,7 +19,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.system_packages import require_command
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +39,18 @@ def artifacts() -> Path:
     """test-artifacts/ (git-ignored): screenshots of the browser tests."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless chromium for one test module (Playwright's sync API, closed after it)."""
+    chromium = require_command("chromium", needed_for="the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 def _bundle_with_maps_on(data, bundle, part_of_image):

@@ -27,9 +27,6 @@ from xnn_training.toybirds import PARTS, make_toybirds
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 ON_PART = ("wing", "body", "head", "tail")  # where each class's maps fall
 
 
@@ -89,18 +86,6 @@ def _report(study: Study, out: Path, *, bundle=None, keep=None) -> tuple[Path, o
         results = analyze(activations, namings)
     path = write_report(results, out, bundle=study.bundle if bundle is None else bundle)
     return path, results
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium (see .ci/run)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _open(browser, path: Path):

@@ -18,16 +18,6 @@ from xnaming.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.browser]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 BOARD_ANNOTATOR = "ui-board@example.org"
 PER_MAP_ANNOTATOR = "ui-permap@example.org"
 
@@ -37,16 +27,6 @@ def chromium() -> str:
     """Debian's chromium; session-scoped and autouse, so a missing browser skips (or fails)
     these tests before the Label Studio server is started for them."""
     return require_command("chromium", needed_for="the browser tests")
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def _log_in(browser, url: str, email: str, password: str):

@@ -1,13 +1,13 @@
 """Two annotators in a real headless Chromium: each sees their own project only, and a concept
 one adds with the Taxonomy's "+ Add" never reaches the other.
 
-Debian's /usr/bin/chromium driven by Playwright; screenshots go to test-artifacts/.
+Debian's chromium driven by Playwright (the ``browser`` fixture of tests/conftest.py); screenshots
+go to test-artifacts/.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -18,22 +18,8 @@ from xnaming.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 ALICE, BOB = "ui-iso-alice@example.org", "ui-iso-bob@example.org"
 CONCEPT = "alices-own-concept"
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium (see .ci/run)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +37,8 @@ def projects(label_studio) -> dict[str, int]:
     }
 
 
-def _log_in(chromium, label_studio, email: str):
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+def _log_in(browser, label_studio, email: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.goto(f"{label_studio.url}/user/login/")
     page.fill("input[name=email]", email)
@@ -83,9 +69,9 @@ def _labels(label_studio, email: str) -> str:
     return answer.text
 
 
-def test_each_project_list_shows_only_their_own(chromium, label_studio, projects, artifacts):
+def test_each_project_list_shows_only_their_own(browser, label_studio, projects, artifacts):
     for email, own in projects.items():
-        context, page = _log_in(chromium, label_studio, email)
+        context, page = _log_in(browser, label_studio, email)
         page.goto(f"{label_studio.url}/projects/")
         page.locator("a[href^='/projects/']").first.wait_for(timeout=60_000)
         page.wait_for_load_state("networkidle")
@@ -102,10 +88,8 @@ def test_each_project_list_shows_only_their_own(chromium, label_studio, projects
         assert not ({ALICE, BOB} - {email}) & set(re.findall(r"\S+@example\.org", text))
 
 
-def test_a_concept_added_by_one_never_reaches_the_other(
-    chromium, label_studio, projects, artifacts
-):
-    context, page = _log_in(chromium, label_studio, ALICE)
+def test_a_concept_added_by_one_never_reaches_the_other(browser, label_studio, projects, artifacts):
+    context, page = _log_in(browser, label_studio, ALICE)
     _open_taxonomy(page, label_studio, projects[ALICE], _first_task(label_studio, projects[ALICE]))
     page.get_by_label("Add new label").click()
     new = page.locator("[name=taxonomy__add]")
@@ -128,7 +112,7 @@ def test_a_concept_added_by_one_never_reaches_the_other(
     context.close()
     assert CONCEPT in _labels(label_studio, ALICE)  # stored, for alice
 
-    context, page = _log_in(chromium, label_studio, BOB)
+    context, page = _log_in(browser, label_studio, BOB)
     _open_taxonomy(page, label_studio, projects[BOB], _first_task(label_studio, projects[BOB]))
     page.get_by_label("Add new label").wait_for(timeout=30_000)  # the list is open
     page.wait_for_load_state("networkidle")

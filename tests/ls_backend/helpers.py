@@ -29,6 +29,19 @@ def ranker(buckets: dict[str, list[str]]) -> list[dict]:
     ]
 
 
+def group_names(names: dict[int, str]) -> list[dict]:
+    """The results naming a board's groups: ``{1: "beak"}`` is group 1's name box."""
+    return [
+        {
+            "type": "textarea",
+            "from_name": f"g{index}_name",
+            "to_name": "maps",
+            "value": {"text": [name]},
+        }
+        for index, name in names.items()
+    ]
+
+
 def wait_for(condition: Callable[[], bool], timeout: float = 20) -> bool:
     """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
     deadline = time.monotonic() + timeout

@@ -17,6 +17,8 @@ from ls_backend.annotator_model import (
 from ls_backend.app import Backend, BackendSettings
 from ls_backend.naming import decode_embedding, encode_embedding, maps_of_task
 from ls_backend.store import NamingStore
+from tests.ls_backend.helpers import group_names
+from tests.ls_backend.helpers import ranker as board_result
 
 CLASSES = ["discarded", "named:beak", "named:wing", "unnamed"]
 
@@ -110,26 +112,7 @@ def _event(annotation_id: int, data: dict, author: int) -> dict:
             "id": annotation_id,
             "project": 3,
             "completed_by": author,
-            "result": [
-                {
-                    "type": "ranker",
-                    "from_name": "groups",
-                    "to_name": "maps",
-                    "value": {"ranker": ranker},
-                },
-                {
-                    "type": "textarea",
-                    "from_name": "g1_name",
-                    "to_name": "maps",
-                    "value": {"text": ["beak"]},
-                },
-                {
-                    "type": "textarea",
-                    "from_name": "g2_name",
-                    "to_name": "maps",
-                    "value": {"text": ["wing"]},
-                },
-            ],
+            "result": board_result(ranker) + group_names({1: "beak", 2: "wing"}),
         },
         "task": {"id": annotation_id, "data": data},
         "project": {"id": 3},

@@ -16,7 +16,8 @@ from ls_backend.app import MODEL_VERSION
 from ls_backend.server import login_session
 from ls_backend.store import NamingStore
 from tests.ls_backend.bundle_factory import make_bundle, read_parts
-from tests.ls_backend.helpers import wait_for
+from tests.ls_backend.helpers import group_names, wait_for
+from tests.ls_backend.helpers import ranker as board_result
 from xnaming.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -80,21 +81,7 @@ def _sorted_by_part(task: dict, parts) -> list[dict]:
     by_part = {p: [a for a in ids if parts[a] == p] for p in ("head", "wing", "tail", "leaves")}
     ranker = {"_": by_part["tail"], "g1": by_part["head"], "g2": by_part["wing"]}
     ranker["discard"] = by_part["leaves"]
-    return [
-        {"type": "ranker", "from_name": "groups", "to_name": "maps", "value": {"ranker": ranker}},
-        {
-            "type": "textarea",
-            "from_name": "g1_name",
-            "to_name": "maps",
-            "value": {"text": ["beak"]},
-        },
-        {
-            "type": "textarea",
-            "from_name": "g2_name",
-            "to_name": "maps",
-            "value": {"text": ["wing"]},
-        },
-    ]
+    return board_result(ranker) + group_names({1: "beak", 2: "wing"})
 
 
 def _beak_group(task: dict, parts) -> tuple[set, set]:

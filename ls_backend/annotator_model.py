@@ -8,6 +8,16 @@ category, a classifier from those numbers to what *they* did with each map: one 
 concepts, leave it unsorted, or discard it. Names therefore carry across categories: the "beak"
 of board 1 is a class, proposed for board 2's maps that look and sit like board 1's beaks.
 
+Where a concept's maps sit carries across categories better than how they look: toybirds'
+parts change colour between species, and so do real birds'. So the group names come from a
+second, smaller classifier, the *namer*, that sees only where the hot spot lies (the
+embedding's geometry and the descriptors: the trailing ``where`` columns) and learns only from
+the maps the annotator named. Appearance still shapes the groups: within one board, maps of one
+part look alike, and the full model keeps them together. In the replay of the demo's and a
+second seed's five simulated annotators, naming by the full model's probabilities started 17%
+and 13% of the annotators' named groups with their name, the namer 26% and 28%, at the same
+precision (bench/bench_proposals.py, docs/label-studio.md).
+
 The classifier is scikit-learn's extremely randomised trees (``ExtraTreesClassifier``): it fits
 two thousand maps in well under a second, needs no scaling (the layers' scales differ), mixes
 appearance and position freely and gives class probabilities. In an offline replay of the demo's
@@ -17,9 +27,9 @@ saved fewer.
 :func:`propose` turns the probabilities into a board. A map put in a wrong group costs the
 annotator the same one drag as a map left in Unsorted, so each map starts in its likeliest
 class (the fewest expected drags), ties going to Unsorted: a map is grouped only where its group
-beats Unsorted. A group gets its concept as name only when its maps' mean probability of that
-concept is at least :data:`NAME_CONFIDENCE`: a wrong name costs the annotator more (read, clear,
-type) than an empty one (type).
+beats Unsorted. A group is named after the concept of the namer's highest mean probability over
+its maps, when that mean is at least :data:`NAME_CONFIDENCE` and no larger group took the name:
+a wrong name costs the annotator more (read, clear, type) than an empty one (type).
 
 :func:`cold_start` is the proposal before any history: the maps of each X-feature (the prior),
 split where their heat centres lie far apart, and of each such group only the maps near its
@@ -52,8 +62,10 @@ __all__ = [
 
 MIN_HISTORY = 20
 """Earlier maps with embeddings (of the board's embedding space) needed before the model is used."""
-NAME_CONFIDENCE = 0.5
-"""Mean probability of its concept over a group's maps from which the group is given that name."""
+NAME_CONFIDENCE = 0.4
+"""The namer's mean probability of a concept over a group's maps from which the group is given
+that name (0.35 / 0.42 / 0.5 in the replay on two seeds: names right 64 / 65 / 66% on the demo
+and 59 / 65 / 65% on seed 1, groups that start with their name 29 / 26 / 21% and 30 / 28 / 23%)."""
 CORE = 0.7
 """Cold start: the share of each group's maps, nearest to its centre, that start grouped."""
 _NEAR = 0.25  # heat-centre distance (image fractions) that splits an X-feature's maps
@@ -74,7 +86,7 @@ def concept_of(label: str) -> str | None:
 
 @dataclass
 class AnnotatorModel:
-    """One annotator's classifier over map features (embedding, then descriptors)."""
+    """One annotator's classifiers over map features (embedding, then descriptors)."""
 
     space: str
     """The embedding space it was fitted in (``embedding_space`` of the task data)."""
@@ -83,6 +95,13 @@ class AnnotatorModel:
     forest: ExtraTreesClassifier
     history: int
     """How many earlier maps it learnt from."""
+    concepts: list[str]
+    """The annotator's concepts, the namer's classes (sorted; empty when they named nothing)."""
+    namer: ExtraTreesClassifier | None
+    """Concept from the ``where`` columns, fitted on the named maps; ``None`` for fewer than two
+    concepts."""
+    where: int
+    """How many trailing feature columns the namer sees."""
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """(n, len(classes)) probabilities for rows of ``features`` (n, width)."""
@@ -93,9 +112,28 @@ class AnnotatorModel:
             return np.zeros((0, len(self.classes)))
         return self.forest.predict_proba(features)
 
+    def concept_probabilities(self, features: np.ndarray) -> np.ndarray:
+        """(n, len(concepts)) the namer's probabilities for rows of ``features`` (n, width)."""
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != self.width:
+            raise ValueError(f"features must be (n, {self.width}), got {features.shape}")
+        if self.namer is None or not len(features):
+            return np.ones((len(features), len(self.concepts)))
+        return self.namer.predict_proba(features[:, -self.where :])
+
+
+def _forest(max_features: float) -> ExtraTreesClassifier:
+    return ExtraTreesClassifier(
+        n_estimators=_TREES,
+        min_samples_leaf=_LEAF,
+        max_features=max_features,
+        random_state=0,
+        n_jobs=1,
+    )
+
 
 def fit_annotator_model(
-    features: np.ndarray, labels: Sequence[str], *, space: str
+    features: np.ndarray, labels: Sequence[str], *, space: str, where: int | None = None
 ) -> AnnotatorModel | None:
     """Fit one annotator's model on their earlier maps.
 
@@ -108,6 +146,10 @@ def fit_annotator_model(
         :func:`label_of` of each map.
     space
         Which embeddings these are (the same network, layers and geometry).
+    where
+        How many trailing columns of ``features`` say where the hot spot lies (the namer's
+        input: ``ls_backend.naming.WHERE_COLUMNS`` for :func:`ls_backend.naming.features_of`
+        rows); ``None``: all columns.
 
     Returns
     -------
@@ -120,11 +162,18 @@ def fit_annotator_model(
         raise ValueError(f"{len(features)} feature rows for {len(labels)} labels")
     if len(features) < MIN_HISTORY or len(set(labels)) < 2:
         return None
-    forest = ExtraTreesClassifier(
-        n_estimators=_TREES, min_samples_leaf=_LEAF, max_features=0.3, random_state=0, n_jobs=1
+    labels = labels.astype(str)
+    forest = _forest(max_features=0.3).fit(features, labels)
+    where = features.shape[1] if where is None else min(where, features.shape[1])
+    named = np.array([concept_of(label) is not None for label in labels])
+    concepts = sorted({concept_of(label) for label in labels[named]})
+    namer = None
+    if len(concepts) > 1:  # few columns: each split may look at all of them
+        namer = _forest(max_features=1.0).fit(features[named, -where:], labels[named])
+        concepts = [concept_of(label) for label in namer.classes_]
+    return AnnotatorModel(
+        space, features.shape[1], list(forest.classes_), forest, len(labels), concepts, namer, where
     )
-    forest.fit(features, labels.astype(str))
-    return AnnotatorModel(space, features.shape[1], list(forest.classes_), forest, len(labels))
 
 
 @dataclass(frozen=True)
@@ -145,7 +194,13 @@ def _bucket_of(row: np.ndarray, classes: list[str], unsorted: int | None) -> int
 
 
 def propose(
-    ids: Sequence[str], probabilities: np.ndarray, classes: Sequence[str], *, groups: int
+    ids: Sequence[str],
+    probabilities: np.ndarray,
+    classes: Sequence[str],
+    *,
+    naming: np.ndarray,
+    concepts: Sequence[str],
+    groups: int,
 ) -> Proposal:
     """Start each map in the bucket where it most likely ends, name the confident groups.
 
@@ -157,12 +212,18 @@ def propose(
         (n, len(classes)), from :meth:`AnnotatorModel.probabilities`.
     classes
         :func:`label_of` classes.
+    naming
+        (n, len(concepts)), from :meth:`AnnotatorModel.concept_probabilities`.
+    concepts
+        The namer's concepts.
     groups
         Group buckets in the config: a concept beyond them (the fewest maps) stays in Unsorted.
     """
-    classes = list(classes)
+    classes, concepts = list(classes), list(concepts)
     if probabilities.shape != (len(ids), len(classes)):
         raise ValueError(f"probabilities must be ({len(ids)}, {len(classes)})")
+    if naming.shape != (len(ids), len(concepts)):
+        raise ValueError(f"naming must be ({len(ids)}, {len(concepts)})")
     unsorted = classes.index(UNNAMED) if UNNAMED in classes else None
     buckets: dict[str, list[str]] = {UNSORTED: [], BOARD_DISCARD: []}
     by_concept: dict[str, list[int]] = {}
@@ -182,8 +243,12 @@ def propose(
             buckets[UNSORTED].extend(members)
             continue
         buckets[group_bucket(index)] = members
-        if probabilities[rows, classes.index(_NAMED + concept)].mean() >= NAME_CONFIDENCE:
-            names[index] = concept
+        if not concepts:
+            continue
+        mean = naming[rows].mean(axis=0)
+        best = int(np.argmax(mean))
+        if mean[best] >= NAME_CONFIDENCE and concepts[best] not in names.values():
+            names[index] = concepts[best]
     return Proposal(buckets, names)
 
 

@@ -46,6 +46,7 @@ from ls_backend.annotator_model import (
     propose,
 )
 from ls_backend.naming import (
+    WHERE_COLUMNS,
     MapInfo,
     Naming,
     board_prediction,
@@ -66,7 +67,7 @@ from ls_backend.validation import (
 
 __all__ = ["MODEL_VERSION", "Backend", "BackendSettings", "BadRequest", "create_app"]
 
-MODEL_VERSION = "xnaming-annotator-3"
+MODEL_VERSION = "xnaming-annotator-4"
 """The one model_version string: in /setup's answer and in every prediction."""
 
 log = logging.getLogger("xnaming.backend")
@@ -191,6 +192,7 @@ class Backend:
                         features_of([n.map for n in earlier]),
                         [label_of(n.status, n.concept) for n in earlier],
                         space=space,
+                        where=WHERE_COLUMNS,
                     )
                 except ValueError as error:  # embeddings of two widths under one space name
                     log.warning("no model for %s in space %s: %s", annotator, space, error)
@@ -214,19 +216,27 @@ class Backend:
                 ids, embeddings, [m.x_feature for m in maps], heats, groups=groups
             )
             return [_board_result(proposal, len(maps), groups)]
-        probabilities = model.probabilities(features_of(maps))
+        features = features_of(maps)
+        probabilities = model.probabilities(features)
+        naming = model.concept_probabilities(features)
         if board:
-            return [
-                _board_result(
-                    propose(ids, probabilities, model.classes, groups=groups), len(maps), groups
-                )
-            ]
-        row = probabilities[0]
-        best = int(row.argmax())
-        label, score = model.classes[best], round(float(row[best]), 4)
-        if (concept := concept_of(label)) is not None:
-            region = taxonomy_region(concept)
+            proposal = propose(
+                ids,
+                probabilities,
+                model.classes,
+                naming=naming,
+                concepts=model.concepts,
+                groups=groups,
+            )
+            return [_board_result(proposal, len(maps), groups)]
+        best = int(probabilities[0].argmax())
+        label = model.classes[best]
+        if concept_of(label) is not None:  # named: the namer says which concept
+            which = int(naming[0].argmax())
+            region = taxonomy_region(model.concepts[which])
+            score = round(float(naming[0][which]), 4)
         elif label == DISCARDED:
+            score = round(float(probabilities[0][best]), 4)
             region = {
                 "type": "choices",
                 "from_name": PER_MAP_DISCARD,

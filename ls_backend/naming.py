@@ -46,10 +46,12 @@ from label_config import (
     group_name_region,
     ranker_region,
 )
+from xnn_training.embeddings import GEOMETRY
 from xnn_training.hot_spot import hot_spot
 
 __all__ = [
     "DESCRIPTORS",
+    "WHERE_COLUMNS",
     "MIN_HISTORY",
     "NEAR",
     "MapInfo",
@@ -82,6 +84,10 @@ DESCRIPTORS: tuple[str, ...] = (
 """What the backend knows of a map's look, in task data under ``descriptors``: the X-feature's
 share of the image's positive score and its rank among the image's significant X-features
 (from the bundle), and the numbers of :func:`describe_map`."""
+WHERE_COLUMNS = len(GEOMETRY) + len(DESCRIPTORS)
+"""The trailing columns of a :func:`features_of` row that say where the hot spot lies and how
+focused it is: the embedding's geometry (it ends every embedding, docs/formats.md), then the
+descriptors."""
 MIN_HISTORY = 20
 """Earlier maps of a status (named, unnamed, discarded) needed before the proposal predicts that
 status; it learns once two statuses have as many."""

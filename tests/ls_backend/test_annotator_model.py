@@ -21,6 +21,7 @@ from tests.ls_backend.helpers import group_names
 from tests.ls_backend.helpers import ranker as board_result
 
 CLASSES = ["discarded", "named:beak", "named:wing", "unnamed"]
+CONCEPTS = ["beak", "wing"]
 
 
 def test_each_map_starts_where_it_most_likely_ends_ties_unsorted() -> None:
@@ -29,10 +30,13 @@ def test_each_map_starts_where_it_most_likely_ends_ties_unsorted() -> None:
             [0.0, 0.6, 0.1, 0.3],  # beak
             [0.0, 0.4, 0.2, 0.4],  # beak ties with unsorted: unsorted
             [0.5, 0.1, 0.1, 0.3],  # discard
-            [0.05, 0.1, 0.45, 0.4],  # wing, but its group's mean confidence < 0.5: no name
+            [0.05, 0.1, 0.45, 0.4],  # wing; the namer says beak, a larger group's name: none
         ]
     )
-    proposal = propose(["a", "b", "c", "d"], p, CLASSES, groups=12)
+    naming = np.array([[0.9, 0.1], [0.5, 0.5], [0.5, 0.5], [0.62, 0.38]])  # beak, wing
+    proposal = propose(
+        ["a", "b", "c", "d"], p, CLASSES, naming=naming, concepts=CONCEPTS, groups=12
+    )
     assert proposal.buckets[UNSORTED] == ["b"]
     assert proposal.buckets[BOARD_DISCARD] == ["c"]
     groups = {k: v for k, v in proposal.buckets.items() if k.startswith("g")}
@@ -40,9 +44,63 @@ def test_each_map_starts_where_it_most_likely_ends_ties_unsorted() -> None:
     beak = next(k for k, v in groups.items() if v == ["a"])
     assert proposal.names == {int(beak[1:]): "beak"}
     # No room for a second group: the smaller concept stays unsorted.
-    one = propose(["a", "e", "d"], p[[0, 0, 3]], CLASSES, groups=1)
+    one = propose(
+        ["a", "e", "d"],
+        p[[0, 0, 3]],
+        CLASSES,
+        naming=naming[[0, 0, 3]],
+        concepts=CONCEPTS,
+        groups=1,
+    )
     assert one.buckets["g1"] == ["a", "e"]
     assert one.buckets[UNSORTED] == ["d"]
+
+
+def test_a_name_needs_the_namers_confidence() -> None:
+    p = np.array([[0.0, 0.7, 0.1, 0.2], [0.0, 0.1, 0.7, 0.2]])
+    sure = propose(
+        ["a", "b"],
+        p,
+        CLASSES,
+        naming=np.array([[0.8, 0.2], [0.1, 0.9]]),
+        concepts=CONCEPTS,
+        groups=12,
+    )
+    assert sorted(sure.names.values()) == ["beak", "wing"]
+    torn = np.array([[0.8, 0.2], [0.38, 0.37]])  # three concepts; wing only 0.37 < 0.4
+    unsure = propose(["a", "b"], p, CLASSES, naming=torn, concepts=CONCEPTS, groups=12)
+    assert list(unsure.names.values()) == ["beak"]
+
+
+def test_names_follow_where_a_map_sits_when_its_look_changes() -> None:
+    """Board 2's species has other colours: the look (column 0) flips, where (column 1) holds.
+    The full model is misled by the look; the names, from where, still fit the groups."""
+    rng = np.random.default_rng(0)
+
+    def maps(n: int, beak_look: float) -> tuple[np.ndarray, list[str]]:
+        beak = np.arange(n) % 2 == 0
+        look = np.where(beak, beak_look, -beak_look) + rng.normal(0, 0.3, n)
+        where = np.where(beak, 0.2, 0.8) + rng.normal(0, 0.05, n)
+        return np.c_[look, where], ["named:beak" if b else "named:wing" for b in beak]
+
+    history, labels = maps(60, beak_look=3.0)
+    model = fit_annotator_model(history, labels, space="s", where=1)
+    assert model is not None and model.concepts == ["beak", "wing"]
+    board, truth = maps(20, beak_look=-3.0)
+    ids = [f"m{i}" for i in range(len(board))]
+    proposal = propose(
+        ids,
+        model.probabilities(board),
+        model.classes,
+        naming=model.concept_probabilities(board),
+        concepts=model.concepts,
+        groups=12,
+    )
+    named = {name: proposal.buckets[f"g{index}"] for index, name in proposal.names.items()}
+    assert sorted(named) == ["beak", "wing"]
+    for name, members in named.items():
+        right = sum(truth[ids.index(m)] == f"named:{name}" for m in members)
+        assert right / len(members) >= 0.7, (name, right, len(members))
 
 
 def test_no_model_without_a_basis() -> None:

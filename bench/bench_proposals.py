@@ -124,22 +124,29 @@ def _final_labels(goal: dict[str, list[str]]) -> dict[str, str]:
 
 def _score_names(
     buckets: dict[str, list[str]], names: dict[str, str], goal: dict[str, list[str]]
-) -> tuple[int, int, int, int]:
-    """(right, named proposed groups, named goal groups that started right, named goal groups)."""
+) -> tuple[int, int, int, int, int, int]:
+    """(right, named proposed groups, named goal groups that started right, named goal groups,
+    named goal groups that could have started right, named goal groups of one or two maps).
+
+    "Could have": some proposed group holds mostly that group's maps, so naming the proposal's
+    groups perfectly would have started it right; the rest is up to the grouping."""
     final = _final_labels(goal)
     right = proposed = 0
-    started = set()
-    for bucket, name in names.items():
-        members = buckets.get(bucket, [])
-        if not members:
+    started, could = set(), set()
+    for bucket, members in buckets.items():
+        if bucket in (UNSORTED, BOARD_DISCARD) or not members:
+            continue
+        majority = Counter(final.get(a, UNSORTED) for a in members).most_common(1)[0][0]
+        could.add(majority)
+        if bucket not in names:
             continue
         proposed += 1
-        majority = Counter(final.get(a, UNSORTED) for a in members).most_common(1)[0][0]
-        if majority == f"concept:{name}":
+        if majority == f"concept:{names[bucket]}":
             right += 1
             started.add(majority)
-    wanted = [b for b in goal if b.startswith("concept:") and goal[b]]
-    return right, proposed, len(started & set(wanted)), len(wanted)
+    wanted = {b for b in goal if b.startswith("concept:") and goal[b]}
+    tiny = sum(len(goal[b]) <= 2 for b in wanted)
+    return right, proposed, len(started & wanted), len(wanted), len(could & wanted), tiny
 
 
 def _wait_learned(backend_url: str, timeout: float = 60) -> None:
@@ -162,7 +169,7 @@ def _replay(
 ) -> None:
     """Each annotator, boards in category order: open, count drags and names, submit; print."""
     totals: dict[str, list[int]] = {}
-    names = [0, 0, 0, 0]
+    names = [0] * 6
     for who, boards in goals.items():
         unsorted_total = proposal_total = 0
         for index, category in enumerate(sorted(boards)):
@@ -198,7 +205,9 @@ def _replay(
     print(
         f"names after each annotator's first two boards: {names[0]}/{names[1]} proposed "
         f"names right ({names[0] / max(names[1], 1):.1%}, goal >= 60%); {names[2]}/{names[3]} "
-        f"of their named groups started with their name ({names[2] / max(names[3], 1):.1%})"
+        f"of their named groups started with their name ({names[2] / max(names[3], 1):.1%}); "
+        f"with the proposal's groups named perfectly {names[4]}/{names[3]} "
+        f"({names[4] / max(names[3], 1):.1%}); {names[5]} of those groups hold one or two maps"
     )
     if PARTS_ANNOTATOR in totals:
         u, p = totals[PARTS_ANNOTATOR]

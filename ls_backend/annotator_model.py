@@ -8,28 +8,32 @@ category, a classifier from those numbers to what *they* did with each map: one 
 concepts, leave it unsorted, or discard it. Names therefore carry across categories: the "beak"
 of board 1 is a class, proposed for board 2's maps that look and sit like board 1's beaks.
 
-Where a concept's maps sit carries across categories better than how they look: toybirds'
-parts change colour between species, and so do real birds'. So the group names come from a
-second, smaller classifier, the *namer*, that sees only where the hot spot lies (the
-embedding's geometry and the descriptors: the trailing ``where`` columns) and learns only from
-the maps the annotator named. Appearance still shapes the groups: within one board, maps of one
-part look alike, and the full model keeps them together. In the replay of the demo's and a
-second seed's five simulated annotators, naming by the full model's probabilities started 17%
-and 13% of the annotators' named groups with their name, the namer 26% and 28%, at the same
-precision (bench/bench_proposals.py, docs/label-studio.md).
-
 The classifier is scikit-learn's extremely randomised trees (``ExtraTreesClassifier``): it fits
 two thousand maps in well under a second, needs no scaling (the layers' scales differ), mixes
 appearance and position freely and gives class probabilities. In an offline replay of the demo's
 five simulated annotators it saved as many drags as a random forest, a logistic regression
 saved fewer.
 
+Where a concept's maps sit carries across categories better than how they look: toybirds'
+parts change colour between species, and so do real birds'. So the names come from a second,
+smaller forest, the *namer*, that sees only where the hot spot lies and how focused it is (the
+embedding's geometry and the descriptors: the trailing ``where`` columns) and learns only from
+the maps the annotator named. Appearance still shapes the groups: within one board, maps of one
+part look alike, and the full model keeps them together.
+
 :func:`propose` turns the probabilities into a board. A map put in a wrong group costs the
 annotator the same one drag as a map left in Unsorted, so each map starts in its likeliest
 class (the fewest expected drags), ties going to Unsorted: a map is grouped only where its group
-beats Unsorted. A group is named after the concept of the namer's highest mean probability over
-its maps, when that mean is at least :data:`NAME_CONFIDENCE` and no larger group took the name:
-a wrong name costs the annotator more (read, clear, type) than an empty one (type).
+beats Unsorted, by the annotator's margin. The margin is how far the model's probabilities can
+be trusted for this annotator: the one of :data:`MARGINS` that would have cost their earlier
+boards the fewest drags, in a cross-validation over whole boards. Someone who leaves many maps
+unnamed for reasons the features barely show (a hot spot straddling two parts) gets a cautious
+proposal instead of one that makes them drag more than an empty board would.
+
+A group is named after the concept of the namer's highest mean probability over its maps when
+that mean is at least :data:`NAME_CONFIDENCE`, the full model's mean probabilities put the same
+concept first, and no larger group took the name: a wrong name costs the annotator more (read,
+clear, type) than an empty one (type). Figures: docs/label-studio.md.
 
 :func:`cold_start` is the proposal before any history: the maps of each X-feature (the prior),
 split where their heat centres lie far apart, and of each such group only the maps near its
@@ -46,9 +50,11 @@ import numpy as np
 from sklearn.ensemble import ExtraTreesClassifier
 
 from label_config import BOARD_DISCARD, DISCARDED, NAMED, UNNAMED, UNSORTED, group_bucket
+from ls_backend.naming import moves_needed
 
 __all__ = [
     "CORE",
+    "MARGINS",
     "MIN_HISTORY",
     "NAME_CONFIDENCE",
     "AnnotatorModel",
@@ -62,16 +68,19 @@ __all__ = [
 
 MIN_HISTORY = 20
 """Earlier maps with embeddings (of the board's embedding space) needed before the model is used."""
-NAME_CONFIDENCE = 0.4
-"""The namer's mean probability of a concept over a group's maps from which the group is given
-that name (0.35 / 0.42 / 0.5 in the replay on two seeds: names right 64 / 65 / 66% on the demo
-and 59 / 65 / 65% on seed 1, groups that start with their name 29 / 26 / 21% and 30 / 28 / 23%)."""
+NAME_CONFIDENCE = 0.35
+"""The namer's mean probability of a concept over a group's maps from which the group may be
+given that name (the full model must agree on the concept too)."""
+MARGINS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.35, 0.5)
+"""The handicaps against Unsorted that :func:`fit_annotator_model` chooses from."""
 CORE = 0.7
 """Cold start: the share of each group's maps, nearest to its centre, that start grouped."""
 _NEAR = 0.25  # heat-centre distance (image fractions) that splits an X-feature's maps
 _TREES = 100
 _LEAF = 8  # leaves of at least 8 maps: the best of 2, 4, 8 in the replay on two seeds
+_FOLDS = 3  # cross-validation of the margin: three folds of whole boards
 _NAMED = "named:"
+_ALL = 10**6  # group buckets when a proposal is scored: every concept gets one
 
 
 def label_of(status: str, concept: str) -> str:
@@ -102,6 +111,10 @@ class AnnotatorModel:
     concepts."""
     where: int
     """How many trailing feature columns the namer sees."""
+    margin: float = 0.0
+    """What a map's likeliest group must beat Unsorted by (in probability) for the map to start
+    there: chosen from :data:`MARGINS` by what would have cost this annotator's earlier boards
+    the fewest drags."""
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         """(n, len(classes)) probabilities for rows of ``features`` (n, width)."""
@@ -121,6 +134,18 @@ class AnnotatorModel:
             return np.ones((len(features), len(self.concepts)))
         return self.namer.predict_proba(features[:, -self.where :])
 
+    def propose(self, ids: Sequence[str], features: np.ndarray, *, groups: int) -> Proposal:
+        """The board proposal (:func:`propose`) for maps ``ids`` with rows ``features``."""
+        return propose(
+            ids,
+            self.probabilities(features),
+            self.classes,
+            naming=self.concept_probabilities(features),
+            concepts=self.concepts,
+            groups=groups,
+            margin=self.margin,
+        )
+
 
 def _forest(max_features: float) -> ExtraTreesClassifier:
     return ExtraTreesClassifier(
@@ -133,7 +158,12 @@ def _forest(max_features: float) -> ExtraTreesClassifier:
 
 
 def fit_annotator_model(
-    features: np.ndarray, labels: Sequence[str], *, space: str, where: int | None = None
+    features: np.ndarray,
+    labels: Sequence[str],
+    *,
+    space: str,
+    where: int | None = None,
+    boards: Sequence[str] | None = None,
 ) -> AnnotatorModel | None:
     """Fit one annotator's model on their earlier maps.
 
@@ -150,6 +180,13 @@ def fit_annotator_model(
         How many trailing columns of ``features`` say where the hot spot lies (the namer's
         input: ``ls_backend.naming.WHERE_COLUMNS`` for :func:`ls_backend.naming.features_of`
         rows); ``None``: all columns.
+    boards
+        The board (category) of each map. Given, the model's :attr:`AnnotatorModel.margin` is
+        chosen by cross-validation over whole boards: models fitted without a third of the
+        boards propose those boards with each of :data:`MARGINS`, and the margin with the
+        fewest drags to what the annotator did wins (ties: the smaller). An annotator whose
+        choices the model mistakes gets a more cautious proposal, so no one is made to drag
+        more than from an all-unsorted board. ``None``: margin 0.
 
     Returns
     -------
@@ -163,6 +200,13 @@ def fit_annotator_model(
     if len(features) < MIN_HISTORY or len(set(labels)) < 2:
         return None
     labels = labels.astype(str)
+    model = _fit(features, labels, space, where)
+    if boards is not None:
+        model.margin = _best_margin(features, labels, np.asarray(boards, dtype=str), space, where)
+    return model
+
+
+def _fit(features: np.ndarray, labels: np.ndarray, space: str, where: int | None) -> AnnotatorModel:
     forest = _forest(max_features=0.3).fit(features, labels)
     where = features.shape[1] if where is None else min(where, features.shape[1])
     named = np.array([concept_of(label) is not None for label in labels])
@@ -176,6 +220,41 @@ def fit_annotator_model(
     )
 
 
+def _best_margin(
+    features: np.ndarray, labels: np.ndarray, boards: np.ndarray, space: str, where: int | None
+) -> float:
+    if len(boards) != len(labels):
+        raise ValueError(f"{len(boards)} boards for {len(labels)} labels")
+    names = list(dict.fromkeys(boards))
+    if len(names) < 2:
+        return 0.0
+    drags = np.zeros(len(MARGINS))
+    for fold in (names[i::_FOLDS] for i in range(min(_FOLDS, len(names)))):
+        held = np.isin(boards, fold)
+        if len(set(labels[~held])) < 2 or (~held).sum() < MIN_HISTORY:
+            continue
+        model = _fit(features[~held], labels[~held], space, where)
+        for board in fold:
+            rows = np.flatnonzero(boards == board)
+            ids = [str(i) for i in rows]
+            goal = _board_of(ids, labels[rows])
+            for k, margin in enumerate(MARGINS):
+                model.margin = margin
+                drags[k] += moves_needed(
+                    model.propose(ids, features[rows], groups=_ALL).buckets, goal
+                )
+    return float(MARGINS[int(np.argmin(drags))])
+
+
+def _board_of(ids: Sequence[str], labels: Sequence[str]) -> dict[str, list[str]]:
+    """The board an annotator made: labels as ranker buckets (one per concept)."""
+    board: dict[str, list[str]] = {UNSORTED: [], BOARD_DISCARD: []}
+    for activation, label in zip(ids, labels, strict=True):
+        bucket = {UNNAMED: UNSORTED, DISCARDED: BOARD_DISCARD}.get(label, label)
+        board.setdefault(bucket, []).append(activation)
+    return board
+
+
 @dataclass(frozen=True)
 class Proposal:
     """A board proposal: its buckets and the names of its groups."""
@@ -186,9 +265,9 @@ class Proposal:
     """Group index (1-based) -> proposed name, for groups with a confident name."""
 
 
-def _bucket_of(row: np.ndarray, classes: list[str], unsorted: int | None) -> int:
+def _bucket_of(row: np.ndarray, unsorted: int | None, margin: float) -> int:
     best = int(np.argmax(row))
-    if unsorted is not None and row[unsorted] >= row[best]:
+    if unsorted is not None and row[unsorted] + margin >= row[best]:
         return unsorted  # nothing moves without reason
     return best
 
@@ -201,6 +280,7 @@ def propose(
     naming: np.ndarray,
     concepts: Sequence[str],
     groups: int,
+    margin: float = 0.0,
 ) -> Proposal:
     """Start each map in the bucket where it most likely ends, name the confident groups.
 
@@ -218,6 +298,8 @@ def propose(
         The namer's concepts.
     groups
         Group buckets in the config: a concept beyond them (the fewest maps) stays in Unsorted.
+    margin
+        What a map's likeliest group must beat Unsorted by (:attr:`AnnotatorModel.margin`).
     """
     classes, concepts = list(classes), list(concepts)
     if probabilities.shape != (len(ids), len(classes)):
@@ -225,10 +307,13 @@ def propose(
     if naming.shape != (len(ids), len(concepts)):
         raise ValueError(f"naming must be ({len(ids)}, {len(concepts)})")
     unsorted = classes.index(UNNAMED) if UNNAMED in classes else None
+    # The full model's view of the concepts, to agree with the namer's before a group is named.
+    full = probabilities[:, [classes.index(label_of(NAMED, c)) for c in concepts]]
+    full = full / np.maximum(full.sum(axis=1, keepdims=True), 1e-12)
     buckets: dict[str, list[str]] = {UNSORTED: [], BOARD_DISCARD: []}
     by_concept: dict[str, list[int]] = {}
     for i, row in enumerate(probabilities):
-        label = classes[_bucket_of(row, classes, unsorted)]
+        label = classes[_bucket_of(row, unsorted, margin)]
         concept = concept_of(label)
         if concept is not None:
             by_concept.setdefault(concept, []).append(i)
@@ -237,7 +322,7 @@ def propose(
     # Largest groups first, ties by name, so the proposal is deterministic.
     ordered = sorted(by_concept.items(), key=lambda item: (-len(item[1]), item[0]))
     names: dict[int, str] = {}
-    for index, (concept, rows) in enumerate(ordered, start=1):
+    for index, (_, rows) in enumerate(ordered, start=1):
         members = [ids[i] for i in rows]
         if index > groups:
             buckets[UNSORTED].extend(members)
@@ -247,7 +332,8 @@ def propose(
             continue
         mean = naming[rows].mean(axis=0)
         best = int(np.argmax(mean))
-        if mean[best] >= NAME_CONFIDENCE and concepts[best] not in names.values():
+        agreed = int(np.argmax(full[rows].mean(axis=0))) == best
+        if mean[best] >= NAME_CONFIDENCE and agreed and concepts[best] not in names.values():
             names[index] = concepts[best]
     return Proposal(buckets, names)
 

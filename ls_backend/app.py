@@ -43,7 +43,6 @@ from ls_backend.annotator_model import (
     concept_of,
     fit_annotator_model,
     label_of,
-    propose,
 )
 from ls_backend.naming import (
     WHERE_COLUMNS,
@@ -193,6 +192,7 @@ class Backend:
                         [label_of(n.status, n.concept) for n in earlier],
                         space=space,
                         where=WHERE_COLUMNS,
+                        boards=[n.map.category for n in earlier],
                     )
                 except ValueError as error:  # embeddings of two widths under one space name
                     log.warning("no model for %s in space %s: %s", annotator, space, error)
@@ -217,18 +217,10 @@ class Backend:
             )
             return [_board_result(proposal, len(maps), groups)]
         features = features_of(maps)
+        if board:
+            return [_board_result(model.propose(ids, features, groups=groups), len(maps), groups)]
         probabilities = model.probabilities(features)
         naming = model.concept_probabilities(features)
-        if board:
-            proposal = propose(
-                ids,
-                probabilities,
-                model.classes,
-                naming=naming,
-                concepts=model.concepts,
-                groups=groups,
-            )
-            return [_board_result(proposal, len(maps), groups)]
         best = int(probabilities[0].argmax())
         label = model.classes[best]
         if concept_of(label) is not None:  # named: the namer says which concept

@@ -51,9 +51,9 @@ from xnn_training.hot_spot import hot_spot
 
 __all__ = [
     "DESCRIPTORS",
-    "WHERE_COLUMNS",
     "MIN_HISTORY",
     "NEAR",
+    "WHERE_COLUMNS",
     "MapInfo",
     "Naming",
     "board_prediction",

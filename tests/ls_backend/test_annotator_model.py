@@ -56,7 +56,7 @@ def test_each_map_starts_where_it_most_likely_ends_ties_unsorted() -> None:
     assert one.buckets[UNSORTED] == ["d"]
 
 
-def test_a_name_needs_the_namers_confidence() -> None:
+def test_a_name_needs_the_namers_confidence_and_the_full_models_word() -> None:
     p = np.array([[0.0, 0.7, 0.1, 0.2], [0.0, 0.1, 0.7, 0.2]])
     sure = propose(
         ["a", "b"],
@@ -67,14 +67,17 @@ def test_a_name_needs_the_namers_confidence() -> None:
         groups=12,
     )
     assert sorted(sure.names.values()) == ["beak", "wing"]
-    torn = np.array([[0.8, 0.2], [0.38, 0.37]])  # three concepts; wing only 0.37 < 0.4
+    crossed = np.array([[0.2, 0.8], [0.9, 0.1]])  # the namer contradicts the full model
+    assert propose(["a", "b"], p, CLASSES, naming=crossed, concepts=CONCEPTS, groups=12).names == {}
+    torn = np.array([[0.8, 0.2], [0.33, 0.34]])  # three concepts; wing only 0.34 < 0.35
     unsure = propose(["a", "b"], p, CLASSES, naming=torn, concepts=CONCEPTS, groups=12)
     assert list(unsure.names.values()) == ["beak"]
 
 
-def test_names_follow_where_a_map_sits_when_its_look_changes() -> None:
-    """Board 2's species has other colours: the look (column 0) flips, where (column 1) holds.
-    The full model is misled by the look; the names, from where, still fit the groups."""
+def test_names_follow_where_a_map_sits_and_stay_off_when_the_models_disagree() -> None:
+    """Column 0 is the look, column 1 where the map sits. A species of the same colours: both
+    models agree and both groups get their names. A species whose colours flip: the full model
+    is misled by the look, the namer is not, and no group gets a wrong name."""
     rng = np.random.default_rng(0)
 
     def maps(n: int, beak_look: float) -> tuple[np.ndarray, list[str]]:
@@ -85,22 +88,18 @@ def test_names_follow_where_a_map_sits_when_its_look_changes() -> None:
 
     history, labels = maps(60, beak_look=3.0)
     model = fit_annotator_model(history, labels, space="s", where=1)
-    assert model is not None and model.concepts == ["beak", "wing"]
-    board, truth = maps(20, beak_look=-3.0)
-    ids = [f"m{i}" for i in range(len(board))]
-    proposal = propose(
-        ids,
-        model.probabilities(board),
-        model.classes,
-        naming=model.concept_probabilities(board),
-        concepts=model.concepts,
-        groups=12,
-    )
-    named = {name: proposal.buckets[f"g{index}"] for index, name in proposal.names.items()}
-    assert sorted(named) == ["beak", "wing"]
-    for name, members in named.items():
-        right = sum(truth[ids.index(m)] == f"named:{name}" for m in members)
-        assert right / len(members) >= 0.7, (name, right, len(members))
+    assert model is not None
+    assert model.concepts == ["beak", "wing"]
+    for beak_look, names_expected in ((3.0, ["beak", "wing"]), (-3.0, None)):
+        board, truth = maps(20, beak_look=beak_look)
+        ids = [f"m{i}" for i in range(len(board))]
+        proposal = model.propose(ids, board, groups=12)
+        named = {name: proposal.buckets[f"g{index}"] for index, name in proposal.names.items()}
+        if names_expected is not None:
+            assert sorted(named) == names_expected
+        for name, members in named.items():
+            right = sum(truth[ids.index(m)] == f"named:{name}" for m in members)
+            assert right / len(members) >= 0.7, (beak_look, name, right, len(members))
 
 
 def test_no_model_without_a_basis() -> None:
@@ -230,3 +229,28 @@ def test_store_keeps_embeddings_and_counts_versions(tmp_path) -> None:
     assert store.annotated_tasks(3) == set()
     assert label_of("named", "beak") == "named:beak"
     store.close()
+
+
+def test_margin_is_chosen_by_what_earlier_boards_would_have_cost() -> None:
+    """Six boards; a steady annotator names every beak: margin 0. A fickle one names the beaks
+    of four small boards and none on two big ones: a model fitted without one of the big
+    boards groups its beaks, which they leave unsorted; the cross-validation over boards finds
+    that a margin would have saved those drags."""
+    rng = np.random.default_rng(0)
+    sizes = [40, 40, 40, 40, 80, 80]
+    boards = [f"bird{i}" for i, n in enumerate(sizes) for _ in range(n)]
+    beak = rng.random(len(boards)) < 0.5
+    x = np.where(beak, 3.0, -3.0)[:, None] + rng.normal(0, 0.3, (len(boards), 2))
+    steady = ["named:beak" if b else "unnamed" for b in beak]
+    naming_boards = {"bird0", "bird1", "bird2", "bird3"}
+    fickle = [
+        "named:beak" if b and board in naming_boards else "unnamed"
+        for b, board in zip(beak, boards, strict=True)
+    ]
+    sure = fit_annotator_model(x, steady, space="s", boards=boards)
+    unsure = fit_annotator_model(x, fickle, space="s", boards=boards)
+    assert sure is not None
+    assert unsure is not None
+    assert sure.margin == 0.0
+    assert unsure.margin > 0.0
+    assert fit_annotator_model(x, fickle, space="s").margin == 0.0  # no boards: no choice

@@ -238,11 +238,19 @@ def _best_margin(
             rows = np.flatnonzero(boards == board)
             ids = [str(i) for i in rows]
             goal = _board_of(ids, labels[rows])
+            probabilities = model.probabilities(features[rows])
+            naming = model.concept_probabilities(features[rows])
             for k, margin in enumerate(MARGINS):
-                model.margin = margin
-                drags[k] += moves_needed(
-                    model.propose(ids, features[rows], groups=_ALL).buckets, goal
+                proposal = propose(
+                    ids,
+                    probabilities,
+                    model.classes,
+                    naming=naming,
+                    concepts=model.concepts,
+                    groups=_ALL,
+                    margin=margin,
                 )
+                drags[k] += moves_needed(proposal.buckets, goal)
     return float(MARGINS[int(np.argmin(drags))])
 
 

@@ -7,6 +7,7 @@ that needs to alter a run copies it first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,3 +38,30 @@ def toybirds_run(tmp_path_factory: pytest.TempPathFactory) -> ToybirdsRun:
     dnn = train_dnn(data, root / "dnn", **DNN_SETTINGS)
     xnn = train_xnn(dnn, root / "xnn", **XNN_SETTINGS)
     return ToybirdsRun(data=data, dnn=dnn, xnn=xnn)
+
+
+@pytest.fixture
+def record_bundle_adds(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[str]]:
+    """Patch ``BundleWriter.add`` to record the image id of every image written.
+
+    Call it with ``interrupt_after=N`` to raise ``KeyboardInterrupt`` (a Ctrl-C) once N images
+    are written, then again without, to let a resumed run finish; each call returns its own
+    list of image ids and patches over the previous call.
+    """
+    from xnn_training.bundle import BundleWriter
+
+    original = BundleWriter.add
+
+    def patch(*, interrupt_after: int | None = None) -> list[str]:
+        added: list[str] = []
+
+        def add(self, explained) -> None:
+            if interrupt_after is not None and len(added) == interrupt_after:
+                raise KeyboardInterrupt
+            added.append(explained.image_id)
+            original(self, explained)
+
+        monkeypatch.setattr(BundleWriter, "add", add)
+        return added
+
+    return patch

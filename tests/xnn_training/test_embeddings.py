@@ -260,23 +260,15 @@ def test_a_bundle_without_embeddings_still_reads(bundles, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_interrupted_run_resumes_with_the_same_embeddings(runs, bundles, tmp_path, monkeypatch):
+def test_an_interrupted_run_resumes_with_the_same_embeddings(
+    runs, bundles, tmp_path, record_bundle_adds
+):
     data, dnn, xnn = runs
-    from xnn_training import bundle as bundle_module
-
-    original, added = bundle_module.BundleWriter.add, []
-
-    def add_then_interrupt(self, explained):
-        if len(added) == 3:
-            raise KeyboardInterrupt
-        added.append(explained.image_id)
-        original(self, explained)
-
-    monkeypatch.setattr(bundle_module.BundleWriter, "add", add_then_interrupt)
+    record_bundle_adds(interrupt_after=3)
     with pytest.raises(KeyboardInterrupt):
         explain(dnn, xnn, data, tmp_path / "b", batch_size=2, threads=1)
     assert not (tmp_path / "b" / EMBEDDINGS_FILE).exists()
-    monkeypatch.setattr(bundle_module.BundleWriter, "add", original)
+    record_bundle_adds()
     explain(dnn, xnn, data, tmp_path / "b", batch_size=2, threads=1)
     resumed, straight = read_embeddings(tmp_path / "b"), read_embeddings(bundles["a"])
     assert resumed.activation_ids == straight.activation_ids

@@ -142,27 +142,13 @@ def test_split_model_equals_the_dnn(runs):
     assert got["map"].shape == (3, 96, 4, 4)
 
 
-def test_interrupted_run_resumes_without_redoing_images(runs, tmp_path, monkeypatch):
+def test_interrupted_run_resumes_without_redoing_images(runs, tmp_path, record_bundle_adds):
     data, dnn, xnn, _ = runs
-    from xnn_training import bundle as bundle_module
-
-    added = []
-    original = bundle_module.BundleWriter.add
-
-    def add_then_interrupt(self, explained):
-        if len(added) == 4:
-            raise KeyboardInterrupt
-        added.append(explained.image_id)
-        original(self, explained)
-
-    monkeypatch.setattr(bundle_module.BundleWriter, "add", add_then_interrupt)
+    first = record_bundle_adds(interrupt_after=4)
     with pytest.raises(KeyboardInterrupt):
         explain(dnn, xnn, data, tmp_path / "b", batch_size=3)
     assert not read_bundle(tmp_path / "b", require_complete=False).manifest["complete"]
-    first = list(added)
-    added.clear()
-    monkeypatch.setattr(bundle_module.BundleWriter, "add", lambda self, e: (
-        added.append(e.image_id), original(self, e)))  # fmt: skip
+    added = record_bundle_adds()
     explain(dnn, xnn, data, tmp_path / "b", batch_size=3)
     content = read_bundle(tmp_path / "b")
     assert not set(first) & set(added)  # nothing redone

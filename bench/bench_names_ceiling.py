@@ -31,16 +31,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from label_config import NAMED
 from ls_backend import annotator_model
 from ls_backend.annotator_model import fit_annotator_model, label_of
-from ls_backend.naming import WHERE_COLUMNS, features_of, maps_of_task
+from ls_backend.naming import features_of, maps_of_task, where_columns
 from ls_backend.publish import board_tasks, load_bundle
 
 
-def _features(bundle: Path) -> dict[str, np.ndarray]:
-    """activation id -> the backend's feature row, from the task data publish makes."""
+def _features(bundle: Path) -> tuple[dict[str, np.ndarray], int]:
+    """activation id -> the backend's feature row, from the task data publish makes; and how
+    many trailing columns the namer sees."""
     table = load_bundle(bundle)
     tasks = board_tasks(table, bundle, files_root=bundle.parent, annotator="bench@example.org")
     maps = [m for task in tasks for m in maps_of_task(task["data"])]
-    return dict(zip([m.activation_id for m in maps], features_of(maps), strict=True))
+    rows = dict(zip([m.activation_id for m in maps], features_of(maps), strict=True))
+    return rows, where_columns(maps)
 
 
 def _full_model_naming(model: annotator_model.AnnotatorModel, rows: np.ndarray) -> np.ndarray:
@@ -57,7 +59,7 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, required=True, help="a bundle with embeddings")
     parser.add_argument("--namings", type=Path, required=True, help="xnaming simulate's table")
     args = parser.parse_args()
-    features = _features(args.bundle.resolve())
+    features, where = _features(args.bundle.resolve())
     namings = pd.read_csv(args.namings, keep_default_na=False, dtype=str)
     ways = ("namer", "full model", "backend's rule")
     right = dict.fromkeys(ways, 0)
@@ -75,7 +77,7 @@ def main() -> None:
                     for s, c in zip(earlier["status"], earlier["concept"], strict=True)
                 ],
                 space="bench",
-                where=WHERE_COLUMNS,
+                where=where,
             )
             named = board[board["status"] == NAMED]
             for concept, group in named.groupby("concept"):

@@ -17,8 +17,8 @@ saved fewer.
 Where a concept's maps sit carries across categories better than how they look: toybirds'
 parts change colour between species, and so do real birds'. So the names come from a second,
 smaller forest, the *namer*, that sees only where the hot spot lies and how focused it is (the
-embedding's geometry and the descriptors: the trailing ``where`` columns) and learns only from
-the maps the annotator named. Appearance still shapes the groups: within one board, maps of one
+embedding's geometry, the parts' shares of its heat when the data set locates parts, and the
+descriptors: the trailing ``where`` columns) and learns only from the maps the annotator named. Appearance still shapes the groups: within one board, maps of one
 part look alike, and the full model keeps them together.
 
 :func:`propose` turns the probabilities into a board. A map put in a wrong group costs the
@@ -178,7 +178,7 @@ def fit_annotator_model(
         Which embeddings these are (the same network, layers and geometry).
     where
         How many trailing columns of ``features`` say where the hot spot lies (the namer's
-        input: ``ls_backend.naming.WHERE_COLUMNS`` for :func:`ls_backend.naming.features_of`
+        input: :func:`ls_backend.naming.where_columns` for :func:`ls_backend.naming.features_of`
         rows); ``None``: all columns.
     boards
         The board (category) of each map. Given, the model's :attr:`AnnotatorModel.margin` is

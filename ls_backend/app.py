@@ -45,13 +45,13 @@ from ls_backend.annotator_model import (
     label_of,
 )
 from ls_backend.naming import (
-    WHERE_COLUMNS,
     MapInfo,
     Naming,
     board_prediction,
     features_of,
     maps_of_task,
     per_map_proposal,
+    where_columns,
 )
 from ls_backend.store import NamingStore
 from ls_backend.validation import (
@@ -66,7 +66,7 @@ from ls_backend.validation import (
 
 __all__ = ["MODEL_VERSION", "Backend", "BackendSettings", "BadRequest", "create_app"]
 
-MODEL_VERSION = "xnaming-annotator-4"
+MODEL_VERSION = "xnaming-annotator-5"
 """The one model_version string: in /setup's answer and in every prediction."""
 
 log = logging.getLogger("xnaming.backend")
@@ -191,7 +191,7 @@ class Backend:
                         features_of([n.map for n in earlier]),
                         [label_of(n.status, n.concept) for n in earlier],
                         space=space,
-                        where=WHERE_COLUMNS,
+                        where=where_columns([n.map for n in earlier[-1:]]),
                         boards=[n.map.category for n in earlier],
                     )
                 except ValueError as error:  # embeddings of two widths under one space name

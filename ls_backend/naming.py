@@ -53,7 +53,6 @@ __all__ = [
     "DESCRIPTORS",
     "MIN_HISTORY",
     "NEAR",
-    "WHERE_COLUMNS",
     "MapInfo",
     "Naming",
     "board_prediction",
@@ -66,6 +65,7 @@ __all__ = [
     "maps_of_task",
     "moves_needed",
     "per_map_proposal",
+    "where_columns",
 ]
 
 NEAR = 0.25
@@ -84,10 +84,6 @@ DESCRIPTORS: tuple[str, ...] = (
 """What the backend knows of a map's look, in task data under ``descriptors``: the X-feature's
 share of the image's positive score and its rank among the image's significant X-features
 (from the bundle), and the numbers of :func:`describe_map`."""
-WHERE_COLUMNS = len(GEOMETRY) + len(DESCRIPTORS)
-"""The trailing columns of a :func:`features_of` row that say where the hot spot lies and how
-focused it is: the embedding's geometry (it ends every embedding, docs/formats.md), then the
-descriptors."""
 MIN_HISTORY = 20
 """Earlier maps of a status (named, unnamed, discarded) needed before the proposal predicts that
 status; it learns once two statuses have as many."""
@@ -107,6 +103,10 @@ class MapInfo:
     """float32 map embedding (``xnn_training.embeddings``); ``None`` for an older bundle."""
     space: str | None = None
     """The embedding space: embeddings compare only within one (same network and layers)."""
+    where: int | None = None
+    """How many trailing embedding columns say where the hot spot lies (the geometry, then the
+    parts' shares when the data set located parts: ``embedding_where`` of the task data);
+    ``None``: the geometry alone (a bundle made before parts were embedded)."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +216,14 @@ def features_of(maps: Sequence[MapInfo]) -> np.ndarray:
     return np.stack(rows).astype(np.float32)
 
 
+def where_columns(maps: Sequence[MapInfo]) -> int:
+    """The trailing columns of the :func:`features_of` rows of ``maps`` (one embedding space)
+    that say where each hot spot lies and how focused it is: the embedding's where columns,
+    then the descriptors."""
+    where = maps[0].where if maps and maps[0].where is not None else len(GEOMETRY)
+    return where + len(DESCRIPTORS)
+
+
 def _number(value: object, what: str) -> float:
     number = float(value)  # type: ignore[arg-type]
     if not math.isfinite(number):
@@ -254,12 +262,13 @@ def maps_of_task(data: Mapping) -> list[MapInfo]:
         category = str(data["category"])
         space = data.get("embedding_space")
         space = None if space is None else str(space)
+        where = _where(data.get("embedding_where"))
         if "activations" in data:
             entries = data["activations"]
             if not isinstance(entries, list):
                 raise ValueError("task data 'activations' must be a list")
-            return [_map_info(e, category, space) for e in entries]
-        return [_map_info(data, category, space)]
+            return [_map_info(e, category, space, where) for e in entries]
+        return [_map_info(data, category, space, where)]
     except KeyError as missing:
         raise ValueError(
             f"task data lacks {missing}: was the task made by xnaming publish?"
@@ -268,10 +277,26 @@ def maps_of_task(data: Mapping) -> list[MapInfo]:
         raise ValueError(f"task data is malformed: {error}") from None
 
 
-def _map_info(entry: Mapping, category: str, space: str | None) -> MapInfo:
+def _where(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < len(GEOMETRY):
+        raise ValueError(
+            f"task data 'embedding_where' must be a whole number of at least {len(GEOMETRY)} "
+            f"(the embedding's trailing geometry and part columns), got {value!r}"
+        )
+    return value
+
+
+def _map_info(entry: Mapping, category: str, space: str | None, where: int | None) -> MapInfo:
     embedding = entry.get("embedding")
     if embedding is not None:
         embedding = decode_embedding(embedding)
+        if where is not None and where > len(embedding):
+            raise ValueError(
+                f"task data 'embedding_where' is {where}, more than the {len(embedding)} "
+                "values of an embedding"
+            )
     return MapInfo(
         str(entry["activation_id"]),
         category,
@@ -280,6 +305,7 @@ def _map_info(entry: Mapping, category: str, space: str | None) -> MapInfo:
         _descriptors(entry),
         embedding,
         space if embedding is not None else None,
+        where if embedding is not None else None,
     )
 
 

@@ -92,6 +92,7 @@ def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) 
         table = table.assign(
             embedding=[encode_embedding(row) for row in embeddings.values],
             embedding_space=embedding_space(read),
+            embedding_where=embeddings.where,
         )
     if categories:
         unknown = sorted(set(categories) - set(table["category"]))
@@ -154,6 +155,7 @@ def _owner_fields(table: pd.DataFrame, annotator: str, annotator_id: int | None)
         fields["annotator_id"] = int(annotator_id)
     if "embedding_space" in table.columns and len(table):
         fields["embedding_space"] = str(table["embedding_space"].iloc[0])
+        fields["embedding_where"] = int(table["embedding_where"].iloc[0])
     return fields
 
 

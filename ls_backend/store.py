@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS namings (
     descriptors TEXT,
     embedding BLOB,
     space TEXT,
+    where_columns INTEGER,
     PRIMARY KEY (annotation_id, activation_id)
 );
 CREATE INDEX IF NOT EXISTS namings_annotator ON namings (annotator, category, x_feature);
@@ -71,7 +72,8 @@ class NamingStore:
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(namings)")}
         # A store written by an older backend lacks the newer columns.
-        for name, kind in (("descriptors", "TEXT"), ("embedding", "BLOB"), ("space", "TEXT")):
+        newer = (("descriptors", "TEXT"), ("embedding", "BLOB"), ("space", "TEXT"))
+        for name, kind in (*newer, ("where_columns", "INTEGER")):
             if name not in columns:
                 self._db.execute(f"ALTER TABLE namings ADD COLUMN {name} {kind}")
         self._versions: Counter[str] = Counter()
@@ -110,8 +112,8 @@ class NamingStore:
             embedding = np.asarray(n.map.embedding, dtype="<f4").tobytes()
         return (
             "INSERT OR REPLACE INTO namings (annotation_id, project_id, annotator, activation_id,"
-            " category, x_feature, heat_x, heat_y, concept, status, descriptors, embedding, space)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " category, x_feature, heat_x, heat_y, concept, status, descriptors, embedding, space,"
+            " where_columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 annotation_id,
                 project_id,
@@ -126,6 +128,7 @@ class NamingStore:
                 looks,
                 embedding,
                 n.map.space if embedding is not None else None,
+                n.map.where if embedding is not None else None,
             ),
         )
 
@@ -198,7 +201,7 @@ class NamingStore:
     def namings_of(self, annotator: str, category: str | None = None) -> list[Naming]:
         """This annotator's namings (of one category, when given)."""
         sql = "SELECT activation_id, category, x_feature, heat_x, heat_y, descriptors, concept, "
-        sql += "status, embedding, space "
+        sql += "status, embedding, space, where_columns "
         sql += "FROM namings WHERE annotator = ?"
         args: tuple = (annotator,)
         if category is not None:
@@ -217,11 +220,12 @@ class NamingStore:
                     None if looks is None else tuple(json.loads(looks)),
                     None if blob is None else np.frombuffer(blob, dtype="<f4").astype(np.float32),
                     space,
+                    where,
                 ),
                 concept,
                 status,
             )
-            for aid, cat, xf, hx, hy, looks, concept, status, blob, space in rows
+            for aid, cat, xf, hx, hy, looks, concept, status, blob, space, where in rows
         ]
 
     def annotation_ids(self) -> set[int]:

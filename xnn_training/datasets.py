@@ -115,6 +115,35 @@ class ImageDataset(Dataset):
         path = self.samples[index].mask_path
         return None if path is None else np.asarray(Image.open(path), dtype=np.uint8)
 
+    @property
+    def located_parts(self) -> tuple[str, ...]:
+        """The parts :meth:`part_locations` can name, in label order (label 0, toybirds'
+        background, is not a part); empty for a layout without part annotations."""
+        return tuple(name for label, name in sorted(self.part_names.items()) if label > 0)
+
+    def part_locations(self, index: int) -> dict[str, tuple[float, float]]:
+        """Where the parts of sample ``index`` are: part name -> (x, y) as fractions of the
+        image's width and height (so they hold at any input size).
+
+        CUB-200: its visible annotated part locations. toybirds: the centre of each part's
+        mask. Parts the image does not show are absent; ``{}`` without part annotations.
+        """
+        sample = self.samples[index]
+        if sample.parts:
+            with Image.open(sample.path) as handle:
+                width, height = handle.size
+            return {name: (x / width, y / height) for name, (x, y) in sample.parts.items()}
+        mask = self.part_mask(index)
+        if mask is None:
+            return {}
+        height, width = mask.shape
+        located = {}
+        for label, name in self.part_names.items():
+            ys, xs = np.nonzero(mask == label)
+            if label > 0 and len(xs):
+                located[name] = (float(xs.mean() + 0.5) / width, float(ys.mean() + 0.5) / height)
+        return located
+
     def __repr__(self) -> str:
         return (
             f"ImageDataset({self.layout}, {self.root}, {len(self.samples)} images, "

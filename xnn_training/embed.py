@@ -9,7 +9,12 @@ For every significant activation, what its map shows (docs/maps.md, "Map embeddi
 - **geometry** (:data:`xnn_training.embeddings.GEOMETRY`, in that order): where the hot spot
   lies in the image and relative to the object, which is located from the map layer's
   activation energy (the channel norm above its mean, as SCDA localises birds in CUB-200), so
-  no part masks or second pass are needed.
+  no part masks or second pass are needed;
+- **parts** (when the data set locates the object's parts: CUB-200's part locations, the
+  centres of toybirds' part masks): the share of the hot spot's heat on each part, a pixel
+  counting for the nearest located part within :data:`~xnn_training.embeddings.PART_RADIUS`
+  of the image side, else for ``elsewhere``. People name maps after the part they light up;
+  these columns say which, in the same terms on every board, where looks change by species.
 
 :class:`LayerTaps` is the DNN up to the map layer returning the embedding layers' outputs too,
 so explain's one forward pass below the map layer gives both; :func:`embed_maps` turns a batch's
@@ -24,6 +29,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
+from xnn_training.embeddings import PART_RADIUS
 from xnn_training.hot_spot import HOT_SPOT
 
 __all__ = ["LayerTaps", "default_embedding_layers", "embed_maps"]
@@ -180,6 +186,7 @@ def embed_maps(
     owners: Tensor,
     *,
     layers: Sequence[str],
+    parts: Tensor | None = None,
 ) -> Tensor:
     """The embeddings of a batch's maps: each layer's appearance, then the geometry.
 
@@ -195,12 +202,15 @@ def embed_maps(
         For each map, the index of its image in the batch, (n,).
     layers
         The layers, in the embedding's column order.
+    parts
+        Where each image's P located parts are, (B, P, 2) as (x, y) fractions of its width and
+        height, NaN for a part the image does not show; ``None``: no part columns.
 
     Returns
     -------
     torch.Tensor
-        float32, (n, sum of the layers' channels + len(GEOMETRY)), on ``heat``'s device. A map
-        without positive values has the whole image as its hot spot.
+        float32, (n, sum of the layers' channels + len(GEOMETRY) [+ P + 1]), on ``heat``'s
+        device. A map without positive values has the whole image as its hot spot.
     """
     if heat.dim() != 3 or owners.shape != heat.shape[:1]:
         raise ValueError(
@@ -245,4 +255,31 @@ def embed_maps(
     cx, cy, sx, sy, size = _object_frames(activation)[owners].unbind(dim=1)
     dx, dy = (hx - cx) / sx, (hy - cy) / sy
     geometry = [hx, hy, area, spread.sqrt(), dx, dy, torch.hypot(dx, dy), size, area / size]
-    return torch.cat([*columns, torch.stack(geometry, dim=1)], dim=1)
+    columns.append(torch.stack(geometry, dim=1))
+    if parts is not None:
+        nearest = _nearest_parts(parts.to(device), height, width)[owners]
+        columns.append(_part_shares(weights, nearest, parts.shape[1]))
+    return torch.cat(columns, dim=1)
+
+
+def _nearest_parts(parts: Tensor, height: int, width: int) -> Tensor:
+    """(B, H, W): per pixel of each image, the index of the nearest located part within
+    PART_RADIUS, or P (elsewhere) when there is none."""
+    parts = parts.to(torch.float32)
+    count, device = parts.shape[1], parts.device
+    xs, ys = _centres(width, device), _centres(height, device)
+    best = torch.full((parts.shape[0], height, width), float("inf"), device=device)
+    nearest = torch.full(best.shape, count, dtype=torch.long, device=device)
+    for p in range(count):  # one part at a time: (B, H, W) memory, not (B, P, H, W)
+        x, y = parts[:, p, 0, None, None], parts[:, p, 1, None, None]
+        distance = torch.hypot(xs[None, None, :] - x, ys[None, :, None] - y)
+        closer = (distance < best) & (distance <= PART_RADIUS)  # NaN (absent) is never closer
+        best = torch.where(closer, distance, best)
+        nearest = torch.where(closer, p, nearest)
+    return nearest
+
+
+def _part_shares(weights: Tensor, nearest: Tensor, count: int) -> Tensor:
+    """(n, count + 1): each map's hot-spot weights summed over its image's part regions."""
+    shares = torch.zeros(weights.shape[0], count + 1, device=weights.device)
+    return shares.scatter_add_(1, nearest.flatten(1), weights.flatten(1))

@@ -3,14 +3,16 @@
 A map's embedding (docs/maps.md, "Map embeddings"; computed by :mod:`xnn_training.embed` during
 ``xnaming explain``) is the classifier's activations at a few layers below the map layer,
 averaged under the map's hot spot, followed by :data:`GEOMETRY`: where the hot spot lies in the
-image and on the object. While a bundle is written each map file keeps its map's embedding
+image and on the object, and, when the data set locates the object's parts (CUB-200's part
+locations, toybirds' part masks), how the hot spot's heat falls among those parts. While a bundle is written each map file keeps its map's embedding
 (array :data:`xnn_training.bundle.MAP_EMBEDDING`), so interrupted and sharded runs lose
 nothing; when the bundle is finished :func:`write_embeddings` gathers them into one file,
 ``embeddings.npz``, in ``activations.csv`` order. :func:`read_embeddings` reads it back and
 checks that it belongs to its bundle. Light: numpy and the bundle reader only, no torch.
 
 Format (docs/formats.md): ``embeddings.npz`` holds ``activation_id`` (str, n), ``embedding``
-(float32, n x d), ``columns`` (str, d: ``<layer>:<channel>`` then the geometry names) and
+(float32, n x d), ``columns`` (str, d: ``<layer>:<channel>``, the geometry names, then
+``part:<name>`` and ``part:elsewhere`` when the manifest's entry lists ``parts``) and
 ``fingerprint`` (str: :func:`bundle_fingerprint` of the manifest it was written for).
 """
 
@@ -41,8 +43,10 @@ from xnn_training.bundle import (
 from xnn_training.hot_spot import HOT_SPOT
 
 __all__ = [
+    "ELSEWHERE",
     "EMBEDDINGS_FILE",
     "GEOMETRY",
+    "PART_RADIUS",
     "EmbeddingError",
     "Embeddings",
     "bundle_fingerprint",
@@ -71,6 +75,11 @@ fractions). The object is located from the map layer's activation energy: ``obje
 ``object_dy``: the hot spot's centre minus the object's, in units of the object's spread along
 that axis; ``object_distance``: their hypotenuse; ``object_size``: the object's share of the
 image; ``relative_area``: ``hot_area / object_size``."""
+PART_RADIUS = 0.2
+"""A pixel belongs to the nearest located part within this distance (a fraction of the image
+side); farther from every part it counts as :data:`ELSEWHERE`."""
+ELSEWHERE = "elsewhere"
+"""The last part column: the hot spot's heat farther than :data:`PART_RADIUS` from every part."""
 _NOT_IDENTITY = ("created", "finished", "complete", "files", "versions")
 """Manifest entries that change between the runs of one bundle (clocks, hashes, versions)."""
 
@@ -90,28 +99,41 @@ class Embeddings:
     activation_ids
         The bundle's activation ids, in ``activations.csv`` order.
     values
-        float32, (n, d): the appearance columns of each layer, then :data:`GEOMETRY`.
+        float32, (n, d): the appearance columns of each layer, then :data:`GEOMETRY`, then
+        the parts' shares of the hot spot's heat (when the data set locates parts).
     columns
-        The d column names: ``<layer>:<channel>``, then the geometry names.
+        The d column names: ``<layer>:<channel>``, the geometry names, ``part:<name>``.
     layers
         Layer name -> its number of channels, in column order (the manifest's ``layers``).
+    parts
+        The located parts, in column order (the manifest's ``parts``); empty when the data set
+        has none. Each has a column, then :data:`ELSEWHERE`.
     """
 
     activation_ids: tuple[str, ...]
     values: np.ndarray
     columns: tuple[str, ...]
     layers: dict[str, int]
+    parts: tuple[str, ...] = ()
 
     @property
     def blocks(self) -> dict[str, slice]:
-        """The columns of each layer, then ``"geometry"``: name -> slice of ``values``' columns
-        (standardise per block: the layers' scales differ)."""
+        """The columns of each layer, then ``"geometry"``, then ``"parts"`` (when located):
+        name -> slice of ``values``' columns (standardise per block: the layers' scales differ)."""
         blocks, start = {}, 0
         for layer, width in self.layers.items():
             blocks[layer] = slice(start, start + width)
             start += width
         blocks["geometry"] = slice(start, start + len(GEOMETRY))
+        if self.parts:
+            start += len(GEOMETRY)
+            blocks["parts"] = slice(start, start + len(self.parts) + 1)
         return blocks
+
+    @property
+    def where(self) -> int:
+        """How many trailing columns say where the hot spot lies: the geometry and the parts."""
+        return self.values.shape[1] - self.blocks["geometry"].start
 
     @property
     def appearance(self) -> np.ndarray:
@@ -142,18 +164,23 @@ class Embeddings:
         return {a: i for i, a in enumerate(self.activation_ids)}
 
 
-def embeddings_entry(layers: Mapping[str, int]) -> dict[str, Any]:
-    """The manifest's ``embeddings`` entry for ``layers`` (name -> channels, in order).
+def embeddings_entry(layers: Mapping[str, int], parts: Sequence[str] = ()) -> dict[str, Any]:
+    """The manifest's ``embeddings`` entry for ``layers`` (name -> channels, in order) and the
+    data set's located ``parts`` (none: no part columns).
 
     It is part of the bundle's identity: a bundle is resumed only with the same layers.
     """
-    return {
+    entry = {
         "file": EMBEDDINGS_FILE,
         "layers": {str(name): int(width) for name, width in layers.items()},
         "pooling": "map-weighted mean over the hot spot",
         "hot_spot": HOT_SPOT,
         "geometry": list(GEOMETRY),
     }
+    if parts:
+        entry["parts"] = [str(name) for name in parts]
+        entry["part_radius"] = PART_RADIUS
+    return entry
 
 
 def bundle_fingerprint(manifest: Mapping[str, Any]) -> str:
@@ -164,10 +191,12 @@ def bundle_fingerprint(manifest: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-def _columns(layers: Mapping[str, int]) -> list[str]:
-    return [f"{layer}:{c}" for layer, width in layers.items() for c in range(width)] + list(
-        GEOMETRY
-    )
+def _columns(entry: Mapping[str, Any]) -> list[str]:
+    """The column names of the manifest's embeddings ``entry``."""
+    layers, parts = entry["layers"], entry.get("parts", [])
+    columns = [f"{layer}:{c}" for layer, width in layers.items() for c in range(width)]
+    located = [f"part:{name}" for name in [*parts, ELSEWHERE]] if parts else []
+    return columns + list(GEOMETRY) + located
 
 
 def write_embeddings(root: Path) -> Path | None:
@@ -195,7 +224,7 @@ def write_embeddings(root: Path) -> Path | None:
         return None
     table = root / ACTIVATIONS_TABLE  # none yet in a bundle of no image at all
     activations = read_table(table) if table.is_file() else pd.DataFrame(columns=ACTIVATION_COLUMNS)
-    columns = _columns(entry["layers"])
+    columns = _columns(entry)
     values = np.zeros((len(activations), len(columns)), np.float32)
     for row, map_path in enumerate(activations["map_path"]):
         with np.load(root / map_path, allow_pickle=False) as arrays:
@@ -293,15 +322,15 @@ def read_embeddings(bundle: Bundle | Path) -> Embeddings | None:
         detail = detail or "the same ids in another order"
         raise EmbeddingError(f"{path} does not match activations.csv ({detail}); {fix}")
     layers = {str(name): int(width) for name, width in entry["layers"].items()}
-    if columns != tuple(_columns(layers)) or values.shape != (len(ids), len(columns)):
+    if columns != tuple(_columns(entry)) or values.shape != (len(ids), len(columns)):
         raise EmbeddingError(
             f"{path} has {values.shape} values and columns that are not those of the "
-            f"manifest's layers {list(layers)}; {fix}"
+            f"manifest's layers {list(layers)} and parts {entry.get('parts', [])}; {fix}"
         )
     if not np.isfinite(values).all():
         raise EmbeddingError(f"{path} holds values that are not finite numbers; {fix}")
     values.setflags(write=False)
-    return Embeddings(ids, values, columns, layers)
+    return Embeddings(ids, values, columns, layers, tuple(entry.get("parts", ())))
 
 
 def check_embeddings(bundle: Bundle | Path, *, warn: Callable[[str], None]) -> Embeddings | None:

@@ -288,7 +288,9 @@ class _Explainer:
         self.engine = ExcitationBackprop(explained_model, "0", contrastive=contrastive)
         self.head = run.xnn.head_weight.detach().cpu()  # (C, k)
 
-    def __call__(self, images: Tensor, labels: Tensor, mode: str) -> _Batch:
+    def __call__(
+        self, images: Tensor, labels: Tensor, mode: str, parts: Tensor | None = None
+    ) -> _Batch:
         images = images.to(self.device, non_blocking=True)
         with torch.no_grad():
             if self.taps is None:
@@ -338,7 +340,7 @@ class _Explainer:
                 embeddings = list(
                     embed_maps(
                         tapped, activation, heat, torch.tensor(owners),
-                        layers=self.embedding_layers,
+                        layers=self.embedding_layers, parts=parts,
                     ).cpu().numpy()
                 )  # fmt: skip
             for owner, layer_map, image_map, embedding in zip(
@@ -369,12 +371,18 @@ class _Items(Dataset):
         item = self.dataset[index]
         size = tuple(item["image"].shape[-2:])
         shown = _display_image(self.dataset.samples[index].path, size)
-        return {
+        entry = {
             "image": item["image"],
             "label": item["label"],
             "index": index,
             "display": np.array(shown),  # a copy: writable, as torch wants
         }
+        names = self.dataset.located_parts
+        if names:  # (P, 2), NaN where the image does not show the part
+            located = self.dataset.part_locations(index)
+            where = [located.get(name, (float("nan"), float("nan"))) for name in names]
+            entry["parts"] = torch.tensor(where, dtype=torch.float32)
+        return entry
 
 
 def _explained_images(
@@ -482,8 +490,9 @@ def _set_up(job: _Job) -> _Setup:
     embeddings = None  # the manifest entry; part of the identity: a resume keeps the layers
     if embedding_layers:
         widths = LayerTaps(dnn.model, layer, embedding_layers).widths(dnn.image_size)
-        embeddings = embeddings_entry(widths)
     dataset = open_dataset(job.data, job.split, dnn.classes, size=dnn.image_size)
+    if embedding_layers:
+        embeddings = embeddings_entry(widths, dataset.located_parts)
     identity = {
         "dnn_run": {"path": relative(dnn.path, job.out), "sha256": sha256(dnn.path / WEIGHTS)},
         "xnn_run": {"path": relative(run.path, job.out), "sha256": sha256(run.path / WEIGHTS)},
@@ -705,7 +714,7 @@ def _explain_share(job: _Job, setup: _Setup, writer: BundleWriter, rank: Rank) -
         bar = tqdm(total=len(setup.indices), initial=finished, desc="explain", unit="img")
     with bar, strict_float32(device):
         for items in loader:
-            batch = explainer(items["image"], items["label"], job.mode)
+            batch = explainer(items["image"], items["label"], job.mode, items.get("parts"))
             for explained in _explained_images(batch, items, setup.dataset, explainer):
                 writer.add(explained)
             bar.update(len(items["index"]))

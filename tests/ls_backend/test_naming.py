@@ -14,11 +14,13 @@ from ls_backend.naming import (
     Naming,
     board_proposal,
     describe_map,
+    encode_embedding,
     fit_status_guess,
     maps_of_task,
     moves_needed,
     per_map_proposal,
 )
+from xnn_training.embeddings import GEOMETRY
 
 
 def m(aid: str, x: int, heat=(0.2, 0.2), category="jay") -> MapInfo:
@@ -125,6 +127,16 @@ def test_maps_of_task_reads_descriptors_when_complete() -> None:
     assert maps_of_task({"category": "jay", "activations": [partial]})[0].descriptors is None
     with pytest.raises(ValueError, match="descriptors"):
         maps_of_task({"category": "jay", "activations": [{**entry, "descriptors": [1, 2]}]})
+
+
+@pytest.mark.parametrize("where", [True, 3.5, "19", -1, len(GEOMETRY) - 1, 41])
+def test_maps_of_task_refuses_where_columns_that_do_not_fit_the_embedding(where) -> None:
+    entry = {"activation_id": "a", "x_feature": 1, "embedding": encode_embedding(np.zeros(40))}
+    data = {"category": "jay", "embedding_space": "s", "activations": [entry]}
+    assert maps_of_task({**data, "embedding_where": 19})[0].where == 19
+    assert maps_of_task(data)[0].where is None  # an older publish: the geometry alone
+    with pytest.raises(ValueError, match="embedding_where"):
+        maps_of_task({**data, "embedding_where": where})
 
 
 def looking(aid: str, spread: float, category: str = "jay", x: int = 0) -> MapInfo:

@@ -1,11 +1,15 @@
-"""The backend's SQLite memory: replays, descriptors, and stores written by older versions."""
+"""The backend's SQLite memory: replays, descriptors, embeddings, and stores written by older
+versions."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from ls_backend.naming import DESCRIPTORS, MapInfo, Naming
+import numpy as np
+
+from ls_backend.naming import DESCRIPTORS, MapInfo, Naming, where_columns
 from ls_backend.store import NamingStore
+from xnn_training.embeddings import GEOMETRY
 
 
 def naming(aid: str, concept: str = "crown", looks: tuple | None = None) -> Naming:
@@ -48,3 +52,20 @@ def test_a_store_from_before_descriptors_is_upgraded_in_place(tmp_path) -> None:
         "b": (1.0,) * len(DESCRIPTORS),
     }
     store.close()
+
+
+def test_embeddings_keep_their_space_and_where_columns(tmp_path) -> None:
+    """What the namer reads of a map (its trailing where columns) survives a restart."""
+    path = tmp_path / "namings.sqlite3"
+    embedding = np.arange(30, dtype=np.float32)
+    seen = MapInfo("a", "jay", 2, (0.25, 0.5), None, embedding, "space-1", 19)
+    old = MapInfo("b", "jay", 2, (0.25, 0.5), None, embedding[:20], "space-0", None)
+    store = NamingStore(path)
+    store.put_annotation(1, 7, "ann", [Naming(seen, "crown", "named"), Naming(old, "", "unnamed")])
+    store.close()
+    again = {n.map.activation_id: n.map for n in NamingStore(path).namings_of("ann")}
+    assert (again["a"].space, again["a"].where) == ("space-1", 19)
+    np.testing.assert_array_equal(again["a"].embedding, embedding)
+    assert (again["b"].space, again["b"].where) == ("space-0", None)
+    assert where_columns([again["a"]]) == 19 + len(DESCRIPTORS)
+    assert where_columns([again["b"]]) == len(GEOMETRY) + len(DESCRIPTORS)

@@ -21,6 +21,7 @@ from xnn_training.embed import LayerTaps, default_embedding_layers, embed_maps
 from xnn_training.embeddings import (
     EMBEDDINGS_FILE,
     GEOMETRY,
+    PART_RADIUS,
     EmbeddingError,
     bundle_fingerprint,
     read_embeddings,
@@ -117,6 +118,52 @@ def test_batched_embeddings_equal_the_reference_on_random_maps():
         np.testing.assert_allclose(got[i].numpy(), want, rtol=1e-5, atol=1e-6)
 
 
+def reference_part_shares(heat: np.ndarray, parts: np.ndarray) -> np.ndarray:
+    """Each part's share of one map's hot-spot heat (docs/maps.md), pixel by pixel: a pixel
+    counts for the nearest part within PART_RADIUS (the first of equally near ones), else for
+    elsewhere. ``parts``: (P, 2) fractions, NaN for a part the image does not show."""
+    heat = np.clip(np.asarray(heat, np.float64), 0, None)
+    height, width = heat.shape
+    hot = hot_spot(heat)
+    weight = np.where(hot, heat, 0.0) if heat.max() > 0 else hot.astype(np.float64)
+    shares = np.zeros(len(parts) + 1)
+    for y in range(height):
+        for x in range(width):
+            owner, best = len(parts), np.inf
+            for p, (px, py) in enumerate(parts):
+                if np.isnan(px):
+                    continue
+                distance = np.hypot((x + 0.5) / width - px, (y + 0.5) / height - py)
+                if distance <= PART_RADIUS and distance < best:
+                    owner, best = p, distance
+            shares[owner] += weight[y, x]
+    return shares / weight.sum()
+
+
+def test_part_shares_equal_the_reference():
+    """Parts absent from an image (NaN), an image that shows none, maps on and off the parts."""
+    rng = np.random.default_rng(5)
+    heat = rng.random((5, 12, 9)) ** 6
+    heat[2] = 0.0  # no heat: the whole image is the hot spot, evenly
+    owners = np.array([0, 0, 1, 2, 2])
+    parts = rng.random((3, 4, 2))
+    parts[0, 1] = np.nan  # image 0 does not show part 1
+    parts[2] = np.nan  # image 2 shows no part: all its heat is elsewhere
+    got = embed_maps(
+        {},
+        torch.ones(3, 2, 3, 3),
+        torch.tensor(heat, dtype=torch.float32),
+        torch.tensor(owners),
+        layers=[],
+        parts=torch.tensor(parts, dtype=torch.float32),
+    )
+    assert got.shape == (5, len(GEOMETRY) + 4 + 1)
+    for i, owner in enumerate(owners):
+        want = reference_part_shares(heat[i], parts[owner])
+        np.testing.assert_allclose(got[i, len(GEOMETRY) :].numpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[3:, -1].numpy(), 1.0, rtol=1e-6)  # image 2: elsewhere
+
+
 def test_embed_maps_refuses_maps_without_their_images():
     with pytest.raises(ValueError, match="one image index each"):
         embed_maps({}, torch.zeros(1, 1, 2, 2), torch.zeros(3, 4, 4), torch.zeros(2), layers=[])
@@ -211,17 +258,34 @@ def test_bundle_embeddings_equal_the_reference_map_by_map(runs, bundles):
     assert embeddings.activation_ids == tuple(bundle.activations["activation_id"])
     assert embeddings.layers == {"features.4": 64, "features.9": 96}
     assert bundle.manifest["embeddings"]["layers"] == embeddings.layers
-    assert embeddings.columns[-len(GEOMETRY) :] == GEOMETRY
     dnn = load_dnn_run(dnn_path)
     model = copy.deepcopy(dnn.model).double().eval()
     dataset = open_dataset(data, "test", dnn.classes, size=dnn.image_size)
+    # toybirds locates its parts (the centres of their masks): one column each, then elsewhere
+    assert embeddings.parts == dataset.located_parts == tuple(bundle.manifest["embeddings"]["parts"])
+    located = [f"part:{name}" for name in [*embeddings.parts, "elsewhere"]]
+    assert embeddings.columns[-len(GEOMETRY) - len(located) :] == (*GEOMETRY, *located)
+    assert embeddings.where == len(GEOMETRY) + len(located)
     position = {sample.image_id: i for i, sample in enumerate(dataset.samples)}
     for row, activation in enumerate(bundle.activations.itertuples()):
-        image = dataset[position[activation.image_id]]["image"][None].double()
+        index = position[activation.image_id]
+        image = dataset[index]["image"][None].double()
         with torch.no_grad():
             outputs = [model.features[: i + 1](image)[0].numpy() for i in (4, 9, 10)]
         heat = np.load(bundle.root / activation.map_path)["map"]
-        want = reference_embedding(outputs[:2], outputs[2], heat)
+        mask = dataset.part_mask(index)
+        parts = []
+        for name in embeddings.parts:  # the centre of the part's mask, NaN when not shown
+            label = next(k for k, v in dataset.part_names.items() if v == name)
+            ys, xs = np.nonzero(mask == label)
+            centre = ((xs.mean() + 0.5) / mask.shape[1], (ys.mean() + 0.5) / mask.shape[0])
+            parts.append(centre if len(xs) else (np.nan, np.nan))
+        want = np.concatenate(
+            [
+                reference_embedding(outputs[:2], outputs[2], heat),
+                reference_part_shares(heat, np.array(parts)),
+            ]
+        )
         np.testing.assert_allclose(embeddings.values[row], want, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(
         embeddings.rows([embeddings.activation_ids[2]])[0], embeddings.values[2]

@@ -56,6 +56,9 @@ def test_fake_cub_loads_with_parts_and_class_subset(tmp_path):
     assert item["label"] == 0
     assert train.samples[0].bbox == (2.0, 3.0, 20.0, 15.0)
     assert train.samples[0].parts == {"back": (10.0, 12.0)}  # invisible parts left out
+    # Part locations as fractions of the image (it is 40 x 30 here): at any input size
+    assert train.located_parts == ("back", "beak")
+    assert train.part_locations(0) == {"back": (10.0 / 40, 12.0 / 30)}
     subset = open_dataset(root, "train", classes=["3", "001.Black_footed_Albatross"], size=32)
     assert subset.classes == ["003.Sooty_Albatross", "001.Black_footed_Albatross"]
     assert subset.labels.tolist() == [1, 1, 0, 0]
@@ -130,6 +133,14 @@ def test_toybirds_loads_with_part_masks(tmp_path):
     assert mask.max() <= max(PARTS)
     assert train.part_names[3] == "eye"
     assert test[0]["image"].shape == (3, 32, 32)
+    # The centre of each part's mask is its location; parts the image does not show are absent
+    located = train.part_locations(0)
+    assert set(located) <= set(train.located_parts) and "background" not in train.located_parts
+    for name, (x, y) in located.items():
+        label = next(k for k, v in train.part_names.items() if v == name)
+        ys, xs = np.nonzero(mask == label)
+        assert (x, y) == pytest.approx(((xs.mean() + 0.5) / 32, (ys.mean() + 0.5) / 32))
+    assert {"body", "head"} <= set(located)
 
 
 def test_toybirds_is_deterministic_and_complete(tmp_path):

@@ -22,8 +22,9 @@ Where a concept's maps sit carries across categories better than how they look: 
 parts change colour between species, and so do real birds'. So the names come from a second,
 smaller forest, the *namer*, that sees only where the hot spot lies and how focused it is (the
 embedding's geometry, the parts' shares of its heat when the data set locates parts, and the
-descriptors: the trailing ``where`` columns) and learns only from the maps the annotator named. Appearance still shapes the groups: within one board, maps of one
-part look alike, and the full model keeps them together.
+descriptors: the trailing ``where`` columns) and learns only from the maps the annotator named.
+Appearance still shapes the groups: within one board, maps of one part look alike, and the full
+model keeps them together.
 
 :func:`propose` turns the probabilities into a board. A map put in a wrong group costs the
 annotator the same one drag as a map left in Unsorted, so each map starts in its likeliest

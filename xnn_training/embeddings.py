@@ -4,9 +4,10 @@ A map's embedding (docs/maps.md, "Map embeddings"; computed by :mod:`xnn_trainin
 ``xnaming explain``) is the classifier's activations at a few layers below the map layer,
 averaged under the map's hot spot, followed by :data:`GEOMETRY`: where the hot spot lies in the
 image and on the object, and, when the data set locates the object's parts (CUB-200's part
-locations, toybirds' part masks), how the hot spot's heat falls among those parts. While a bundle is written each map file keeps its map's embedding
-(array :data:`xnn_training.bundle.MAP_EMBEDDING`), so interrupted and sharded runs lose
-nothing; when the bundle is finished :func:`write_embeddings` gathers them into one file,
+locations, toybirds' part masks), how the hot spot's heat falls among those parts. While a
+bundle is written each map file keeps its map's embedding (array
+:data:`xnn_training.bundle.MAP_EMBEDDING`), so interrupted and sharded runs lose nothing;
+when the bundle is finished :func:`write_embeddings` gathers them into one file,
 ``embeddings.npz``, in ``activations.csv`` order. :func:`read_embeddings` reads it back and
 checks that it belongs to its bundle. Light: numpy and the bundle reader only, no torch.
 

@@ -262,7 +262,8 @@ def test_bundle_embeddings_equal_the_reference_map_by_map(runs, bundles):
     model = copy.deepcopy(dnn.model).double().eval()
     dataset = open_dataset(data, "test", dnn.classes, size=dnn.image_size)
     # toybirds locates its parts (the centres of their masks): one column each, then elsewhere
-    assert embeddings.parts == dataset.located_parts == tuple(bundle.manifest["embeddings"]["parts"])
+    assert embeddings.parts == dataset.located_parts
+    assert list(embeddings.parts) == bundle.manifest["embeddings"]["parts"]
     located = [f"part:{name}" for name in [*embeddings.parts, "elsewhere"]]
     assert embeddings.columns[-len(GEOMETRY) - len(located) :] == (*GEOMETRY, *located)
     assert embeddings.where == len(GEOMETRY) + len(located)

@@ -135,7 +135,8 @@ def test_toybirds_loads_with_part_masks(tmp_path):
     assert test[0]["image"].shape == (3, 32, 32)
     # The centre of each part's mask is its location; parts the image does not show are absent
     located = train.part_locations(0)
-    assert set(located) <= set(train.located_parts) and "background" not in train.located_parts
+    assert set(located) <= set(train.located_parts)
+    assert "background" not in train.located_parts
     for name, (x, y) in located.items():
         label = next(k for k, v in train.part_names.items() if v == name)
         ys, xs = np.nonzero(mask == label)

@@ -29,7 +29,7 @@ import torch
 from xnn_training.datasets import open_dataset
 from xnn_training.devices import resolve_device, strict_float32
 from xnn_training.embed import default_embedding_layers
-from xnn_training.explain import _Explainer, default_map_layer, explain
+from xnn_training.explain import _Explainer, default_map_layer, explain, part_points
 from xnn_training.runs import load_xnn_run
 
 GOAL_RATIO = 1.1  # explain with embeddings / without (issue 12)
@@ -64,9 +64,17 @@ def main() -> None:
     dataset = open_dataset(args.data, "test", run.dnn.classes, size=run.dnn.image_size)
     batches = []
     for start in range(0, len(dataset), args.batch_size):
-        items = [dataset[i] for i in range(start, min(start + args.batch_size, len(dataset)))]
+        indices = range(start, min(start + args.batch_size, len(dataset)))
+        items = [dataset[i] for i in indices]
+        parts = None  # the located parts, as explain passes them (toybirds, CUB)
+        if dataset.located_parts:
+            parts = torch.stack([part_points(dataset, i) for i in indices])
         batches.append(
-            (torch.stack([i["image"] for i in items]), torch.tensor([i["label"] for i in items]))
+            (
+                torch.stack([i["image"] for i in items]),
+                torch.tensor([i["label"] for i in items]),
+                parts,
+            )
         )
     print(
         f"layer {layer}, {len(dataset)} images, {args.threads} thread(s), {device}, "
@@ -78,14 +86,15 @@ def main() -> None:
     maps = 0
     with strict_float32(device):
         for explainer in explainers.values():
-            explainer(*batches[0], "true")  # warm-up (W+ cache, allocator)
-        batches = [(images.to(device), labels) for images, labels in batches]  # not timed
+            explainer(*batches[0][:2], "true", batches[0][2])  # warm-up (W+ cache, allocator)
+        batches = [(images.to(device), labels, parts) for images, labels, parts in batches]
         for _ in range(args.repeats):
             maps = 0
-            for index, (images, labels) in enumerate(batches):
+            for index, (images, labels, parts) in enumerate(batches):
                 for mode, explainer in explainers.items():
                     begin = time.perf_counter()
-                    batch = explainer(images, labels, "true")  # ends with the maps on the CPU
+                    # ends with the maps on the CPU
+                    batch = explainer(images, labels, "true", parts if mode == "on" else None)
                     best[mode][index] = min(best[mode][index], time.perf_counter() - begin)
                 maps += sum(len(m) for m in batch.layer_maps)
     compute = {mode: sum(times) for mode, times in best.items()}

@@ -61,6 +61,7 @@ __all__ = [
     "SplitModel",
     "default_map_layer",
     "explain",
+    "part_points",
 ]
 
 DISPLAY_SIZE = 360
@@ -377,12 +378,17 @@ class _Items(Dataset):
             "index": index,
             "display": np.array(shown),  # a copy: writable, as torch wants
         }
-        names = self.dataset.located_parts
-        if names:  # (P, 2), NaN where the image does not show the part
-            located = self.dataset.part_locations(index)
-            where = [located.get(name, (float("nan"), float("nan"))) for name in names]
-            entry["parts"] = torch.tensor(where, dtype=torch.float32)
+        if self.dataset.located_parts:
+            entry["parts"] = part_points(self.dataset, index)
         return entry
+
+
+def part_points(dataset: ImageDataset, index: int) -> Tensor:
+    """(P, 2): where image ``index`` shows each of ``dataset.located_parts``, as (x, y)
+    fractions of its width and height; NaN for a part it does not show (embed_maps' input)."""
+    located = dataset.part_locations(index)
+    where = [located.get(name, (float("nan"), float("nan"))) for name in dataset.located_parts]
+    return torch.tensor(where, dtype=torch.float32).reshape(-1, 2)
 
 
 def _explained_images(

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from xnn_training.datasets import detect_layout, open_dataset
+from xnn_training.explain import part_points
 from xnn_training.toybirds import PARTS, make_toybirds
 
 
@@ -59,6 +60,10 @@ def test_fake_cub_loads_with_parts_and_class_subset(tmp_path):
     # Part locations as fractions of the image (it is 40 x 30 here): at any input size
     assert train.located_parts == ("back", "beak")
     assert train.part_locations(0) == {"back": (10.0 / 40, 12.0 / 30)}
+    # What explain hands embed_maps: one row per located part, NaN for the invisible beak
+    points = part_points(train, 0)
+    np.testing.assert_allclose(points[0].numpy(), [10.0 / 40, 12.0 / 30])
+    assert torch.isnan(points[1]).all()
     subset = open_dataset(root, "train", classes=["3", "001.Black_footed_Albatross"], size=32)
     assert subset.classes == ["003.Sooty_Albatross", "001.Black_footed_Albatross"]
     assert subset.labels.tolist() == [1, 1, 0, 0]
@@ -95,6 +100,7 @@ def test_imagefolder_with_and_without_splits(tmp_path):
     dataset = open_dataset(tmp_path / "a", "test", size=16)
     assert dataset.layout == "imagefolder"
     assert dataset.classes == ["cat", "dog"]
+    assert (dataset.located_parts, dataset.part_locations(0)) == ((), {})  # no part columns
     assert [s.image_id for s in dataset.samples] == ["val/cat/0", "val/cat/1", "val/dog/0",
                                                      "val/dog/1"]  # fmt: skip
     for name in ("cat", "dog"):

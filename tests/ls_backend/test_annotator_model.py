@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from label_config import BOARD_DISCARD, UNSORTED
+from label_config import BOARD_DISCARD, UNNAMED, UNSORTED
 from ls_backend.annotator_model import (
     MIN_HISTORY,
     cold_start,
@@ -100,6 +100,29 @@ def test_names_follow_where_a_map_sits_and_stay_off_when_the_models_disagree() -
         for name, members in named.items():
             right = sum(truth[ids.index(m)] == f"named:{name}" for m in members)
             assert right / len(members) >= 0.7, (beak_look, name, right, len(members))
+
+
+def test_which_part_a_map_covers_carries_to_a_board_of_another_look() -> None:
+    """The where columns (here: two parts' shares of the heat and elsewhere) decide the class:
+    named after the stronger part when it holds half the heat, else unnamed. The look tells the
+    parts apart within a board only (its sign flips with the species). A third board of a new
+    look is still read right, by the boosted trees on the where columns and by the mean."""
+    rng = np.random.default_rng(0)
+
+    def board(offset: float) -> tuple[np.ndarray, np.ndarray]:
+        shares = rng.dirichlet([0.5, 0.5, 0.5], 150)
+        best, top = shares[:, :2].argmax(axis=1), shares[:, :2].max(axis=1)
+        labels = np.where(top < 0.5, UNNAMED, np.where(best == 0, "named:crown", "named:wing"))
+        look = rng.normal(offset, 1.0, (150, 40))
+        look[:, 0] += np.where(best == 0, 2.0, -2.0) * np.sign(offset + 0.5)
+        return np.hstack([look, shares]).astype(np.float32), labels
+
+    (x1, y1), (x2, y2), (x3, y3) = board(0.0), board(3.0), board(-3.0)
+    model = fit_annotator_model(np.vstack([x1, x2]), np.concatenate([y1, y2]), space="s", where=3)
+    classes = np.array(model.classes)
+    boosted = classes[model.boost.predict_proba(x3[:, -3:]).argmax(axis=1)]
+    assert (boosted == y3).mean() >= 0.95
+    assert (classes[model.probabilities(x3).argmax(axis=1)] == y3).mean() >= 0.95
 
 
 def test_no_model_without_a_basis() -> None:

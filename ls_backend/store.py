@@ -3,7 +3,8 @@
 Writing an annotation replaces all rows of that annotation id in one transaction, so a replayed
 webhook changes nothing and a crash never leaves half an annotation. A project can be replaced
 wholesale from a Label Studio export (start-up resync, START_TRAINING). Each row keeps the map's
-embedding (float32 bytes) and its embedding space, so the annotator model is refitted from the
+embedding (float32 bytes), its embedding space and how many of its columns say where the hot
+spot lies, so the annotator model is refitted from the
 store alone after a restart. :meth:`NamingStore.version` counts the writes that touch an
 annotator, so a model fitted on their namings knows when it is stale.
 """
@@ -72,8 +73,13 @@ class NamingStore:
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(namings)")}
         # A store written by an older backend lacks the newer columns.
-        newer = (("descriptors", "TEXT"), ("embedding", "BLOB"), ("space", "TEXT"))
-        for name, kind in (*newer, ("where_columns", "INTEGER")):
+        newer = {
+            "descriptors": "TEXT",
+            "embedding": "BLOB",
+            "space": "TEXT",
+            "where_columns": "INTEGER",
+        }
+        for name, kind in newer.items():
             if name not in columns:
                 self._db.execute(f"ALTER TABLE namings ADD COLUMN {name} {kind}")
         self._versions: Counter[str] = Counter()

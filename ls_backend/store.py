@@ -4,9 +4,9 @@ Writing an annotation replaces all rows of that annotation id in one transaction
 webhook changes nothing and a crash never leaves half an annotation. A project can be replaced
 wholesale from a Label Studio export (start-up resync, START_TRAINING). Each row keeps the map's
 embedding (float32 bytes), its embedding space and how many of its columns say where the hot
-spot lies, so the annotator model is refitted from the
-store alone after a restart. :meth:`NamingStore.version` counts the writes that touch an
-annotator, so a model fitted on their namings knows when it is stale.
+spot lies, so the annotator model is refitted from the store alone after a restart.
+:meth:`NamingStore.version` counts the writes that touch an annotator, so a model fitted on
+their namings knows when it is stale.
 """
 
 from __future__ import annotations

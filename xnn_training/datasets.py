@@ -139,8 +139,10 @@ class ImageDataset(Dataset):
         height, width = mask.shape
         located = {}
         for label, name in self.part_names.items():
+            if label == 0:  # the background is not a part (and the largest region)
+                continue
             ys, xs = np.nonzero(mask == label)
-            if label > 0 and len(xs):
+            if len(xs):
                 located[name] = (float(xs.mean() + 0.5) / width, float(ys.mean() + 0.5) / height)
         return located
 

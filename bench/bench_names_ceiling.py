@@ -31,18 +31,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from label_config import NAMED
 from ls_backend import annotator_model
 from ls_backend.annotator_model import fit_annotator_model, label_of
-from ls_backend.naming import features_of, maps_of_task, where_columns
+from ls_backend.naming import features_of, maps_of_task, part_columns, where_columns
 from ls_backend.publish import board_tasks, load_bundle
 
 
-def _features(bundle: Path) -> tuple[dict[str, np.ndarray], int]:
-    """activation id -> the backend's feature row, from the task data publish makes; and how
-    many trailing columns the namer sees."""
+def _features(bundle: Path) -> tuple[dict[str, np.ndarray], int, int]:
+    """activation id -> the backend's feature row, from the task data publish makes; how
+    many trailing columns the namer sees, and how many of those are part shares."""
     table = load_bundle(bundle)
     tasks = board_tasks(table, bundle, files_root=bundle.parent, annotator="bench@example.org")
     maps = [m for task in tasks for m in maps_of_task(task["data"])]
     rows = dict(zip([m.activation_id for m in maps], features_of(maps), strict=True))
-    return rows, where_columns(maps)
+    return rows, where_columns(maps), part_columns(maps)
 
 
 def _full_model_naming(model: annotator_model.AnnotatorModel, rows: np.ndarray) -> np.ndarray:
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--bundle", type=Path, required=True, help="a bundle with embeddings")
     parser.add_argument("--namings", type=Path, required=True, help="xnaming simulate's table")
     args = parser.parse_args()
-    features, where = _features(args.bundle.resolve())
+    features, where, parts = _features(args.bundle.resolve())
     namings = pd.read_csv(args.namings, keep_default_na=False, dtype=str)
     ways = ("namer", "full model", "backend's rule")
     right = dict.fromkeys(ways, 0)
@@ -78,6 +78,7 @@ def main() -> None:
                 ],
                 space="bench",
                 where=where,
+                parts=parts,
             )
             named = board[board["status"] == NAMED]
             for concept, group in named.groupby("concept"):

@@ -8,15 +8,18 @@ category, a classifier from those numbers to what *they* did with each map: one 
 concepts, leave it unsorted, or discard it. Names therefore carry across categories: the "beak"
 of board 1 is a class, proposed for board 2's maps that look and sit like board 1's beaks.
 
-The classifier is the mean of two of scikit-learn's: extremely randomised trees
-(``ExtraTreesClassifier``) on every column, and gradient-boosted trees
-(``HistGradientBoostingClassifier``) on the ``where`` columns alone (where the hot spot lies,
-which parts it covers, how focused it is). The randomised trees need no scaling (the layers'
-scales differ), mix appearance and position freely and keep maps of one look together within a
-board; the boosted trees make sharp use of the few columns that say which part a map shows and
-whether it is focused enough to name. Boosting on every column learnt the species' colours of
-the earlier boards and grouped worse on a new one (docs/label-studio.md has the figures). Both
-fit two thousand maps in about a second.
+The classifier is extremely randomised trees (``ExtraTreesClassifier``) on every column and,
+where the data set locates the object's parts (the embedding holds each part's share of the
+hot spot), their mean with gradient-boosted trees (``HistGradientBoostingClassifier``) on the
+``where`` columns alone (where the hot spot lies, which parts it covers, how focused it is).
+The randomised trees need no scaling (the layers' scales differ), mix appearance and position
+freely and keep maps of one look together within a board; the boosted trees make sharp use of
+the few columns that say which part a map shows and whether it is focused enough to name.
+Boosting on every column learnt the species' colours of the earlier boards and grouped worse on
+a new one; boosting without the part shares, on the geometry and descriptors alone, grouped
+worse than the randomised trees alone, and choosing per annotator by cross-validation did not
+find that out reliably (docs/label-studio.md has the figures). Both fit two thousand maps in
+about a second.
 
 Where a concept's maps sit carries across categories better than how they look: toybirds'
 parts change colour between species, and so do real birds'. So the names come from a second,
@@ -112,8 +115,9 @@ class AnnotatorModel:
     classes: list[str]
     forest: ExtraTreesClassifier
     """What they did with a map, from every column."""
-    boost: HistGradientBoostingClassifier
-    """The same, from the ``where`` columns; :meth:`probabilities` averages the two."""
+    boost: HistGradientBoostingClassifier | None
+    """The same, from the ``where`` columns, when they hold part shares (``None`` otherwise);
+    :meth:`probabilities` averages the two."""
     history: int
     """How many earlier maps it learnt from."""
     concepts: list[str]
@@ -135,9 +139,12 @@ class AnnotatorModel:
             raise ValueError(f"features must be (n, {self.width}), got {features.shape}")
         if not len(features):
             return np.zeros((0, len(self.classes)))
+        forest = self.forest.predict_proba(features)
+        if self.boost is None:
+            return forest
         with _one_thread():
             boosted = self.boost.predict_proba(features[:, -self.where :])
-        return (self.forest.predict_proba(features) + boosted) / 2
+        return (forest + boosted) / 2
 
     def concept_probabilities(self, features: np.ndarray) -> np.ndarray:
         """(n, len(concepts)) the namer's probabilities for rows of ``features`` (n, width)."""
@@ -201,6 +208,7 @@ def fit_annotator_model(
     *,
     space: str,
     where: int | None = None,
+    parts: int = 0,
     boards: Sequence[str] | None = None,
 ) -> AnnotatorModel | None:
     """Fit one annotator's model on their earlier maps.
@@ -218,6 +226,10 @@ def fit_annotator_model(
         How many trailing columns of ``features`` say where the hot spot lies (the namer's
         input: :func:`ls_backend.naming.where_columns` for :func:`ls_backend.naming.features_of`
         rows); ``None``: all columns.
+    parts
+        How many of the ``where`` columns are the parts' shares of the hot spot
+        (:func:`ls_backend.naming.part_columns`). With none, the boosted trees are left out:
+        the geometry and descriptors alone say too little for them.
     boards
         The board (category) of each map. Given, the model's :attr:`AnnotatorModel.margin` is
         chosen by cross-validation over whole boards: models fitted without a third of the
@@ -238,17 +250,23 @@ def fit_annotator_model(
     if len(features) < MIN_HISTORY or len(set(labels)) < 2:
         return None
     labels = labels.astype(str)
-    model = _fit(features, labels, space, where)
+    model = _fit(features, labels, space, where, parts)
     if boards is not None:
-        model.margin = _best_margin(features, labels, np.asarray(boards, dtype=str), space, where)
+        model.margin = _best_margin(
+            features, labels, np.asarray(boards, dtype=str), space, where, parts
+        )
     return model
 
 
-def _fit(features: np.ndarray, labels: np.ndarray, space: str, where: int | None) -> AnnotatorModel:
+def _fit(
+    features: np.ndarray, labels: np.ndarray, space: str, where: int | None, parts: int
+) -> AnnotatorModel:
     forest = _forest(max_features=0.3).fit(features, labels)
     where = features.shape[1] if where is None else min(where, features.shape[1])
-    with _one_thread():
-        boost = _boost().fit(features[:, -where:], labels)
+    boost = None
+    if parts > 0:
+        with _one_thread():
+            boost = _boost().fit(features[:, -where:], labels)
     named = np.array([concept_of(label) is not None for label in labels])
     concepts = sorted({concept_of(label) for label in labels[named]})
     namer = None
@@ -269,7 +287,12 @@ def _fit(features: np.ndarray, labels: np.ndarray, space: str, where: int | None
 
 
 def _best_margin(
-    features: np.ndarray, labels: np.ndarray, boards: np.ndarray, space: str, where: int | None
+    features: np.ndarray,
+    labels: np.ndarray,
+    boards: np.ndarray,
+    space: str,
+    where: int | None,
+    parts: int,
 ) -> float:
     if len(boards) != len(labels):
         raise ValueError(f"{len(boards)} boards for {len(labels)} labels")
@@ -281,7 +304,7 @@ def _best_margin(
         held = np.isin(boards, fold)
         if len(set(labels[~held])) < 2 or (~held).sum() < MIN_HISTORY:
             continue
-        model = _fit(features[~held], labels[~held], space, where)
+        model = _fit(features[~held], labels[~held], space, where, parts)
         for board in fold:
             rows = np.flatnonzero(boards == board)
             ids = [str(i) for i in rows]

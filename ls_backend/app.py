@@ -50,6 +50,7 @@ from ls_backend.naming import (
     board_prediction,
     features_of,
     maps_of_task,
+    part_columns,
     per_map_proposal,
     where_columns,
 )
@@ -66,7 +67,7 @@ from ls_backend.validation import (
 
 __all__ = ["MODEL_VERSION", "Backend", "BackendSettings", "BadRequest", "create_app"]
 
-MODEL_VERSION = "xnaming-annotator-5"
+MODEL_VERSION = "xnaming-annotator-6"
 """The one model_version string: in /setup's answer and in every prediction."""
 
 log = logging.getLogger("xnaming.backend")
@@ -192,6 +193,7 @@ class Backend:
                         [label_of(n.status, n.concept) for n in earlier],
                         space=space,
                         where=where_columns([n.map for n in earlier[-1:]]),
+                        parts=part_columns([n.map for n in earlier[-1:]]),
                         boards=[n.map.category for n in earlier],
                     )
                 except ValueError as error:  # embeddings of two widths under one space name

@@ -64,6 +64,7 @@ __all__ = [
     "fit_status_guess",
     "maps_of_task",
     "moves_needed",
+    "part_columns",
     "per_map_proposal",
     "where_columns",
 ]
@@ -222,6 +223,12 @@ def where_columns(maps: Sequence[MapInfo]) -> int:
     then the descriptors."""
     where = maps[0].where if maps and maps[0].where is not None else len(GEOMETRY)
     return where + len(DESCRIPTORS)
+
+
+def part_columns(maps: Sequence[MapInfo]) -> int:
+    """How many of the :func:`where_columns` of ``maps`` (one embedding space) are the parts'
+    shares of the hot spot: 0 for a data set that locates no parts (or an older bundle)."""
+    return maps[0].where - len(GEOMETRY) if maps and maps[0].where is not None else 0
 
 
 def _number(value: object, what: str) -> float:

@@ -7,7 +7,7 @@ import sqlite3
 
 import numpy as np
 
-from ls_backend.naming import DESCRIPTORS, MapInfo, Naming, where_columns
+from ls_backend.naming import DESCRIPTORS, MapInfo, Naming, part_columns, where_columns
 from ls_backend.store import NamingStore
 from xnn_training.embeddings import GEOMETRY
 
@@ -69,3 +69,4 @@ def test_embeddings_keep_their_space_and_where_columns(tmp_path) -> None:
     assert (again["b"].space, again["b"].where) == ("space-0", None)
     assert where_columns([again["a"]]) == 19 + len(DESCRIPTORS)
     assert where_columns([again["b"]]) == len(GEOMETRY) + len(DESCRIPTORS)
+    assert (part_columns([again["a"]]), part_columns([again["b"]])) == (19 - len(GEOMETRY), 0)

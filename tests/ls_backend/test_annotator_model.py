@@ -19,6 +19,7 @@ from ls_backend.naming import decode_embedding, encode_embedding, maps_of_task
 from ls_backend.store import NamingStore
 from tests.ls_backend.helpers import group_names
 from tests.ls_backend.helpers import ranker as board_result
+from xnn_training.embeddings import GEOMETRY
 
 CLASSES = ["discarded", "named:beak", "named:wing", "unnamed"]
 CONCEPTS = ["beak", "wing"]
@@ -239,6 +240,26 @@ def test_backend_carries_names_across_categories_learns_only_the_annotator(tmp_p
     assert again.wait_idle()
     assert again.predict({"tasks": [{"id": 99, "data": jay}]}) == before
     again.store.close()
+
+
+@pytest.mark.parametrize("part_shares", [0, 2])
+def test_backend_boosts_only_where_the_task_data_holds_part_shares(tmp_path, part_shares) -> None:
+    """The task data's ``embedding_where`` says how many embedding values are geometry and
+    part shares; with part shares the backend's model has its boosted trees, without none."""
+    board = _board("cardinal", 40)
+    where = len(GEOMETRY) + part_shares
+    for entry in board["activations"]:
+        wide = np.r_[decode_embedding(entry["embedding"]), np.zeros(where, np.float32)]
+        entry["embedding"] = encode_embedding(wide)
+    if part_shares:
+        board["embedding_where"] = where
+    backend = Backend(BackendSettings(state_dir=tmp_path))
+    backend.webhook(_event(2, board, author=7))
+    assert backend.wait_idle()
+    model = backend.model("ann@example.org", "space-1")
+    assert model is not None
+    assert (model.boost is not None) == bool(part_shares)
+    backend.store.close()
 
 
 def test_store_keeps_embeddings_and_counts_versions(tmp_path) -> None:

@@ -187,13 +187,14 @@ class Backend:
             ]
             model = None
             if earlier:
+                latest = [earlier[-1].map]  # where its columns lie: one space, one layout
                 try:
                     model = fit_annotator_model(
                         features_of([n.map for n in earlier]),
                         [label_of(n.status, n.concept) for n in earlier],
                         space=space,
-                        where=where_columns([n.map for n in earlier[-1:]]),
-                        parts=part_columns([n.map for n in earlier[-1:]]),
+                        where=where_columns(latest),
+                        parts=part_columns(latest),
                         boards=[n.map.category for n in earlier],
                     )
                 except ValueError as error:  # embeddings of two widths under one space name

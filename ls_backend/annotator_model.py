@@ -45,7 +45,8 @@ clear, type) than an empty one (type). Figures: docs/label-studio.md.
 
 :func:`cold_start` is the proposal before any history: the maps of each X-feature (the prior),
 split where their heat centres lie far apart, and of each such group only the maps near its
-centre in embedding space; the rest stay in Unsorted.
+centre in embedding space; the rest, and the maps that light up the background off every
+located part, stay in Unsorted.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ __all__ = [
     "MARGINS",
     "MIN_HISTORY",
     "NAME_CONFIDENCE",
+    "OFF_PARTS",
     "AnnotatorModel",
     "Proposal",
     "cold_start",
@@ -86,6 +88,9 @@ MARGINS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.35, 0.5)
 """The handicaps against Unsorted that :func:`fit_annotator_model` chooses from."""
 CORE = 0.7
 """Cold start: the share of each group's maps, nearest to its centre, that start grouped."""
+OFF_PARTS = 0.5
+"""Cold start: a map with at least this share of its hot spot off every located part starts in
+Unsorted (it shows the background, which annotators leave or discard)."""
 _NEAR = 0.25  # heat-centre distance (image fractions) that splits an X-feature's maps
 _TREES = 100
 _LEAF = 8  # leaves of at least 8 maps: the best of 2, 4, 8 in the replay on two seeds
@@ -424,6 +429,7 @@ def cold_start(
     heats: Sequence[tuple[float, float] | None],
     *,
     groups: int,
+    off_parts: Sequence[float] | None = None,
 ) -> Proposal:
     """Groups for a board with no history, from the X-features and the embeddings.
 
@@ -432,11 +438,27 @@ def cold_start(
     two concepts). Within each such group the embeddings, standardised over the board, say which
     maps are typical: the :data:`CORE` share nearest to the group's mean start grouped, the rest
     (and groups of fewer than three maps) stay in Unsorted. No names: there is no basis.
+
+    ``off_parts`` (:func:`ls_backend.naming.off_parts`, where the data set locates parts): maps
+    with at least :data:`OFF_PARTS` of their hot spot off every part stay in Unsorted and out
+    of the groups. A classifier whose maps often light up the background beside the object
+    would otherwise start most of a first board in groups its annotator then empties.
     """
     embeddings = np.asarray(embeddings, dtype=np.float64)
     buckets: dict[str, list[str]] = {UNSORTED: [], BOARD_DISCARD: []}
     if not len(ids):
         return Proposal(buckets, {})
+    if off_parts is not None:
+        background = np.asarray(off_parts, dtype=np.float64) >= OFF_PARTS
+        if len(background) != len(ids):
+            raise ValueError(f"{len(background)} off-part shares for {len(ids)} maps")
+        buckets[UNSORTED] = [i for i, off in zip(ids, background, strict=True) if off]
+        kept = np.flatnonzero(~background)
+        ids = [ids[i] for i in kept]
+        embeddings, x_features = embeddings[kept], [x_features[i] for i in kept]
+        heats = [heats[i] for i in kept]
+        if not ids:
+            return Proposal(buckets, {})
     scale = embeddings.std(axis=0)
     z = (embeddings - embeddings.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
     clusters: list[list[int]] = []

@@ -50,6 +50,7 @@ from ls_backend.naming import (
     board_prediction,
     features_of,
     maps_of_task,
+    off_parts,
     part_columns,
     per_map_proposal,
     where_columns,
@@ -67,7 +68,7 @@ from ls_backend.validation import (
 
 __all__ = ["MODEL_VERSION", "Backend", "BackendSettings", "BadRequest", "create_app"]
 
-MODEL_VERSION = "xnaming-annotator-6"
+MODEL_VERSION = "xnaming-annotator-7"
 """The one model_version string: in /setup's answer and in every prediction."""
 
 log = logging.getLogger("xnaming.backend")
@@ -216,7 +217,12 @@ class Backend:
             embeddings = features_of(maps)
             heats = [m.heat for m in maps]
             proposal = cold_start(
-                ids, embeddings, [m.x_feature for m in maps], heats, groups=groups
+                ids,
+                embeddings,
+                [m.x_feature for m in maps],
+                heats,
+                groups=groups,
+                off_parts=off_parts(maps),
             )
             return [_board_result(proposal, len(maps), groups)]
         features = features_of(maps)

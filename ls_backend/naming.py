@@ -64,6 +64,7 @@ __all__ = [
     "fit_status_guess",
     "maps_of_task",
     "moves_needed",
+    "off_parts",
     "part_columns",
     "per_map_proposal",
     "where_columns",
@@ -229,6 +230,14 @@ def part_columns(maps: Sequence[MapInfo]) -> int:
     """How many of the :func:`where_columns` of ``maps`` (one embedding space) are the parts'
     shares of the hot spot: 0 for a data set that locates no parts (or an older bundle)."""
     return maps[0].where - len(GEOMETRY) if maps and maps[0].where is not None else 0
+
+
+def off_parts(maps: Sequence[MapInfo]) -> np.ndarray | None:
+    """Each map's share of its hot spot off every located part: the embedding's last column,
+    ``part:elsewhere`` at its tightest radius. ``None`` when the maps carry no part shares."""
+    if not part_columns(maps):
+        return None
+    return np.array([m.embedding[-1] for m in maps], dtype=np.float64)
 
 
 def _number(value: object, what: str) -> float:

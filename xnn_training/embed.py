@@ -12,8 +12,8 @@ For every significant activation, what its map shows (docs/maps.md, "Map embeddi
   no part masks or second pass are needed;
 - **parts** (when the data set locates the object's parts: CUB-200's part locations, the
   centres of toybirds' part masks): the share of the hot spot's heat on each part, a pixel
-  counting for the nearest located part within :data:`~xnn_training.embeddings.PART_RADIUS`
-  of the image side, else for ``elsewhere``. People name maps after the part they light up;
+  counting for the nearest located part within a radius, else for ``elsewhere``, at each of
+  :data:`~xnn_training.embeddings.PART_RADII`. People name maps after the part they light up;
   these columns say which, in the same terms on every board, where looks change by species.
 
 :class:`LayerTaps` is the DNN up to the map layer returning the embedding layers' outputs too,
@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from xnn_training.embeddings import PART_RADIUS
+from xnn_training.embeddings import PART_RADII
 from xnn_training.hot_spot import HOT_SPOT
 
 __all__ = ["LayerTaps", "default_embedding_layers", "embed_maps"]
@@ -209,8 +209,9 @@ def embed_maps(
     Returns
     -------
     torch.Tensor
-        float32, (n, sum of the layers' channels + len(GEOMETRY) [+ P + 1]), on ``heat``'s
-        device. A map without positive values has the whole image as its hot spot.
+        float32, on ``heat``'s device, (n, sum of the layers' channels + len(GEOMETRY)), and
+        (P + 1) more columns per one of :data:`~xnn_training.embeddings.PART_RADII` with
+        ``parts``. A map without positive values has the whole image as its hot spot.
     """
     if heat.dim() != 3 or owners.shape != heat.shape[:1]:
         raise ValueError(
@@ -257,14 +258,17 @@ def embed_maps(
     geometry = [hx, hy, area, spread.sqrt(), dx, dy, torch.hypot(dx, dy), size, area / size]
     columns.append(torch.stack(geometry, dim=1))
     if parts is not None:
-        nearest = _nearest_parts(parts.to(device), height, width)[owners]
-        columns.append(_part_shares(weights, nearest, parts.shape[1]))
+        nearest, distance = _nearest_parts(parts.to(device), height, width)
+        nearest, distance = nearest[owners], distance[owners]
+        for radius in PART_RADII:  # the nearest part within a radius is the nearest, or none
+            within = torch.where(distance <= radius, nearest, parts.shape[1])
+            columns.append(_part_shares(weights, within, parts.shape[1]))
     return torch.cat(columns, dim=1)
 
 
-def _nearest_parts(parts: Tensor, height: int, width: int) -> Tensor:
-    """(B, H, W): per pixel of each image, the index of the nearest located part within
-    PART_RADIUS, or P (elsewhere) when there is none."""
+def _nearest_parts(parts: Tensor, height: int, width: int) -> tuple[Tensor, Tensor]:
+    """(B, H, W) twice: per pixel of each image, the index of the nearest located part (P when
+    the image shows none) and its distance (infinite then)."""
     parts = parts.to(torch.float32)
     count, device = parts.shape[1], parts.device
     xs, ys = _centres(width, device), _centres(height, device)
@@ -273,10 +277,10 @@ def _nearest_parts(parts: Tensor, height: int, width: int) -> Tensor:
     for p in range(count):  # one part at a time: (B, H, W) memory, not (B, P, H, W)
         x, y = parts[:, p, 0, None, None], parts[:, p, 1, None, None]
         distance = torch.hypot(xs[None, None, :] - x, ys[None, :, None] - y)
-        closer = (distance < best) & (distance <= PART_RADIUS)  # NaN (absent) is never closer
+        closer = distance < best  # NaN (absent) is never closer
         best = torch.where(closer, distance, best)
         nearest = torch.where(closer, p, nearest)
-    return nearest
+    return nearest, best
 
 
 def _part_shares(weights: Tensor, nearest: Tensor, count: int) -> Tensor:

@@ -13,7 +13,8 @@ checks that it belongs to its bundle. Light: numpy and the bundle reader only, n
 
 Format (docs/formats.md): ``embeddings.npz`` holds ``activation_id`` (str, n), ``embedding``
 (float32, n x d), ``columns`` (str, d: ``<layer>:<channel>``, the geometry names, then
-``part:<name>`` and ``part:elsewhere`` when the manifest's entry lists ``parts``) and
+``part:<name>`` and ``part:elsewhere``, then the same at each tighter radius as
+``part@<radius>:<name>``, when the manifest's entry lists ``parts``) and
 ``fingerprint`` (str: :func:`bundle_fingerprint` of the manifest it was written for).
 """
 
@@ -47,7 +48,7 @@ __all__ = [
     "ELSEWHERE",
     "EMBEDDINGS_FILE",
     "GEOMETRY",
-    "PART_RADIUS",
+    "PART_RADII",
     "EmbeddingError",
     "Embeddings",
     "bundle_fingerprint",
@@ -76,11 +77,13 @@ fractions). The object is located from the map layer's activation energy: ``obje
 ``object_dy``: the hot spot's centre minus the object's, in units of the object's spread along
 that axis; ``object_distance``: their hypotenuse; ``object_size``: the object's share of the
 image; ``relative_area``: ``hot_area / object_size``."""
-PART_RADIUS = 0.2
-"""A pixel belongs to the nearest located part within this distance (a fraction of the image
-side); farther from every part it counts as :data:`ELSEWHERE`."""
+PART_RADII: tuple[float, ...] = (0.2, 0.1, 0.05)
+"""The part shares' radii, widest first (fractions of the image side): at each, a pixel belongs
+to the nearest located part within that distance, and farther from every part to
+:data:`ELSEWHERE`. The widest says which part a hot spot is near; the tighter ones whether it
+lies on the part or on the background beside it (a part location is one point, not a mask)."""
 ELSEWHERE = "elsewhere"
-"""The last part column: the hot spot's heat farther than :data:`PART_RADIUS` from every part."""
+"""The last part column of each radius: the hot spot's heat farther than it from every part."""
 _NOT_IDENTITY = ("created", "finished", "complete", "files", "versions")
 """Manifest entries that change between the runs of one bundle (clocks, hashes, versions)."""
 
@@ -108,7 +111,9 @@ class Embeddings:
         Layer name -> its number of channels, in column order (the manifest's ``layers``).
     parts
         The located parts, in column order (the manifest's ``parts``); empty when the data set
-        has none. Each has a column, then :data:`ELSEWHERE`.
+        has none. At each of :attr:`radii`, each has a column, then :data:`ELSEWHERE`.
+    radii
+        The part shares' radii, in column order (the manifest's ``part_radii``).
     """
 
     activation_ids: tuple[str, ...]
@@ -116,6 +121,7 @@ class Embeddings:
     columns: tuple[str, ...]
     layers: dict[str, int]
     parts: tuple[str, ...] = ()
+    radii: tuple[float, ...] = ()
 
     @property
     def blocks(self) -> dict[str, slice]:
@@ -128,7 +134,7 @@ class Embeddings:
         blocks["geometry"] = slice(start, start + len(GEOMETRY))
         if self.parts:
             start += len(GEOMETRY)
-            blocks["parts"] = slice(start, start + len(self.parts) + 1)
+            blocks["parts"] = slice(start, start + (len(self.parts) + 1) * len(self.radii))
         return blocks
 
     @property
@@ -180,8 +186,18 @@ def embeddings_entry(layers: Mapping[str, int], parts: Sequence[str] = ()) -> di
     }
     if parts:
         entry["parts"] = [str(name) for name in parts]
-        entry["part_radius"] = PART_RADIUS
+        entry["part_radii"] = list(PART_RADII)
     return entry
+
+
+def _part_radii(entry: Mapping[str, Any]) -> tuple[float, ...]:
+    """The part shares' radii of a manifest's embeddings ``entry``: its ``part_radii``, the one
+    ``part_radius`` of a bundle made before there were several, none without ``parts``."""
+    if not entry.get("parts"):
+        return ()
+    if "part_radii" in entry:
+        return tuple(float(r) for r in entry["part_radii"])
+    return (float(entry["part_radius"]),)
 
 
 def bundle_fingerprint(manifest: Mapping[str, Any]) -> str:
@@ -196,8 +212,18 @@ def _columns(entry: Mapping[str, Any]) -> list[str]:
     """The column names of the manifest's embeddings ``entry``."""
     layers, parts = entry["layers"], entry.get("parts", [])
     columns = [f"{layer}:{c}" for layer, width in layers.items() for c in range(width)]
-    located = [f"part:{name}" for name in [*parts, ELSEWHERE]] if parts else []
+    located = [
+        f"{_part_prefix(index, radius)}{name}"
+        for index, radius in enumerate(_part_radii(entry))
+        for name in [*parts, ELSEWHERE]
+    ]
     return columns + list(GEOMETRY) + located
+
+
+def _part_prefix(index: int, radius: float) -> str:
+    """The column prefix of the ``index``-th part radius: ``part:`` for the widest (the name
+    of a single-radius bundle's columns too), ``part@<radius>:`` for the tighter ones."""
+    return "part:" if index == 0 else f"part@{radius:g}:"
 
 
 def write_embeddings(root: Path) -> Path | None:
@@ -331,7 +357,8 @@ def read_embeddings(bundle: Bundle | Path) -> Embeddings | None:
     if not np.isfinite(values).all():
         raise EmbeddingError(f"{path} holds values that are not finite numbers; {fix}")
     values.setflags(write=False)
-    return Embeddings(ids, values, columns, layers, tuple(entry.get("parts", ())))
+    parts = tuple(entry.get("parts", ()))
+    return Embeddings(ids, values, columns, layers, parts, _part_radii(entry))
 
 
 def check_embeddings(bundle: Bundle | Path, *, warn: Callable[[str], None]) -> Embeddings | None:

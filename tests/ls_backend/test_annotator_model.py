@@ -9,6 +9,7 @@ import pytest
 from label_config import BOARD_DISCARD, UNNAMED, UNSORTED
 from ls_backend.annotator_model import (
     MIN_HISTORY,
+    OFF_PARTS,
     cold_start,
     fit_annotator_model,
     label_of,
@@ -149,6 +150,36 @@ def test_cold_start_groups_by_x_feature_and_leaves_outliers_unsorted() -> None:
     assert "m4" in proposal.buckets[UNSORTED]
     assert "m9" in proposal.buckets[UNSORTED]  # X-feature 1 fired elsewhere: group of one
     assert proposal.names == {}
+
+
+def test_cold_start_leaves_maps_off_the_parts_unsorted() -> None:
+    """Maps mostly off every located part (the background) start in Unsorted, and the groups
+    form from the others as without them; shares under OFF_PARTS keep a map in play."""
+    rng = np.random.default_rng(1)
+    ids = [f"m{i}" for i in range(12)]
+    embeddings = rng.normal(0, 0.1, (12, 4))
+    heats = [(0.2, 0.2)] * 6 + [(0.8, 0.8)] * 6
+    features = [0] * 6 + [1] * 6
+    off = [0.0] * 12
+    off[6:10] = [OFF_PARTS, 0.9, 1.0, 0.75]  # four of X-feature 1's maps show the background
+    off[0] = OFF_PARTS - 0.01
+    proposal = cold_start(ids, embeddings, features, heats, groups=12, off_parts=off)
+    grouped = {
+        a for bucket, members in proposal.buckets.items() if bucket.startswith("g") for a in members
+    }
+    assert {"m6", "m7", "m8", "m9"} <= set(proposal.buckets[UNSORTED])
+    assert not grouped & {"m6", "m7", "m8", "m9"}
+    # X-feature 0's maps, m0 (just under OFF_PARTS) among them, group as they do on their own.
+    plain = cold_start(ids[:6], embeddings[:6], features[:6], heats[:6], groups=12)
+    assert proposal.buckets["g1"] == plain.buckets["g1"]
+    assert (
+        plain.buckets["g1"]
+        != cold_start(ids[1:6], embeddings[1:6], features[1:6], heats[1:6], groups=12).buckets["g1"]
+    )  # ... which differs from how they group without m0
+    everything = sorted(a for members in proposal.buckets.values() for a in members)
+    assert everything == sorted(ids)  # every map once
+    with pytest.raises(ValueError, match="off-part shares"):
+        cold_start(ids, embeddings, features, heats, groups=12, off_parts=off[:-1])
 
 
 def test_embedding_in_task_data_round_trips_and_refuses_bad_values() -> None:

@@ -18,6 +18,7 @@ from ls_backend.naming import (
     fit_status_guess,
     maps_of_task,
     moves_needed,
+    off_parts,
     per_map_proposal,
 )
 from xnn_training.embeddings import GEOMETRY
@@ -137,6 +138,16 @@ def test_maps_of_task_refuses_where_columns_that_do_not_fit_the_embedding(where)
     assert maps_of_task(data)[0].where is None  # an older publish: the geometry alone
     with pytest.raises(ValueError, match="embedding_where"):
         maps_of_task({**data, "embedding_where": where})
+
+
+def test_off_parts_is_the_last_part_column_where_there_are_parts() -> None:
+    values = np.arange(40, dtype=np.float32) / 40
+    entry = {"activation_id": "a", "x_feature": 1, "embedding": encode_embedding(values)}
+    data = {"category": "jay", "embedding_space": "s", "activations": [entry, entry]}
+    with_parts = maps_of_task({**data, "embedding_where": len(GEOMETRY) + 3})
+    np.testing.assert_allclose(off_parts(with_parts), [values[-1]] * 2)
+    assert off_parts(maps_of_task({**data, "embedding_where": len(GEOMETRY)})) is None
+    assert off_parts(maps_of_task(data)) is None  # an older publish: no part columns
 
 
 def looking(aid: str, spread: float, category: str = "jay", x: int = 0) -> MapInfo:

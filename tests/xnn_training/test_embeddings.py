@@ -21,7 +21,7 @@ from xnn_training.embed import LayerTaps, default_embedding_layers, embed_maps
 from xnn_training.embeddings import (
     EMBEDDINGS_FILE,
     GEOMETRY,
-    PART_RADIUS,
+    PART_RADII,
     EmbeddingError,
     bundle_fingerprint,
     read_embeddings,
@@ -118,9 +118,9 @@ def test_batched_embeddings_equal_the_reference_on_random_maps():
         np.testing.assert_allclose(got[i].numpy(), want, rtol=1e-5, atol=1e-6)
 
 
-def reference_part_shares(heat: np.ndarray, parts: np.ndarray) -> np.ndarray:
+def reference_part_shares(heat: np.ndarray, parts: np.ndarray, radius: float) -> np.ndarray:
     """Each part's share of one map's hot-spot heat (docs/maps.md), pixel by pixel: a pixel
-    counts for the nearest part within PART_RADIUS (the first of equally near ones), else for
+    counts for the nearest part within ``radius`` (the first of equally near ones), else for
     elsewhere. ``parts``: (P, 2) fractions, NaN for a part the image does not show."""
     heat = np.clip(np.asarray(heat, np.float64), 0, None)
     height, width = heat.shape
@@ -134,7 +134,7 @@ def reference_part_shares(heat: np.ndarray, parts: np.ndarray) -> np.ndarray:
                 if np.isnan(px):
                     continue
                 distance = np.hypot((x + 0.5) / width - px, (y + 0.5) / height - py)
-                if distance <= PART_RADIUS and distance < best:
+                if distance <= radius and distance < best:
                     owner, best = p, distance
             shares[owner] += weight[y, x]
     return shares / weight.sum()
@@ -157,10 +157,14 @@ def test_part_shares_equal_the_reference():
         layers=[],
         parts=torch.tensor(parts, dtype=torch.float32),
     )
-    assert got.shape == (5, len(GEOMETRY) + 4 + 1)
+    assert got.shape == (5, len(GEOMETRY) + (4 + 1) * len(PART_RADII))
     for i, owner in enumerate(owners):
-        want = reference_part_shares(heat[i], parts[owner])
-        np.testing.assert_allclose(got[i, len(GEOMETRY) :].numpy(), want, rtol=1e-5, atol=1e-6)
+        want = [reference_part_shares(heat[i], parts[owner], radius) for radius in PART_RADII]
+        got_parts = got[i, len(GEOMETRY) :].numpy()
+        np.testing.assert_allclose(got_parts, np.concatenate(want), rtol=1e-5, atol=1e-6)
+    widest, tightest = got[:, len(GEOMETRY) : len(GEOMETRY) + 5], got[:, -5:]
+    assert (tightest[:, -1] >= widest[:, -1] - 1e-6).all()  # tighter: more heat elsewhere
+    assert (tightest[:3, -1] > widest[:3, -1] + 0.05).any()  # ... and it tells them apart
     np.testing.assert_allclose(got[3:, -1].numpy(), 1.0, rtol=1e-6)  # image 2: elsewhere
 
 
@@ -261,10 +265,13 @@ def test_bundle_embeddings_equal_the_reference_map_by_map(runs, bundles):
     dnn = load_dnn_run(dnn_path)
     model = copy.deepcopy(dnn.model).double().eval()
     dataset = open_dataset(data, "test", dnn.classes, size=dnn.image_size)
-    # toybirds locates its parts (the centres of their masks): one column each, then elsewhere
+    # toybirds locates its parts (the centres of their masks): one column each, then elsewhere,
+    # at each radius, the widest first
     assert embeddings.parts == dataset.located_parts
     assert list(embeddings.parts) == bundle.manifest["embeddings"]["parts"]
-    located = [f"part:{name}" for name in [*embeddings.parts, "elsewhere"]]
+    assert embeddings.radii == PART_RADII == tuple(bundle.manifest["embeddings"]["part_radii"])
+    prefixes = ["part:", *(f"part@{radius:g}:" for radius in PART_RADII[1:])]
+    located = [f"{pre}{name}" for pre in prefixes for name in [*embeddings.parts, "elsewhere"]]
     assert embeddings.columns[-len(GEOMETRY) - len(located) :] == (*GEOMETRY, *located)
     assert embeddings.where == len(GEOMETRY) + len(located)
     position = {sample.image_id: i for i, sample in enumerate(dataset.samples)}
@@ -284,7 +291,7 @@ def test_bundle_embeddings_equal_the_reference_map_by_map(runs, bundles):
         want = np.concatenate(
             [
                 reference_embedding(outputs[:2], outputs[2], heat),
-                reference_part_shares(heat, np.array(parts)),
+                *(reference_part_shares(heat, np.array(parts), r) for r in PART_RADII),
             ]
         )
         np.testing.assert_allclose(embeddings.values[row], want, rtol=1e-4, atol=1e-5)
@@ -322,6 +329,31 @@ def test_a_bundle_without_embeddings_still_reads(bundles, tmp_path):
     (old / "manifest.json").write_text(json.dumps(manifest))
     assert read_embeddings(old) is None
     assert read_embeddings(read_bundle(old)) is None
+
+
+@pytest.mark.slow
+def test_a_bundle_with_one_part_radius_still_reads(bundles, tmp_path):
+    """A bundle made when the part shares had one radius (``part_radius``; publish and the
+    backend take its columns as they come) reads with just those columns."""
+    old = _copy(bundles["a"], tmp_path)
+    manifest = json.loads((old / "manifest.json").read_text())
+    entry = manifest["embeddings"]
+    del entry["part_radii"]
+    entry["part_radius"] = PART_RADII[0]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    with np.load(old / EMBEDDINGS_FILE) as arrays:
+        content = dict(arrays)
+    kept = len(content["columns"]) - (len(entry["parts"]) + 1) * (len(PART_RADII) - 1)
+    with (old / EMBEDDINGS_FILE).open("wb") as file:
+        content["embedding"] = content["embedding"][:, :kept]
+        content["columns"] = content["columns"][:kept]
+        content["fingerprint"] = np.array(bundle_fingerprint(manifest))
+        np.savez_compressed(file, **content)
+    embeddings = read_embeddings(old)
+    assert embeddings.radii == (PART_RADII[0],)
+    assert embeddings.columns[-1] == "part:elsewhere"
+    assert embeddings.where == len(GEOMETRY) + len(entry["parts"]) + 1
+    np.testing.assert_array_equal(embeddings.values, read_embeddings(bundles["a"]).values[:, :kept])
 
 
 @pytest.mark.slow

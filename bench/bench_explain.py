@@ -29,7 +29,7 @@ import torch
 from xnn_training.datasets import open_dataset
 from xnn_training.devices import resolve_device, strict_float32
 from xnn_training.embed import default_embedding_layers
-from xnn_training.explain import _Explainer, default_map_layer, explain, part_points
+from xnn_training.explain import _Explainer, default_map_layer, explain, part_cover, part_points
 from xnn_training.runs import load_xnn_run
 
 GOAL_RATIO = 1.1  # explain with embeddings / without (issue 12)
@@ -66,14 +66,17 @@ def main() -> None:
     for start in range(0, len(dataset), args.batch_size):
         indices = range(start, min(start + args.batch_size, len(dataset)))
         items = [dataset[i] for i in indices]
-        parts = None  # the located parts, as explain passes them (toybirds, CUB)
+        parts = masks = None  # the located parts and masks, as explain passes them
         if dataset.located_parts:
             parts = torch.stack([part_points(dataset, i) for i in indices])
+            if dataset.has_part_masks:
+                size = tuple(items[0]["image"].shape[-2:])
+                masks = torch.stack([part_cover(dataset, i, size) for i in indices])
         batches.append(
             (
                 torch.stack([i["image"] for i in items]),
                 torch.tensor([i["label"] for i in items]),
-                parts,
+                (parts, masks),
             )
         )
     print(
@@ -86,7 +89,7 @@ def main() -> None:
     maps = 0
     with strict_float32(device):
         for explainer in explainers.values():
-            explainer(*batches[0][:2], "true", batches[0][2])  # warm-up (W+ cache, allocator)
+            explainer(*batches[0][:2], "true", *batches[0][2])  # warm-up (W+ cache, allocator)
         batches = [(images.to(device), labels, parts) for images, labels, parts in batches]
         for _ in range(args.repeats):
             maps = 0
@@ -94,7 +97,8 @@ def main() -> None:
                 for mode, explainer in explainers.items():
                     begin = time.perf_counter()
                     # ends with the maps on the CPU
-                    batch = explainer(images, labels, "true", parts if mode == "on" else None)
+                    located = parts if mode == "on" else (None, None)
+                    batch = explainer(images, labels, "true", *located)
                     best[mode][index] = min(best[mode][index], time.perf_counter() - begin)
                 maps += sum(len(m) for m in batch.layer_maps)
     compute = {mode: sum(times) for mode, times in best.items()}

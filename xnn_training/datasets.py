@@ -116,6 +116,12 @@ class ImageDataset(Dataset):
         return None if path is None else np.asarray(Image.open(path), dtype=np.uint8)
 
     @property
+    def has_part_masks(self) -> bool:
+        """Whether every image has a part mask (toybirds), so maps can be told which part
+        covers their hot spot, not only which part's location it is near."""
+        return bool(self.samples) and all(s.mask_path is not None for s in self.samples)
+
+    @property
     def located_parts(self) -> tuple[str, ...]:
         """The parts :meth:`part_locations` can name, in label order (label 0, toybirds'
         background, is not a part); empty for a layout without part annotations."""

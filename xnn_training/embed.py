@@ -14,7 +14,11 @@ For every significant activation, what its map shows (docs/maps.md, "Map embeddi
   centres of toybirds' part masks): the share of the hot spot's heat on each part, a pixel
   counting for the nearest located part within a radius, else for ``elsewhere``, at each of
   :data:`~xnn_training.embeddings.PART_RADII`. People name maps after the part they light up;
-  these columns say which, in the same terms on every board, where looks change by species.
+  these columns say which, in the same terms on every board, where looks change by species;
+- **part masks** (when the data set has them: toybirds, a part segmentation): the share of the
+  hot spot's heat on each part's mask, and off every part. A location is one point: a wing
+  folded on the body has its centre near the body's, and the nearest-part cells cannot tell
+  the two apart; the masks can.
 
 :class:`LayerTaps` is the DNN up to the map layer returning the embedding layers' outputs too,
 so explain's one forward pass below the map layer gives both; :func:`embed_maps` turns a batch's
@@ -187,6 +191,7 @@ def embed_maps(
     *,
     layers: Sequence[str],
     parts: Tensor | None = None,
+    part_masks: Tensor | None = None,
 ) -> Tensor:
     """The embeddings of a batch's maps: each layer's appearance, then the geometry.
 
@@ -205,18 +210,27 @@ def embed_maps(
     parts
         Where each image's P located parts are, (B, P, 2) as (x, y) fractions of its width and
         height, NaN for a part the image does not show; ``None``: no part columns.
+    part_masks
+        Which of the P parts covers each pixel of each image, (B, H, W) integers at the maps'
+        size, P where none does; needs ``parts``. ``None``: no mask columns.
 
     Returns
     -------
     torch.Tensor
         float32, on ``heat``'s device, (n, sum of the layers' channels + len(GEOMETRY)), and
         (P + 1) more columns per one of :data:`~xnn_training.embeddings.PART_RADII` with
-        ``parts``. A map without positive values has the whole image as its hot spot.
+        ``parts``, then P + 1 more with ``part_masks``. A map without positive values has the
+        whole image as its hot spot.
     """
     if heat.dim() != 3 or owners.shape != heat.shape[:1]:
         raise ValueError(
             f"heat: expected (n, H, W) maps with one image index each, got {tuple(heat.shape)} "
             f"and {tuple(owners.shape)} indices"
+        )
+    if part_masks is not None and (parts is None or part_masks.shape[1:] != heat.shape[1:]):
+        raise ValueError(
+            f"part_masks: expected (B, H, W) masks of the maps' size {tuple(heat.shape[1:])} "
+            f"beside the parts' locations, got {tuple(part_masks.shape)}"
         )
     device = heat.device
     heat = heat.detach().float().clamp(min=0)
@@ -263,6 +277,9 @@ def embed_maps(
         for radius in PART_RADII:  # the nearest part within a radius is the nearest, or none
             within = torch.where(distance <= radius, nearest, parts.shape[1])
             columns.append(_part_shares(weights, within, parts.shape[1]))
+        if part_masks is not None:
+            covered = part_masks.to(device=device, dtype=torch.long)[owners]
+            columns.append(_part_shares(weights, covered, parts.shape[1]))
     return torch.cat(columns, dim=1)
 
 

@@ -14,7 +14,8 @@ checks that it belongs to its bundle. Light: numpy and the bundle reader only, n
 Format (docs/formats.md): ``embeddings.npz`` holds ``activation_id`` (str, n), ``embedding``
 (float32, n x d), ``columns`` (str, d: ``<layer>:<channel>``, the geometry names, then
 ``part:<name>`` and ``part:elsewhere``, then the same at each tighter radius as
-``part@<radius>:<name>``, when the manifest's entry lists ``parts``) and
+``part@<radius>:<name>``, when the manifest's entry lists ``parts``, and last, when it says
+``part_masks``, the shares of the parts' masks as ``part@mask:<name>``) and
 ``fingerprint`` (str: :func:`bundle_fingerprint` of the manifest it was written for).
 """
 
@@ -48,6 +49,7 @@ __all__ = [
     "ELSEWHERE",
     "EMBEDDINGS_FILE",
     "GEOMETRY",
+    "MASK_PREFIX",
     "PART_RADII",
     "EmbeddingError",
     "Embeddings",
@@ -83,7 +85,13 @@ to the nearest located part within that distance, and farther from every part to
 :data:`ELSEWHERE`. The widest says which part a hot spot is near; the tighter ones whether it
 lies on the part or on the background beside it (a part location is one point, not a mask)."""
 ELSEWHERE = "elsewhere"
-"""The last part column of each radius: the hot spot's heat farther than it from every part."""
+"""The last part column of each radius: the hot spot's heat farther than it from every part
+(and of the masks' block: the heat off every part's mask)."""
+MASK_PREFIX = "part@mask:"
+"""The column prefix of the parts' mask shares, for a data set with part masks (toybirds; a
+segmentation data set): the hot spot's heat on each part's mask, the last block. Points say
+which part a hot spot is *near*; a mask says which part it *covers*, which is what people name
+(a wing folded on the body has its centre near the body's)."""
 _NOT_IDENTITY = ("created", "finished", "complete", "files", "versions")
 """Manifest entries that change between the runs of one bundle (clocks, hashes, versions)."""
 
@@ -114,6 +122,9 @@ class Embeddings:
         has none. At each of :attr:`radii`, each has a column, then :data:`ELSEWHERE`.
     radii
         The part shares' radii, in column order (the manifest's ``part_radii``).
+    masks
+        Whether the parts' mask shares follow (the manifest's ``part_masks``): one more block
+        of :attr:`parts` and :data:`ELSEWHERE`.
     """
 
     activation_ids: tuple[str, ...]
@@ -122,6 +133,7 @@ class Embeddings:
     layers: dict[str, int]
     parts: tuple[str, ...] = ()
     radii: tuple[float, ...] = ()
+    masks: bool = False
 
     @property
     def blocks(self) -> dict[str, slice]:
@@ -134,7 +146,8 @@ class Embeddings:
         blocks["geometry"] = slice(start, start + len(GEOMETRY))
         if self.parts:
             start += len(GEOMETRY)
-            blocks["parts"] = slice(start, start + (len(self.parts) + 1) * len(self.radii))
+            width = (len(self.parts) + 1) * (len(self.radii) + self.masks)
+            blocks["parts"] = slice(start, start + width)
         return blocks
 
     @property
@@ -171,9 +184,12 @@ class Embeddings:
         return {a: i for i, a in enumerate(self.activation_ids)}
 
 
-def embeddings_entry(layers: Mapping[str, int], parts: Sequence[str] = ()) -> dict[str, Any]:
-    """The manifest's ``embeddings`` entry for ``layers`` (name -> channels, in order) and the
-    data set's located ``parts`` (none: no part columns).
+def embeddings_entry(
+    layers: Mapping[str, int], parts: Sequence[str] = (), *, masks: bool = False
+) -> dict[str, Any]:
+    """The manifest's ``embeddings`` entry for ``layers`` (name -> channels, in order), the
+    data set's located ``parts`` (none: no part columns) and whether it has part ``masks``
+    (then the masks' shares follow the radii's).
 
     It is part of the bundle's identity: a bundle is resumed only with the same layers.
     """
@@ -187,6 +203,8 @@ def embeddings_entry(layers: Mapping[str, int], parts: Sequence[str] = ()) -> di
     if parts:
         entry["parts"] = [str(name) for name in parts]
         entry["part_radii"] = list(PART_RADII)
+        if masks:
+            entry["part_masks"] = True
     return entry
 
 
@@ -217,6 +235,8 @@ def _columns(entry: Mapping[str, Any]) -> list[str]:
         for index, radius in enumerate(_part_radii(entry))
         for name in [*parts, ELSEWHERE]
     ]
+    if parts and entry.get("part_masks"):
+        located += [f"{MASK_PREFIX}{name}" for name in [*parts, ELSEWHERE]]
     return columns + list(GEOMETRY) + located
 
 
@@ -358,7 +378,8 @@ def read_embeddings(bundle: Bundle | Path) -> Embeddings | None:
         raise EmbeddingError(f"{path} holds values that are not finite numbers; {fix}")
     values.setflags(write=False)
     parts = tuple(entry.get("parts", ()))
-    return Embeddings(ids, values, columns, layers, parts, _part_radii(entry))
+    masks = bool(parts) and bool(entry.get("part_masks"))
+    return Embeddings(ids, values, columns, layers, parts, _part_radii(entry), masks)
 
 
 def check_embeddings(bundle: Bundle | Path, *, warn: Callable[[str], None]) -> Embeddings | None:

@@ -290,7 +290,12 @@ class _Explainer:
         self.head = run.xnn.head_weight.detach().cpu()  # (C, k)
 
     def __call__(
-        self, images: Tensor, labels: Tensor, mode: str, parts: Tensor | None = None
+        self,
+        images: Tensor,
+        labels: Tensor,
+        mode: str,
+        parts: Tensor | None = None,
+        part_masks: Tensor | None = None,
     ) -> _Batch:
         images = images.to(self.device, non_blocking=True)
         with torch.no_grad():
@@ -341,7 +346,7 @@ class _Explainer:
                 embeddings = list(
                     embed_maps(
                         tapped, activation, heat, torch.tensor(owners),
-                        layers=self.embedding_layers, parts=parts,
+                        layers=self.embedding_layers, parts=parts, part_masks=part_masks,
                     ).cpu().numpy()
                 )  # fmt: skip
             for owner, layer_map, image_map, embedding in zip(
@@ -380,6 +385,8 @@ class _Items(Dataset):
         }
         if self.dataset.located_parts:
             entry["parts"] = part_points(self.dataset, index)
+            if self.dataset.has_part_masks:
+                entry["part_mask"] = part_cover(self.dataset, index, size)
         return entry
 
 
@@ -389,6 +396,20 @@ def part_points(dataset: ImageDataset, index: int) -> Tensor:
     located = dataset.part_locations(index)
     where = [located.get(name, (float("nan"), float("nan"))) for name in dataset.located_parts]
     return torch.tensor(where, dtype=torch.float32).reshape(-1, 2)
+
+
+def part_cover(dataset: ImageDataset, index: int, size: tuple[int, int]) -> Tensor:
+    """(H, W) at the network's input ``size``: which of ``dataset.located_parts`` covers each
+    pixel of image ``index`` (its position in that tuple), P (their count) where none does;
+    embed_maps' ``part_masks``. The mask is resized as the image is, nearest label."""
+    mask = Image.fromarray(dataset.part_mask(index)).resize(
+        (size[1], size[0]), Image.Resampling.NEAREST
+    )
+    index_of = np.full(256, len(dataset.located_parts), dtype=np.int64)
+    for label, name in dataset.part_names.items():
+        if name in dataset.located_parts:
+            index_of[label] = dataset.located_parts.index(name)
+    return torch.from_numpy(index_of[np.asarray(mask)])
 
 
 def _explained_images(
@@ -498,7 +519,7 @@ def _set_up(job: _Job) -> _Setup:
         widths = LayerTaps(dnn.model, layer, embedding_layers).widths(dnn.image_size)
     dataset = open_dataset(job.data, job.split, dnn.classes, size=dnn.image_size)
     if embedding_layers:
-        embeddings = embeddings_entry(widths, dataset.located_parts)
+        embeddings = embeddings_entry(widths, dataset.located_parts, masks=dataset.has_part_masks)
     identity = {
         "dnn_run": {"path": relative(dnn.path, job.out), "sha256": sha256(dnn.path / WEIGHTS)},
         "xnn_run": {"path": relative(run.path, job.out), "sha256": sha256(run.path / WEIGHTS)},
@@ -720,7 +741,10 @@ def _explain_share(job: _Job, setup: _Setup, writer: BundleWriter, rank: Rank) -
         bar = tqdm(total=len(setup.indices), initial=finished, desc="explain", unit="img")
     with bar, strict_float32(device):
         for items in loader:
-            batch = explainer(items["image"], items["label"], job.mode, items.get("parts"))
+            batch = explainer(
+                items["image"], items["label"], job.mode, items.get("parts"),
+                items.get("part_mask"),
+            )  # fmt: skip
             for explained in _explained_images(batch, items, setup.dataset, explainer):
                 writer.add(explained)
             bar.update(len(items["index"]))

@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 from torchvision import models
 
@@ -140,6 +141,49 @@ def reference_part_shares(heat: np.ndarray, parts: np.ndarray, radius: float) ->
     return shares / weight.sum()
 
 
+def reference_mask_shares(heat: np.ndarray, cover: np.ndarray, count: int) -> np.ndarray:
+    """The hot spot's heat on each of ``count`` parts' masks, then off all of them:
+    ``cover`` (H, W) holds the part index of each pixel, ``count`` where no part covers it."""
+    heat = np.clip(np.asarray(heat, np.float64), 0, None)
+    hot = hot_spot(heat)
+    weight = np.where(hot, heat, 0.0) if heat.max() > 0 else hot.astype(np.float64)
+    shares = np.zeros(count + 1)
+    for y in range(heat.shape[0]):
+        for x in range(heat.shape[1]):
+            shares[cover[y, x]] += weight[y, x]
+    return shares / weight.sum()
+
+
+def test_mask_shares_equal_the_reference():
+    """The masks' block follows the radii's: which part covers the hot spot, not which is near."""
+    rng = np.random.default_rng(6)
+    heat = rng.random((4, 10, 8)) ** 6
+    owners = np.array([0, 1, 1, 0])
+    parts = rng.random((2, 3, 2))
+    cover = rng.integers(0, 4, size=(2, 10, 8))  # 3: no part
+    cover[1] = 3  # image 1: no part anywhere
+    got = embed_maps(
+        {},
+        torch.ones(2, 2, 3, 3),
+        torch.tensor(heat, dtype=torch.float32),
+        torch.tensor(owners),
+        layers=[],
+        parts=torch.tensor(parts, dtype=torch.float32),
+        part_masks=torch.tensor(cover),
+    )
+    assert got.shape == (4, len(GEOMETRY) + (3 + 1) * (len(PART_RADII) + 1))
+    for i, owner in enumerate(owners):
+        want = reference_mask_shares(heat[i], cover[owner], 3)
+        np.testing.assert_allclose(got[i, -4:].numpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[[1, 2], -1].numpy(), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="part_masks"):  # masks of another size
+        embed_maps(
+            {}, torch.ones(2, 2, 3, 3), torch.tensor(heat, dtype=torch.float32),
+            torch.tensor(owners), layers=[], parts=torch.tensor(parts, dtype=torch.float32),
+            part_masks=torch.tensor(cover[:, :5]),
+        )  # fmt: skip
+
+
 def test_part_shares_equal_the_reference():
     """Parts absent from an image (NaN), an image that shows none, maps on and off the parts."""
     rng = np.random.default_rng(5)
@@ -266,11 +310,13 @@ def test_bundle_embeddings_equal_the_reference_map_by_map(runs, bundles):
     model = copy.deepcopy(dnn.model).double().eval()
     dataset = open_dataset(data, "test", dnn.classes, size=dnn.image_size)
     # toybirds locates its parts (the centres of their masks): one column each, then elsewhere,
-    # at each radius, the widest first
+    # at each radius, the widest first, and last the shares of the masks themselves
     assert embeddings.parts == dataset.located_parts
     assert list(embeddings.parts) == bundle.manifest["embeddings"]["parts"]
     assert embeddings.radii == PART_RADII == tuple(bundle.manifest["embeddings"]["part_radii"])
-    prefixes = ["part:", *(f"part@{radius:g}:" for radius in PART_RADII[1:])]
+    assert embeddings.masks
+    assert bundle.manifest["embeddings"]["part_masks"] is True
+    prefixes = ["part:", *(f"part@{radius:g}:" for radius in PART_RADII[1:]), "part@mask:"]
     located = [f"{pre}{name}" for pre in prefixes for name in [*embeddings.parts, "elsewhere"]]
     assert embeddings.columns[-len(GEOMETRY) - len(located) :] == (*GEOMETRY, *located)
     assert embeddings.where == len(GEOMETRY) + len(located)
@@ -288,10 +334,16 @@ def test_bundle_embeddings_equal_the_reference_map_by_map(runs, bundles):
             ys, xs = np.nonzero(mask == label)
             centre = ((xs.mean() + 0.5) / mask.shape[1], (ys.mean() + 0.5) / mask.shape[0])
             parts.append(centre if len(xs) else (np.nan, np.nan))
+        labels = Image.fromarray(mask).resize(heat.shape[::-1], Image.Resampling.NEAREST)
+        cover = np.full(np.asarray(labels).shape, len(embeddings.parts))
+        for p, name in enumerate(embeddings.parts):
+            label = next(k for k, v in dataset.part_names.items() if v == name)
+            cover[np.asarray(labels) == label] = p
         want = np.concatenate(
             [
                 reference_embedding(outputs[:2], outputs[2], heat),
                 *(reference_part_shares(heat, np.array(parts), r) for r in PART_RADII),
+                reference_mask_shares(heat, cover, len(embeddings.parts)),
             ]
         )
         np.testing.assert_allclose(embeddings.values[row], want, rtol=1e-4, atol=1e-5)
@@ -338,12 +390,12 @@ def test_a_bundle_with_one_part_radius_still_reads(bundles, tmp_path):
     old = _copy(bundles["a"], tmp_path)
     manifest = json.loads((old / "manifest.json").read_text())
     entry = manifest["embeddings"]
-    del entry["part_radii"]
+    del entry["part_radii"], entry["part_masks"]
     entry["part_radius"] = PART_RADII[0]
     (old / "manifest.json").write_text(json.dumps(manifest))
     with np.load(old / EMBEDDINGS_FILE) as arrays:
         content = dict(arrays)
-    kept = len(content["columns"]) - (len(entry["parts"]) + 1) * (len(PART_RADII) - 1)
+    kept = len(content["columns"]) - (len(entry["parts"]) + 1) * len(PART_RADII)
     with (old / EMBEDDINGS_FILE).open("wb") as file:
         content["embedding"] = content["embedding"][:, :kept]
         content["columns"] = content["columns"][:kept]
@@ -351,6 +403,7 @@ def test_a_bundle_with_one_part_radius_still_reads(bundles, tmp_path):
         np.savez_compressed(file, **content)
     embeddings = read_embeddings(old)
     assert embeddings.radii == (PART_RADII[0],)
+    assert not embeddings.masks
     assert embeddings.columns[-1] == "part:elsewhere"
     assert embeddings.where == len(GEOMETRY) + len(entry["parts"]) + 1
     np.testing.assert_array_equal(embeddings.values, read_embeddings(bundles["a"]).values[:, :kept])

@@ -234,7 +234,9 @@ def part_columns(maps: Sequence[MapInfo]) -> int:
 
 def off_parts(maps: Sequence[MapInfo]) -> np.ndarray | None:
     """Each map's share of its hot spot off every located part: the embedding's last column,
-    ``part:elsewhere`` at its tightest radius. ``None`` when the maps carry no part shares."""
+    ``part@mask:elsewhere`` (off every part's mask) where the data set has part masks, else
+    ``part@0.05:elsewhere`` (farther than the tightest radius from every part's location).
+    ``None`` when the maps carry no part shares."""
     if not part_columns(maps):
         return None
     return np.array([m.embedding[-1] for m in maps], dtype=np.float64)

@@ -8,7 +8,8 @@ decoding images and writing the bundle: npz maps, overlay PNGs at 360 px, CSVs, 
 explain runs it, with a CUDA synchronisation at the end.
 
 ``--embeddings both`` (the default) times each figure with the map embeddings (explain's default
-embedding layers) and without them (``--embedding-layers none``), taking turns (batch by batch
+embedding layers; on a data set with part masks, the computation also without the masks'
+block, "points") and without them (``--embedding-layers none``), taking turns (batch by batch
 for the computation, run by run end to end) over ``--repeats`` rounds and keeping each one's
 best time, and prints the ratio against the goal of
 issue 12 (with embeddings at most 1.1x the time without); ``on`` or ``off`` times one of them.
@@ -85,7 +86,9 @@ def main() -> None:
     )
     # Per batch, the best of --repeats for each mode, the modes taking turns batch by batch: on a
     # shared machine the load changes within seconds, and both modes see the same load.
-    best = {mode: [float("inf")] * len(batches) for mode in modes}
+    # With part masks, "on" also runs without them ("points"): what the masks' block costs.
+    timed = [*modes, "points"] if "on" in modes and batches[0][2][1] is not None else modes
+    best = {mode: [float("inf")] * len(batches) for mode in timed}
     maps = 0
     with strict_float32(device):
         for explainer in explainers.values():
@@ -94,16 +97,17 @@ def main() -> None:
         for _ in range(args.repeats):
             maps = 0
             for index, (images, labels, parts) in enumerate(batches):
-                for mode, explainer in explainers.items():
+                for mode in timed:
+                    explainer = explainers["on" if mode == "points" else mode]
+                    located = {"on": parts, "points": (parts[0], None)}.get(mode, (None, None))
                     begin = time.perf_counter()
                     # ends with the maps on the CPU
-                    located = parts if mode == "on" else (None, None)
                     batch = explainer(images, labels, "true", *located)
                     best[mode][index] = min(best[mode][index], time.perf_counter() - begin)
                 maps += sum(len(m) for m in batch.layer_maps)
     compute = {mode: sum(times) for mode, times in best.items()}
     total = {mode: float("inf") for mode in modes}
-    for mode in modes:
+    for mode in timed:
         print(
             f"compute only, embeddings {mode}: {maps / compute[mode]:.0f} maps/s, "
             f"{len(dataset) / compute[mode]:.0f} images/s, {compute[mode]:.2f} s"
@@ -133,6 +137,12 @@ def main() -> None:
                 f"{name}: with embeddings / without = {ratio:.3f} ({verdict} the goal of at "
                 f"most {GOAL_RATIO}x)"
             )
+    if "points" in compute and "off" in compute:
+        print(
+            f"compute only: with embeddings and part points only / without = "
+            f"{compute['points'] / compute['off']:.3f} (the part masks' block: "
+            f"{compute['on'] / compute['points'] - 1:+.1%})"
+        )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import csv
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +116,7 @@ class ImageDataset(Dataset):
         path = self.samples[index].mask_path
         return None if path is None else np.asarray(Image.open(path), dtype=np.uint8)
 
-    @property
+    @cached_property  # asked for every item the loader makes: look once
     def has_part_masks(self) -> bool:
         """Whether every image has a part mask (toybirds), so maps can be told which part
         covers their hot spot, not only which part's location it is near."""

@@ -12,6 +12,7 @@ import time
 import pandas as pd
 import pytest
 import requests
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.system_packages import require_command
 from xnaming.cli import main
@@ -52,7 +53,14 @@ def _images_loaded(page, selector: str) -> None:
 def _drag(page, activation_id: str, bucket: str) -> None:
     """Drag a map card into a ranker bucket, in small steps as react-beautiful-dnd needs."""
     card = page.locator(f'[data-rbd-draggable-id="{activation_id}"]')
-    card.scroll_into_view_if_needed()
+    for attempt in range(3):  # the board may re-render once after its images load
+        try:
+            card.scroll_into_view_if_needed()
+            break
+        except PlaywrightError as error:
+            if "not attached" not in str(error) or attempt == 2:
+                raise
+            page.wait_for_timeout(500)
     box = card.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(x, y)

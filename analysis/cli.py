@@ -110,11 +110,11 @@ def run(args: argparse.Namespace) -> int:
     """Run the analysis for parsed arguments; returns the exit status."""
     import warnings
 
-    from analysis.compatibility import NameJudge
-    from analysis.distrust import DistrustWords
     from analysis.inputs import load_namings, read_activations
+    from analysis.measures.compatibility import NameJudge
+    from analysis.measures.distrust import DistrustWords
     from analysis.pipeline import analyze
-    from analysis.report import write_report
+    from analysis.report.writer import write_report
 
     def show(message, category, filename, lineno, file=None, line=None):
         print(f"xnaming analyze: warning: {message}", file=sys.stderr)

@@ -14,4 +14,4 @@ D2_TIME_LIMIT = 5.0
 """Seconds the exact D = 2 matching may spend per connected component of a pair's graph."""
 DISTRUST_THRESHOLD = 0.5
 """A category is flagged among decisions to distrust when this share of its test decisions is
-distrusted (:mod:`analysis.distrust`)."""
+distrusted (:mod:`analysis.measures.distrust`)."""

@@ -24,7 +24,7 @@ from label_config import (
     STATUSES,
     read_label_studio_export,
 )
-from xnn_training.bundle import read_bundle, read_table
+from xnn_training.bundle.io import read_bundle, read_table
 
 __all__ = [
     "ACTIVATION_COLUMNS",
@@ -68,7 +68,7 @@ def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str, sou
 def read_activations(path: str | Path) -> pd.DataFrame:
     """Read and check a bundle's ``activations.csv``, or that of the bundle directory ``path``.
 
-    The bundle's own reader (:mod:`xnn_training.bundle`) reads it, so identifiers stay strings;
+    The bundle's own reader (:mod:`xnn_training.bundle.io`) reads it, so identifiers stay strings;
     a CSV file needs only the columns of :data:`ACTIVATION_COLUMNS`.
     """
     path = Path(path)

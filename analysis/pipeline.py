@@ -7,20 +7,20 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from analysis.agreement import agreement_tables
-from analysis.cleaning import drop_small_concepts
-from analysis.compatibility import NameJudge, compatibility_table, name_pair_table
-from analysis.coverage import coverage_table
 from analysis.defaults import D2_TIME_LIMIT, MIN_IMAGES
-from analysis.distrust import FLAG_LEVEL, DistrustWords, decision_table, distrust_table
-from analysis.explanation_images import explanation_examples
-from analysis.gallery import gallery_table
 from analysis.inputs import check_activations, check_namings
-from analysis.labels import CategoryNamings, category_namings
-from analysis.named_by import named_by_table, reliability_table
-from analysis.pair_stats import summarize_pairs
-from analysis.purity import purity_table
-from analysis.summaries import summary_table
+from analysis.measures.agreement import agreement_tables
+from analysis.measures.cleaning import drop_small_concepts
+from analysis.measures.compatibility import NameJudge, compatibility_table, name_pair_table
+from analysis.measures.coverage import coverage_table
+from analysis.measures.distrust import FLAG_LEVEL, DistrustWords, decision_table, distrust_table
+from analysis.measures.labels import CategoryNamings, category_namings
+from analysis.measures.named_by import named_by_table, reliability_table
+from analysis.measures.pair_stats import summarize_pairs
+from analysis.measures.purity import purity_table
+from analysis.measures.summaries import summary_table
+from analysis.report.explanation_images import explanation_examples
+from analysis.report.gallery import gallery_table
 from label_config import MACHINE, MADE_BY, PERSON, SIMULATED
 
 __all__ = ["AGREEMENT_MEASURES", "COMPATIBILITY_MEASURES", "Results", "analyze"]
@@ -149,10 +149,10 @@ def analyze(
         not depend on it.
     distrust_words
         Concept names that reject a map as background (default: the shipped list, see
-        :class:`analysis.distrust.DistrustWords`).
+        :class:`analysis.measures.distrust.DistrustWords`).
     distrust_threshold
         Share of distrusted decisions at which a category is flagged (see
-        :mod:`analysis.distrust`).
+        :mod:`analysis.measures.distrust`).
 
     Returns
     -------

@@ -7,7 +7,7 @@ Two scales (issue 5):
 - large: 200 categories, 20 annotators, 500 activations per category, 20 concepts per
   annotator and category. Goal: < 2 minutes, D = 2 exact where the instance allows.
 
-The namings come from :func:`analysis.synthetic.synthetic_study` (made before the clock
+The namings come from :func:`analysis.namers.synthetic.synthetic_study` (made before the clock
 starts), with each map's share of its decision drawn at random. Timed: :func:`analysis.analyze`
 (checks, cleaning, every measure) plus :func:`analysis.write_report` (CSV files, PNG figures,
 report.html), without figures, with figures, and with figures and map thumbnails (issue 14).
@@ -71,7 +71,7 @@ def _overlay_picture(seed: int):
 
 def make_bundle(activations, root: Path) -> Path:
     """A map bundle holding ``activations``: tables, manifest and an overlay for every map."""
-    from xnn_training.bundle import ACTIVATION_COLUMNS, IMAGE_COLUMNS
+    from xnn_training.bundle.io import ACTIVATION_COLUMNS, IMAGE_COLUMNS
 
     root.mkdir(parents=True)
     pictures = root / "pictures"
@@ -103,7 +103,7 @@ def make_bundle(activations, root: Path) -> Path:
 
 def run(scale: str, d2_budget: float | None, repeats: int) -> None:
     from analysis import analyze, write_report
-    from analysis.synthetic import synthetic_study
+    from analysis.namers.synthetic import synthetic_study
 
     size = SCALES[scale]
     start = time.perf_counter()

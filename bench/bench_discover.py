@@ -4,7 +4,8 @@ Given a bundle with embeddings and other annotators' namings (e.g. ``xnaming sim
 runs discover, then prints the mean of analyze's agreement measures (Jaccard of the named sets,
 D = 1 / D = 2 agreement, adjusted Rand index) of the machine namer with every other annotator,
 over categories and annotators, and the same for ``--shuffles`` random groupings with the same
-named maps and group sizes (``analysis.discover.shuffled_groups``, seeded): mean and the share
+named maps and group sizes (``analysis.namers.discover.shuffled_groups``, seeded): mean and the
+share
 of shuffles the machine namer beats. Also the share of maps named and the concepts per category.
 
     .venv/bin/python bench/bench_discover.py BUNDLE --namings namings-simulated.csv
@@ -19,9 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.discover import agreement_against, discover_namings, shuffled_groups
 from analysis.inputs import read_namings_csv
-from xnn_training.bundle import read_bundle
+from analysis.namers.discover import agreement_against, discover_namings, shuffled_groups
+from xnn_training.bundle.io import read_bundle
 
 MEASURES = ["jaccard", "agreement_d1", "agreement_d2", "ari"]
 

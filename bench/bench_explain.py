@@ -27,11 +27,17 @@ from pathlib import Path
 
 import torch
 
-from xnn_training.datasets import open_dataset
+from xnn_training.data.datasets import open_dataset
 from xnn_training.devices import resolve_device, strict_float32
-from xnn_training.embed import default_embedding_layers
-from xnn_training.explain import _Explainer, default_map_layer, explain, part_cover, part_points
-from xnn_training.runs import load_xnn_run
+from xnn_training.maps.embed import default_embedding_layers
+from xnn_training.maps.explain import (
+    _Explainer,
+    default_map_layer,
+    explain,
+    part_cover,
+    part_points,
+)
+from xnn_training.training.runs import load_xnn_run
 
 GOAL_RATIO = 1.1  # explain with embeddings / without (issue 12)
 

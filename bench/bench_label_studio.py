@@ -5,7 +5,7 @@
 
 Figures:
 - publish: 10,000 per-map tasks (5 annotators x 2,000 maps) into a fresh local Label Studio with
-  the ML backend connected, through ``ls_backend.publish.publish`` (goal: under 60 s);
+  the ML backend connected, through ``ls_backend.manager.publish.publish`` (goal: under 60 s);
 - predict: /predict of one 200-map board on the running backend (gunicorn), p50 and p95 over
   100 calls, with 2,000 earlier namings of that annotator in its store (goal: p50 under
   100 ms); the same board 100 times at once (p50, p95, errors; goal: no error); a 2,000-map
@@ -50,8 +50,8 @@ from label_config import (
     UNSORTED,
     group_bucket,
 )
-from ls_backend.naming import DESCRIPTORS, MapInfo, Naming, board_proposal, moves_needed
-from ls_backend.publish import load_bundle
+from ls_backend.backend.naming import DESCRIPTORS, MapInfo, Naming, board_proposal, moves_needed
+from ls_backend.manager.publish import load_bundle
 from tests.ls_backend.bundle_factory import make_bundle, read_parts
 from tests.ls_backend.helpers import ranker, taxonomy
 
@@ -84,8 +84,9 @@ def _goals_from_namings(namings: pd.DataFrame) -> list[tuple[str, str, dict[str,
 
 def _goals_from_hot_spots(bundle: Path, data: Path) -> list[tuple[str, str, dict[str, list]]]:
     """One goal board per category: each map grouped by the toybirds part under most of its
-    visible heat (:func:`xnn_training.part_masks.part_heat_table`), background maps discarded."""
-    from xnn_training.part_masks import BACKGROUND, part_heat_table
+    visible heat (:func:`xnn_training.maps.part_masks.part_heat_table`), background maps
+    discarded."""
+    from xnn_training.maps.part_masks import BACKGROUND, part_heat_table
 
     shares = part_heat_table(bundle, data).sort_values("share", ascending=False)
     strongest = shares.drop_duplicates("activation_id")
@@ -174,7 +175,7 @@ def bench_moves(
 
 
 def bench_server(root: Path) -> None:
-    from ls_backend.publish import board_tasks, per_map_tasks, publish
+    from ls_backend.manager.publish import board_tasks, per_map_tasks, publish
     from ls_backend.server import LabelStudioServer, free_port
 
     # The figures are CPU-bound (2 cores in CI): say how busy the machine was.

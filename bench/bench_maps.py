@@ -32,7 +32,7 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from xnn_training.devices import resolve_device, strict_float32
-from xnn_training.excitation_backprop import ExcitationBackprop, gradient_map
+from xnn_training.maps.excitation_backprop import ExcitationBackprop, gradient_map
 
 GOAL_GPU_MAPS_PER_S = 1000  # VGG16 at 224 px, one GPU (issue 15)
 

@@ -7,13 +7,15 @@ bench_proposals.py measures the names an annotator meets: a proposed group start
 final name only when the proposal both grouped the maps and named the group right. This bench
 takes the grouping out: for each simulated annotator, boards in category order, the backend's
 model is fitted on the annotator's earlier boards (as the backend fits it,
-:func:`ls_backend.annotator_model.fit_annotator_model` on :func:`ls_backend.naming.features_of`
+:func:`ls_backend.backend.annotator_model.fit_annotator_model` on
+:func:`ls_backend.backend.naming.features_of`
 rows of the task data publish makes), and each of the annotator's own named groups on boards 3
 and later is named by the concept of the highest mean probability over its maps. The share
 named right is what a perfect grouping would give the names goal (at least 60% of the named
 groups start with their final name): by the namer alone, by the full model's probabilities
 (renormalised over the concepts; how groups were named before the namer) and by the backend's
-rule (the namer's mean at least :data:`ls_backend.annotator_model.NAME_CONFIDENCE` and the full
+rule (the namer's mean at least :data:`ls_backend.backend.annotator_model.NAME_CONFIDENCE` and the
+full
 model agreeing). In-process, no Label Studio, about a minute.
 """
 
@@ -29,10 +31,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from label_config import NAMED
-from ls_backend import annotator_model
-from ls_backend.annotator_model import fit_annotator_model, label_of
-from ls_backend.naming import features_of, maps_of_task, part_columns, where_columns
-from ls_backend.publish import board_tasks, load_bundle
+from ls_backend.backend import annotator_model
+from ls_backend.backend.annotator_model import fit_annotator_model, label_of
+from ls_backend.backend.naming import features_of, maps_of_task, part_columns, where_columns
+from ls_backend.manager.publish import board_tasks, load_bundle
 
 
 def _features(bundle: Path) -> tuple[dict[str, np.ndarray], int, int]:

@@ -6,7 +6,8 @@
 
 A private Label Studio and the ML backend are started (:class:`ls_backend.server.LabelStudioServer`,
 as ``xnaming ls start``), the bundle (with its map embeddings) is published with
-``ls_backend.publish.publish`` to one project per simulated annotator of ``--namings`` (e-mail
+``ls_backend.manager.publish.publish`` to one project per simulated annotator of ``--namings``
+(e-mail
 ``<name>@example.org``), and then each annotator, boards in category order, does what a person
 in the labeling UI does: opens the board as themselves (``GET /api/tasks/ID/`` with their own
 session: Label Studio asks the backend for the prediction then), reads the proposal, and
@@ -20,7 +21,8 @@ of its visible heat, background maps discarded.
 
 Figures:
 - drags: maps to drag from the proposal to the goal board vs from an all-unsorted board
-  (:func:`ls_backend.naming.moves_needed`), total and per annotator (goal: at least 40% fewer,
+  (:func:`ls_backend.backend.naming.moves_needed`), total and per annotator (goal: at least 40%
+  fewer,
   no annotator worse off; fixed grouping by part: at least 70% fewer);
 - names, after each annotator's first two boards: of the proposed groups with a name, the share
   whose name is the one the annotator ends up giving most of the group's maps (precision,
@@ -56,9 +58,9 @@ from label_config import (
     group_of_name_control,
     ranker_region,
 )
-from ls_backend.app import MODEL_VERSION
-from ls_backend.naming import moves_needed
-from ls_backend.publish import board_tasks, load_bundle, publish
+from ls_backend.backend.app import MODEL_VERSION
+from ls_backend.backend.naming import moves_needed
+from ls_backend.manager.publish import board_tasks, load_bundle, publish
 from ls_backend.server import LabelStudioServer, free_port, login_session
 
 PARTS_ANNOTATOR = "parts"
@@ -80,7 +82,7 @@ def _goal_boards(namings: pd.DataFrame) -> dict[str, dict[str, dict[str, list[st
 
 def _part_goals(bundle: Path, data: Path) -> dict[str, dict[str, list[str]]]:
     """category -> the fixed grouping by part (bench_label_studio's hot-spot construction)."""
-    from xnn_training.part_masks import BACKGROUND, part_heat_table
+    from xnn_training.maps.part_masks import BACKGROUND, part_heat_table
 
     shares = part_heat_table(bundle, data).sort_values("share", ascending=False)
     goals: dict[str, dict[str, list[str]]] = {}
@@ -217,7 +219,7 @@ def _replay(
 def bench_offline(root: Path, bundle: Path, namings: pd.DataFrame, data: Path | None) -> None:
     """The same replay without Label Studio: the backend's own predict and webhook, in-process,
     on the task data publish makes (the second figure; minutes instead of a quarter hour)."""
-    from ls_backend.app import Backend, BackendSettings
+    from ls_backend.backend.app import Backend, BackendSettings
 
     goals = _goal_boards(namings)
     if data is not None:

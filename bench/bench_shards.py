@@ -54,7 +54,7 @@ def vgg16_runs(work: Path, per_class: int) -> tuple[Path, Path, Path]:
     import torch
 
     from xnn_training import build_dnn, make_toybirds, open_dataset, train_xnn
-    from xnn_training.runs import DNN_FORMAT, VERSION, now, relative, versions, write_run
+    from xnn_training.training.runs import DNN_FORMAT, VERSION, now, relative, versions, write_run
 
     data = make_toybirds(work / "vgg-data", classes=3, per_class=per_class, size=224, seed=0)
     classes = open_dataset(data, "train").classes

@@ -37,8 +37,8 @@ def synthetic_features(n: int, d: int, classes: int, seed: int = 0):
 
 def bench_200_classes(args) -> None:
     from xnn_training.devices import resolve_device
-    from xnn_training.fidelity import fidelity_report
-    from xnn_training.fit_xnn import fit_xnn
+    from xnn_training.training.fidelity import fidelity_report
+    from xnn_training.training.fit_xnn import fit_xnn
 
     device = resolve_device(args.device)
     features, logits, labels = synthetic_features(args.n + 2000, 4096, 200)
@@ -78,9 +78,9 @@ def bench_toybirds(args) -> None:
 
 
 def _time_toybirds(args, work: Path) -> None:
-    from xnn_training.fit_dnn import train_dnn
-    from xnn_training.fit_xnn import train_xnn
-    from xnn_training.toybirds import make_toybirds
+    from xnn_training.data.toybirds import make_toybirds
+    from xnn_training.training.fit_dnn import train_dnn
+    from xnn_training.training.fit_xnn import train_xnn
 
     dnn = args.dnn
     if dnn is None:

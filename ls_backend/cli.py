@@ -112,7 +112,7 @@ def configure_ls(parser: argparse.ArgumentParser) -> None:
 
 
 def _remove_annotator(args: argparse.Namespace) -> int:
-    from ls_backend.manager import Manager
+    from ls_backend.manager.client import Manager
 
     credentials, _ = _server(args)
     annotator = Manager(credentials.url, credentials.token).deactivate(args.email)
@@ -184,7 +184,7 @@ def serve_backend(make_app, *, host: str, port: int, threads: int) -> None:
 def _backend(args: argparse.Namespace) -> int:
     import logging
 
-    from ls_backend.app import BackendSettings, create_app
+    from ls_backend.backend.app import BackendSettings, create_app
     from ls_backend.server import port_in_use
 
     if port_in_use(args.port):  # gunicorn would retry and log five times before giving up
@@ -236,7 +236,7 @@ def configure_publish(parser: argparse.ArgumentParser) -> None:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from ls_backend.publish import publish
+    from ls_backend.manager.publish import publish
 
     credentials, local = _server(args)
     files_root = args.files_root or credentials.files_root
@@ -307,7 +307,7 @@ def configure_collect(parser: argparse.ArgumentParser) -> None:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from ls_backend.collect import collect
+    from ls_backend.manager.collect import collect
 
     credentials, _ = _server(args)
     namings, raw_dir = collect(credentials.url, credentials.token, args.out)
@@ -333,7 +333,7 @@ def configure_status(parser: argparse.ArgumentParser) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from ls_backend.status import format_status, status, watch
+    from ls_backend.manager.status import format_status, status, watch
 
     credentials, _ = _server(args)
     if args.watch is None:

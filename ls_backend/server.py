@@ -314,7 +314,7 @@ class LabelStudioServer:
 
     def _check_isolation(self, token: str) -> None:
         """Fail unless the isolation answers; delete the stray project of older data dirs."""
-        from ls_backend.manager import Manager
+        from ls_backend.manager.client import Manager
 
         manager = Manager(self.url, token)
         manager.annotators()  # raises IsolationMissing when the settings were not loaded

@@ -57,7 +57,7 @@ def _bundle_with_maps_on(data, bundle, part_of_image):
     """A bundle whose map of each listed image covers exactly one part of its mask."""
     from PIL import Image
 
-    from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage
+    from xnn_training.bundle.io import ActivationMap, BundleWriter, ExplainedImage
 
     images = pd.read_csv(data / "images.csv", dtype={"image_id": str}).set_index("image_id")
     writer = BundleWriter(bundle, {"data": str(data)})
@@ -78,7 +78,7 @@ def _bundle_with_maps_on(data, bundle, part_of_image):
 @pytest.fixture
 def toybirds_bundle(tmp_path):
     """Real toybirds files, and a bundle whose maps sit on the eye or on the tail."""
-    from xnn_training.toybirds import PARTS, make_toybirds
+    from xnn_training.data.toybirds import PARTS, make_toybirds
 
     data = make_toybirds(tmp_path / "toybirds", classes=2, per_class=3, size=48, seed=1)
     images = pd.read_csv(data / "images.csv", dtype={"image_id": str})

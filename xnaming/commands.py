@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from analysis.annotator_profiles import DEFAULT_ANNOTATORS  # light: no numpy or pandas
+from analysis.namers.annotator_profiles import DEFAULT_ANNOTATORS  # light: no numpy or pandas
 from xnaming.demo import DEFAULT_WORKDIR  # light: the demo imports its stages lazily
 
 __all__ = ["configure_demo", "configure_discover", "configure_simulate"]
@@ -36,8 +36,8 @@ def configure_simulate(parser: argparse.ArgumentParser) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from analysis.simulated_annotators import simulate_bundle
-    from xnn_training.bundle import read_bundle
+    from analysis.namers.simulated_annotators import simulate_bundle
+    from xnn_training.bundle.io import read_bundle
 
     data = args.data
     if data is None:
@@ -67,7 +67,7 @@ def configure_discover(parser: argparse.ArgumentParser) -> None:
 
 
 def _discover(args: argparse.Namespace) -> int:
-    from analysis.discover import discover_namings
+    from analysis.namers.discover import discover_namings
 
     namings = discover_namings(args.bundle, annotator=args.annotator)
     args.out.parent.mkdir(parents=True, exist_ok=True)

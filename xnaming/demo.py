@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.annotator_profiles import DEFAULT_ANNOTATORS
+from analysis.namers.annotator_profiles import DEFAULT_ANNOTATORS
 from xnn_training.defaults import TOYBIRDS_CLASSES, TOYBIRDS_IMAGE_SIZE, TOYBIRDS_PER_CLASS
 
 __all__ = ["DEFAULT_WORKDIR", "FULL", "QUICK", "STAGES", "Demo", "Size", "Stage", "run_demo"]
@@ -132,7 +132,7 @@ def _train_xnn(demo: Demo) -> str:
 
 
 def _explain(demo: Demo) -> str:
-    from xnn_training.explain import explain
+    from xnn_training.maps.explain import explain
 
     explain(demo.dnn, demo.xnn, demo.data, demo.bundle, split="test", explain="true")
     return f"map bundle: {demo.bundle}"
@@ -153,7 +153,7 @@ def _ls_start(demo: Demo) -> str:
 
 
 def _publish(demo: Demo) -> str:
-    from ls_backend.publish import publish
+    from ls_backend.manager.publish import publish
 
     credentials = demo.credentials
     projects = publish(
@@ -177,7 +177,7 @@ def _publish(demo: Demo) -> str:
 
 
 def _simulate(demo: Demo) -> str:
-    from analysis.simulated_annotators import simulate_bundle
+    from analysis.namers.simulated_annotators import simulate_bundle
 
     namings = simulate_bundle(demo.bundle, demo.data, annotators=DEFAULT_ANNOTATORS)
     namings.to_csv(demo.namings, index=False)
@@ -199,7 +199,7 @@ def _shortcut_found(demo: Demo, results: Any) -> str:
         return ""
     import json
 
-    from xnn_training.part_masks import cue_pointing_game
+    from xnn_training.maps.part_masks import cue_pointing_game
 
     planted = json.loads((demo.data / "toybirds.json").read_text())["shortcut"]["category"]
     ranking = list(results.distrust["category"])

@@ -79,7 +79,7 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_toybirds(args: argparse.Namespace) -> int:
-    from xnn_training.toybirds import make_toybirds
+    from xnn_training.data.toybirds import make_toybirds
 
     out = make_toybirds(
         args.out,
@@ -97,7 +97,7 @@ def _run_toybirds(args: argparse.Namespace) -> int:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    from xnn_training.datasets import open_dataset
+    from xnn_training.data.datasets import open_dataset
 
     for split in ("train", "test"):
         dataset = open_dataset(args.path, split, args.classes)
@@ -157,7 +157,7 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
 
 def _run_train_dnn(args: argparse.Namespace) -> int:
     _threads(args)
-    from xnn_training.fit_dnn import train_dnn
+    from xnn_training.training.fit_dnn import train_dnn
 
     train_dnn(
         args.data, args.out, arch=args.arch, weights=args.weights, epochs=args.epochs,
@@ -172,8 +172,8 @@ def _run_train_xnn(args: argparse.Namespace) -> int:
     _threads(args)
     from dataclasses import replace
 
-    from xnn_training.fit_xnn import BATCH_SIZE, EPOCHS, RECONSTRUCTED_FEATURES, train_xnn
-    from xnn_training.losses import LossWeights
+    from xnn_training.nets.losses import LossWeights
+    from xnn_training.training.fit_xnn import BATCH_SIZE, EPOCHS, RECONSTRUCTED_FEATURES, train_xnn
 
     given = {
         "pred": args.a_pred,
@@ -245,8 +245,8 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
 def _run_explain(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from xnn_training.explain import explain
-    from xnn_training.shards import launched_rank
+    from xnn_training.maps.explain import explain
+    from xnn_training.maps.shards import launched_rank
 
     if args.timeout <= 0:
         raise ValueError(f"timeout: expected a positive number of minutes, got {args.timeout}")

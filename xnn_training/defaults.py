@@ -1,8 +1,9 @@
 """Defaults the library and the command line share, stated once.
 
 Plain numbers with no imports, so ``xnaming --help`` can show them without loading numpy or
-torch. The functions that use them (:func:`xnn_training.significant.significant_features`,
-:func:`xnn_training.explain.explain`, :func:`xnn_training.make_toybirds`, ...) take them as their
+torch. The functions that use them (:func:`xnn_training.maps.significant.significant_features`,
+:func:`xnn_training.maps.explain.explain`, :func:`xnn_training.make_toybirds`, ...) take them as
+their
 defaults, and ``xnaming data`` / ``xnaming explain`` as their options' defaults.
 """
 

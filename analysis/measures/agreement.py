@@ -4,7 +4,8 @@ Per category and pair (a, b), on the activations both named:
 
 - jaccard: |A_a & A_b| / |A_a | A_b| of the named sets;
 - agreement_d1, agreement_d2: weight of the best D-family matching of the intersection graph
-  (see :mod:`analysis.matching`) / activations both named; ``d2_optimal`` is False when a size
+  (see :mod:`analysis.measures.matching`) / activations both named; ``d2_optimal`` is False when a
+  size
   or time limit stopped the proof, and ``agreement_d2_bound`` then bounds it from above;
 - ari, nmi: adjusted Rand index and normalised mutual information (arithmetic mean),
   chance-corrected context the paper lacks. They are computed from the intersection graph's
@@ -30,9 +31,9 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from analysis.labels import CategoryNamings
-from analysis.matching import intersection_graph, match_d1, match_d2
-from analysis.named_by import named_alpha
+from analysis.measures.labels import CategoryNamings
+from analysis.measures.matching import intersection_graph, match_d1, match_d2
+from analysis.measures.named_by import named_alpha
 
 __all__ = [
     "AGREEMENT_COLUMNS",

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from analysis.labels import CategoryNamings
+from analysis.measures.labels import CategoryNamings
 
 __all__ = ["ANY_ANNOTATOR", "COVERAGE_COLUMNS", "coverage_row", "coverage_table"]
 

@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.compatibility import normalize_name
 from analysis.defaults import DISTRUST_THRESHOLD
 from analysis.inputs import SHARE
-from analysis.labels import CategoryNamings
+from analysis.measures.compatibility import normalize_name
+from analysis.measures.labels import CategoryNamings
 from label_config import DISCARDED, NAMED
 
 __all__ = [

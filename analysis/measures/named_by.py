@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from analysis.labels import CategoryNamings
+from analysis.measures.labels import CategoryNamings
 
 __all__ = [
     "NAMED_BY_COLUMNS",

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics.cluster import contingency_matrix
 
-from analysis.labels import CategoryNamings
+from analysis.measures.labels import CategoryNamings
 
 __all__ = ["PURITY_COLUMNS", "cx_xc_purity", "purity_table"]
 

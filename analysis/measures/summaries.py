@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from analysis.labels import CategoryNamings
+from analysis.measures.labels import CategoryNamings
 
 __all__ = ["OTHER", "SUMMARY_COLUMNS", "UNLABELED", "explanations", "summary_table"]
 

@@ -1,6 +1,6 @@
 """Who the simulated annotators are: five profiles of how people name maps, and more on demand.
 
-:mod:`analysis.simulated_annotators` names a bundle's maps through them. Kept apart and light
+:mod:`analysis.namers.simulated_annotators` names a bundle's maps through them. Kept apart and light
 (no numpy or pandas at import), so ``xnaming simulate --help`` reads :data:`DEFAULT_ANNOTATORS`
 without loading them.
 """

@@ -1,7 +1,7 @@
 """``xnaming discover``: machine namings of a bundle's maps, from their embeddings.
 
 An automatic namer to compare people with (docs/analysis.md, "Machine namings"). Per category,
-the significant maps are clustered on their embeddings (:mod:`xnn_training.embeddings`: the
+the significant maps are clustered on their embeddings (:mod:`xnn_training.bundle.embeddings`: the
 classifier's features under each map's hot spot and where the hot spot lies on the object):
 
 1. each block of the embedding (every layer, the geometry) is standardised over the category's
@@ -123,11 +123,11 @@ def discover_namings(
     ------
     ValueError
         A bad annotator name, or a bundle without embeddings (the message says to re-run
-        ``xnaming explain``); :class:`xnn_training.embeddings.EmbeddingError` for a bad
+        ``xnaming explain``); :class:`xnn_training.bundle.embeddings.EmbeddingError` for a bad
         embeddings file.
     """
-    from xnn_training.bundle import read_bundle
-    from xnn_training.embeddings import GEOMETRY, read_embeddings
+    from xnn_training.bundle.embeddings import GEOMETRY, read_embeddings
+    from xnn_training.bundle.io import read_bundle
 
     if not annotator.startswith(AUTO_PREFIX) or annotator == AUTO_PREFIX:
         raise ValueError(
@@ -196,16 +196,16 @@ def agreement_against(
     activations: pd.DataFrame, namings: pd.DataFrame, annotator: str
 ) -> pd.DataFrame:
     """The agreement of ``annotator`` with every other annotator (``xnaming analyze``'s
-    measures, :func:`analysis.agreement.pair_agreement`), per category and annotator.
+    measures, :func:`analysis.measures.agreement.pair_agreement`), per category and annotator.
 
     Returns
     -------
     pandas.DataFrame
         category, annotator (the other one), jaccard, agreement_d1, agreement_d2, ari.
     """
-    from analysis.agreement import pair_agreement
     from analysis.inputs import check_activations, check_namings
-    from analysis.labels import category_namings
+    from analysis.measures.agreement import pair_agreement
+    from analysis.measures.labels import category_namings
 
     activations = check_activations(activations)
     rows = []

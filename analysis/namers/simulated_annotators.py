@@ -8,9 +8,9 @@ that falls on the background, and how often they slip. Everything they write is 
 simulated (a ``simulated`` column, annotator names starting with ``sim-``), so simulated
 namings are never mistaken for people's.
 
-Who they are is :mod:`analysis.annotator_profiles`. The input is one row per activation and
+Who they are is :mod:`analysis.namers.annotator_profiles`. The input is one row per activation and
 part with the fraction of the map's heat inside that part's mask
-(:func:`xnn_training.part_masks.part_heat_table`, where the bundle's maps and the data set's
+(:func:`xnn_training.maps.part_masks.part_heat_table`, where the bundle's maps and the data set's
 masks are); the output is the tidy namings table of docs/formats.md. They live with the
 analysis because what they make is namings, the analysis' input, standing in for Label
 Studio's.
@@ -24,14 +24,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.annotator_profiles import (
+from analysis.namers.annotator_profiles import (
     DEFAULT_ANNOTATORS,
     DEFAULT_PROFILES,
     AnnotatorProfile,
     profiles_for,
 )
 from label_config import DISCARDED, NAMED, NAMINGS_COLUMNS, SIMULATED, UNNAMED
-from xnn_training.part_masks import BACKGROUND, PART_HEAT_COLUMNS, part_heat_table
+from xnn_training.maps.part_masks import BACKGROUND, PART_HEAT_COLUMNS, part_heat_table
 
 __all__ = ["simulate_bundle", "simulate_namings"]
 

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.inputs import SHARE
-from analysis.labels import CategoryNamings
-from analysis.summaries import explanations
+from analysis.measures.labels import CategoryNamings
+from analysis.measures.summaries import explanations
 
 __all__ = [
     "EXAMPLE_IMAGES",

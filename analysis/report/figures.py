@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.coverage import ANY_ANNOTATOR
-from analysis.labels import CategoryNamings
-from analysis.matching import intersection_graph
+from analysis.measures.coverage import ANY_ANNOTATOR
+from analysis.measures.labels import CategoryNamings
+from analysis.measures.matching import intersection_graph
 
 __all__ = [
     "DPI",

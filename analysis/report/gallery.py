@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.inputs import SHARE
-from analysis.labels import CategoryNamings
+from analysis.measures.labels import CategoryNamings
 from label_config import DISCARDED, NAMED, UNNAMED
 
 __all__ = ["EXAMPLES", "GALLERY_COLUMNS", "gallery_table"]

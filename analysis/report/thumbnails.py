@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from xnn_training.bundle import BundleError, read_bundle
+from xnn_training.bundle.io import BundleError, read_bundle
 
 __all__ = ["SIZE", "Thumb", "Thumbnails"]
 

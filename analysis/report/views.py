@@ -1,4 +1,4 @@
-"""What report.html shows, as plain data for its templates (analysis/templates/).
+"""What report.html shows, as plain data for its templates (analysis/report/templates/).
 
 :func:`table` turns a DataFrame into rows of formatted cells; :func:`gallery_view`,
 :func:`explanations_view` and :func:`distrust_view` build the three picture sections from
@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.distrust import DECISION_LEVEL, PRIOR, map_verdicts
-from analysis.explanation_images import image_maps, image_shares, share_of
+from analysis.measures.distrust import DECISION_LEVEL, PRIOR, map_verdicts
 from analysis.pipeline import Results
+from analysis.report.explanation_images import image_maps, image_shares, share_of
 
 __all__ = [
     "HTML_CATEGORIES",

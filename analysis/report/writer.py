@@ -1,9 +1,9 @@
 """Writing the analysis: the CSV tables, the PNG figures and one self-contained report.html.
 
-report.html is rendered from Jinja2 templates (``analysis/templates/``, autoescaped, so names
+report.html is rendered from Jinja2 templates (``analysis/report/templates/``, autoescaped, so names
 typed by annotators cannot inject markup): ``report.html.j2`` lists the sections, each section
 has its own template, and ``_macros.html.j2`` draws every table, figure and thumbnail. Figures
-are embedded as PNG, map thumbnails as small WebP (:mod:`analysis.thumbnails`) and the style
+are embedded as PNG, map thumbnails as small WebP (:mod:`analysis.report.thumbnails`) and the style
 inline, so the file opens offline and can be mailed or archived alone.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import report_views as views
-from analysis.coverage import ANY_ANNOTATOR
+from analysis.measures.coverage import ANY_ANNOTATOR
 from analysis.pipeline import AGREEMENT_MEASURES, COMPATIBILITY_MEASURES, Results
-from analysis.thumbnails import Thumbnails
+from analysis.report import views
+from analysis.report.thumbnails import Thumbnails
 
 __all__ = ["FIGURES", "SECTIONS", "choose_pair", "write_report"]
 
@@ -100,7 +100,7 @@ def write_report(
     image_categories
         The categories the gallery and the explanations show; default: as many as a
         thumbnail budget allows, flagged ones first
-        (:func:`analysis.report_views.image_categories`).
+        (:func:`analysis.report.views.image_categories`).
 
     Returns
     -------
@@ -129,7 +129,7 @@ def write_report(
 
 def _draw(results: Results, pair: tuple[str, str, str] | None) -> dict[str, bytes]:
     """Figure file stem (``coverage_partial``, ``coverage_partial-2``, ...) -> PNG bytes."""
-    from analysis import figures as f
+    from analysis.report import figures as f
 
     images: dict[str, bytes] = {}
     if len(results.distrust):
@@ -319,7 +319,7 @@ def _render(
         },
     }
     env = Environment(
-        loader=PackageLoader("analysis", "templates"),
+        loader=PackageLoader("analysis.report", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,

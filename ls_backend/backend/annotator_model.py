@@ -2,7 +2,8 @@
 
 A map published from a bundle with embeddings carries its embedding (what it shows: the
 classifier's features under its hot spot, and where the hot spot lies on the object; see
-``xnn_training.embeddings``) next to the descriptors of :func:`ls_backend.naming.describe_map`.
+``xnn_training.bundle.embeddings``) next to the descriptors of
+:func:`ls_backend.backend.naming.describe_map`.
 :func:`fit_annotator_model` learns, from all of one annotator's earlier namings of every
 category, a classifier from those numbers to what *they* did with each map: one of their
 concepts, leave it unsorted, or discard it. Names therefore carry across categories: the "beak"
@@ -62,7 +63,7 @@ from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifie
 from threadpoolctl import ThreadpoolController
 
 from label_config import BOARD_DISCARD, DISCARDED, NAMED, UNNAMED, UNSORTED, group_bucket
-from ls_backend.naming import moves_needed
+from ls_backend.backend.naming import moves_needed
 
 __all__ = [
     "CORE",
@@ -229,11 +230,12 @@ def fit_annotator_model(
         Which embeddings these are (the same network, layers and geometry).
     where
         How many trailing columns of ``features`` say where the hot spot lies (the namer's
-        input: :func:`ls_backend.naming.where_columns` for :func:`ls_backend.naming.features_of`
+        input: :func:`ls_backend.backend.naming.where_columns` for
+        :func:`ls_backend.backend.naming.features_of`
         rows); ``None``: all columns.
     parts
         How many of the ``where`` columns are the parts' shares of the hot spot
-        (:func:`ls_backend.naming.part_columns`). With none, the boosted trees are left out:
+        (:func:`ls_backend.backend.naming.part_columns`). With none, the boosted trees are left out:
         the geometry and descriptors alone say too little for them.
     boards
         The board (category) of each map. Given, the model's :attr:`AnnotatorModel.margin` is
@@ -439,7 +441,8 @@ def cold_start(
     maps are typical: the :data:`CORE` share nearest to the group's mean start grouped, the rest
     (and groups of fewer than three maps) stay in Unsorted. No names: there is no basis.
 
-    ``off_parts`` (:func:`ls_backend.naming.off_parts`, where the data set locates parts): maps
+    ``off_parts`` (:func:`ls_backend.backend.naming.off_parts`, where the data set locates parts):
+    maps
     with at least :data:`OFF_PARTS` of their hot spot off every part stay in Unsorted and out
     of the groups. A classifier whose maps often light up the background beside the object
     would otherwise start most of a first board in groups its annotator then empties.

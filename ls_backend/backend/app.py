@@ -5,8 +5,9 @@ views fail without a prior ``/setup``, spawn a process per webhook and return tr
 the shell keeps its routes and replaces the views of ``/predict``, ``/setup``, ``/webhook``,
 ``/health`` and ``/versions`` with ones that validate input (400 with a JSON message), answer
 at once, and hand learning to :class:`Backend`'s single background thread. The naming logic
-lives in :mod:`ls_backend.naming`; the memory in :mod:`ls_backend.store`; the bounds on a request
-(body size, maps per board and per request, finite numbers) in :mod:`ls_backend.validation`.
+lives in :mod:`ls_backend.backend.naming`; the memory in :mod:`ls_backend.backend.store`; the
+bounds on a request
+(body size, maps per board and per request, finite numbers) in :mod:`ls_backend.backend.validation`.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from label_config import (
     read_label_studio_export,
     taxonomy_region,
 )
-from ls_backend.annotator_model import (
+from ls_backend.backend.annotator_model import (
     AnnotatorModel,
     Proposal,
     cold_start,
@@ -44,7 +45,7 @@ from ls_backend.annotator_model import (
     fit_annotator_model,
     label_of,
 )
-from ls_backend.naming import (
+from ls_backend.backend.naming import (
     MapInfo,
     Naming,
     board_prediction,
@@ -55,8 +56,8 @@ from ls_backend.naming import (
     per_map_proposal,
     where_columns,
 )
-from ls_backend.store import NamingStore
-from ls_backend.validation import (
+from ls_backend.backend.store import NamingStore
+from ls_backend.backend.validation import (
     MAX_REQUEST_BYTES,
     BadRequest,
     TooLarge,
@@ -130,7 +131,7 @@ class Backend:
         # (annotator, embedding space) -> (store version it was fitted at, model or None).
         self._models: dict[tuple[str, str], tuple[tuple[int, int], AnnotatorModel | None]] = {}
         self._fitting = threading.Lock()
-        self._manager = None  # ls_backend.manager.Manager, made on first use
+        self._manager = None  # ls_backend.manager.client.Manager, made on first use
         self._worker = threading.Thread(target=self._learn_forever, name="learner", daemon=True)
         self._worker.start()
 
@@ -365,7 +366,7 @@ class Backend:
         url, key = self._label_studio()
         if not (url and key):
             return
-        from ls_backend.manager import Manager
+        from ls_backend.manager.client import Manager
 
         if self._manager is None or self._manager.url != url.rstrip("/"):
             self._manager = Manager(url, key, timeout=30)
@@ -542,7 +543,7 @@ def create_app(settings: BackendSettings):  # -> flask.Flask
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
 
     def json_body() -> Any:
-        """The strict JSON body, refused unread when it is too big (ls_backend.validation)."""
+        """The strict JSON body, refused unread when it is too big (see validation)."""
         check_body_size(request.content_length)
         raw = request.stream.read(MAX_REQUEST_BYTES + 1)  # a chunked body has no length
         check_body_size(len(raw))

@@ -5,7 +5,7 @@ X-feature, the centre of its heat (``heat_x``, ``heat_y`` in [0, 1]), a few numb
 strong and how focused it is (:data:`DESCRIPTORS`, computed by :func:`describe_map` at publish
 time) and, for a bundle with map embeddings, its embedding (:func:`encode_embedding`), which
 :func:`features_of` turns into the input of the per-annotator model
-(:mod:`ls_backend.annotator_model`). What follows is the older proposal, for tasks without
+(:mod:`ls_backend.backend.annotator_model`). What follows is the older proposal, for tasks without
 embeddings. Two maps are *similar* when they share category and X-feature and their heat
 centres lie within :data:`NEAR` of each other.
 
@@ -46,8 +46,8 @@ from label_config import (
     group_name_region,
     ranker_region,
 )
-from xnn_training.embeddings import GEOMETRY
-from xnn_training.hot_spot import hot_spot
+from xnn_training.bundle.embeddings import GEOMETRY
+from xnn_training.maps.hot_spot import hot_spot
 
 __all__ = [
     "DESCRIPTORS",
@@ -102,7 +102,7 @@ class MapInfo:
     descriptors: tuple[float, ...] | None = None
     """Values of :data:`DESCRIPTORS`, in that order; ``None`` when the task data lacks them."""
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
-    """float32 map embedding (``xnn_training.embeddings``); ``None`` for an older bundle."""
+    """float32 map embedding (``xnn_training.bundle.embeddings``); ``None`` for an older bundle."""
     space: str | None = None
     """The embedding space: embeddings compare only within one (same network and layers)."""
     where: int | None = None

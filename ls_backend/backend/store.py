@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ls_backend.naming import MapInfo, Naming
+from ls_backend.backend.naming import MapInfo, Naming
 
 __all__ = ["NamingStore", "StoredRow"]
 

@@ -236,7 +236,7 @@ def _finite_text(text: str) -> bool:
 def check_predict_bounds(body: Any) -> None:
     """Refuse a ``/predict`` body over the map limits, or with non-finite map numbers.
 
-    Malformed parts are left to :meth:`ls_backend.app.Backend.predict`'s own checks.
+    Malformed parts are left to :meth:`ls_backend.backend.app.Backend.predict`'s own checks.
 
     Raises
     ------

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from label_config import NAMINGS_COLUMNS, read_label_studio_export
-from ls_backend.publish import parse_project_title
+from ls_backend.manager.publish import parse_project_title
 
 __all__ = [
     "ForeignAnnotation",
@@ -72,7 +72,7 @@ def published_exports(url: str, token: str) -> tuple[list[PublishedExport], dict
     (list of PublishedExport, dict)
         The exports in project-id order, and every known account's e-mail by user id.
     """
-    from ls_backend.manager import Manager
+    from ls_backend.manager.client import Manager
 
     manager = Manager(url, token, timeout=300)
     annotators = manager.annotators()

@@ -1,7 +1,8 @@
 """``xnaming publish``: a map bundle -> one Label Studio project per annotator.
 
 For each annotator: their account in an organization of their own, with the manager in it too
-(``ls_backend.isolation``, through :class:`ls_backend.manager.Manager`: no annotator sees another's
+(``ls_backend.isolation``, through :class:`ls_backend.manager.client.Manager`: no annotator sees
+another's
 work), their project in it (found again by title on a second run), a local files storage so
 the annotator's browser can load the images from Label Studio itself, the tasks that are not
 there yet (task data per ``docs/formats.md``, with each map's embedding when the bundle has
@@ -26,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from label_config import DEFAULT_GROUPS, MODES, board_config, per_map_config
-from ls_backend.naming import DESCRIPTORS, describe_map, encode_embedding
-from xnn_training.bundle import Bundle, read_bundle
-from xnn_training.embeddings import check_embeddings, read_embeddings
+from ls_backend.backend.naming import DESCRIPTORS, describe_map, encode_embedding
+from xnn_training.bundle.embeddings import check_embeddings, read_embeddings
+from xnn_training.bundle.io import Bundle, read_bundle
 
 __all__ = [
     "MODES",
@@ -73,13 +74,14 @@ def parse_project_title(title: str) -> tuple[str, str] | None:
 def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) -> pd.DataFrame:
     """The bundle's ``activations.csv`` with what the backend knows of each map.
 
-    The bundle is read (and checked) by :func:`xnn_training.bundle.read_bundle`. Adds the
-    columns of :func:`ls_backend.naming.describe_map` (``heat_x``, ``heat_y``: the centre of the
+    The bundle is read (and checked) by :func:`xnn_training.bundle.io.read_bundle`. Adds the
+    columns of :func:`ls_backend.backend.naming.describe_map` (``heat_x``, ``heat_y``: the centre
+    of the
     map's positive heat; how large, spread and peaked its hot spot is), read from each raw map.
 
     Raises
     ------
-    xnn_training.bundle.BundleError
+    xnn_training.bundle.io.BundleError
         ``bundle`` is not a finished map bundle (the message says what is missing).
     ValueError
         Unknown categories, or a raw map that cannot be read.
@@ -293,7 +295,7 @@ def publish(
     -------
     list of PublishedProject
     """
-    from ls_backend.manager import Manager
+    from ls_backend.manager.client import Manager
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from label_config import DISCARDED, NAMED, UNNAMED, read_label_studio_export
-from ls_backend.collect import own_annotations, published_exports
+from ls_backend.manager.collect import own_annotations, published_exports
 
 __all__ = ["ProjectStatus", "format_status", "project_status", "status", "watch"]
 
@@ -49,7 +49,7 @@ def _activation_ids(data: dict) -> list[str]:
 
 
 def project_status(export, emails: dict[int, str], *, active: bool = True) -> ProjectStatus:
-    """The figures of one :class:`ls_backend.collect.PublishedExport`."""
+    """The figures of one :class:`ls_backend.manager.collect.PublishedExport`."""
     tasks, foreign = own_annotations(export, emails)
     done = [t for t in tasks if any(not a.get("was_cancelled") for a in t["annotations"])]
     reached = {i for t in done for i in _activation_ids(t.get("data", {}))}
@@ -80,7 +80,7 @@ def project_status(export, emails: dict[int, str], *, active: bool = True) -> Pr
 
 def status(url: str, token: str) -> list[ProjectStatus]:
     """Every published project's figures, by annotator then mode."""
-    from ls_backend.manager import Manager
+    from ls_backend.manager.client import Manager
 
     exports, emails = published_exports(url, token)
     active = {a.email.lower(): a.active for a in Manager(url, token).annotators()}

@@ -21,11 +21,11 @@ import warnings
 import pytest
 
 from analysis import analyze, read_activations
-from analysis.distrust import FLAG_LEVEL
-from analysis.simulated_annotators import simulate_bundle
+from analysis.measures.distrust import FLAG_LEVEL
+from analysis.namers.simulated_annotators import simulate_bundle
 from xnn_training import make_toybirds, train_dnn, train_xnn
-from xnn_training.explain import explain
-from xnn_training.part_masks import cue_pointing_game, pointing_game
+from xnn_training.maps.explain import explain
+from xnn_training.maps.part_masks import cue_pointing_game, pointing_game
 
 pytestmark = pytest.mark.slow
 
@@ -87,8 +87,8 @@ def _accuracy(dnn_path, data, category) -> float:
     import torch
     from PIL import Image
 
-    from xnn_training.datasets import image_transform
-    from xnn_training.runs import load_dnn_run
+    from xnn_training.data.datasets import image_transform
+    from xnn_training.training.runs import load_dnn_run
 
     dnn = load_dnn_run(dnn_path)
     transform = image_transform(dnn.image_size)

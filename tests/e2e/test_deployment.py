@@ -91,10 +91,10 @@ def test_env_example_defines_every_variable_the_compose_file_uses():
 
 def test_dockerfile_installs_every_package_from_the_lock():
     dockerfile = (REPO / "Dockerfile").read_text()
-    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
         "packages"
-    ]
-    for package in {p.split(".")[0] for p in packages}:  # sub-packages come with theirs
+    ]["find"]["include"]
+    for package in {p.rstrip("*").split(".")[0] for p in include}:  # sub-packages come with theirs
         assert f"COPY {package} ./{package}" in dockerfile
     assert "uv sync --locked" in dockerfile
 

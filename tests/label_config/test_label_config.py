@@ -20,7 +20,7 @@ from label_config import (
     read_controls,
     taxonomy_region,
 )
-from ls_backend.naming import MapInfo, board_prediction
+from ls_backend.backend.naming import MapInfo, board_prediction
 
 
 def _controls(config: str) -> dict[str, str]:

@@ -1,11 +1,11 @@
 """A small hand-made map bundle in the format of docs/formats.md, for tests and benchmarks.
 
 The real bundle comes from ``xnaming explain``; this one is drawn with Pillow and written
-through the bundle's own writer (:class:`xnn_training.bundle.BundleWriter`), so every reader
+through the bundle's own writer (:class:`xnn_training.bundle.io.BundleWriter`), so every reader
 takes it as it takes a real one. Next to the bundle's tables, ``parts.csv`` (activation_id,
 part) gives the bird part each map's heat sits on, which stands in for the concept a careful
 annotator would give (the fixed grouping of the moves measurement). With ``embeddings=True``
-every map also gets an embedding (``xnn_training.embeddings``): a few "appearance" channels
+every map also gets an embedding (``xnn_training.bundle.embeddings``): a few "appearance" channels
 that tell the parts apart (with a colour shift per category, as toybirds' species differ) and
 the geometry of its hot spot, gathered into ``embeddings.npz`` as ``xnaming explain`` does.
 """
@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from xnn_training.bundle import (
+from xnn_training.bundle.embeddings import GEOMETRY, embeddings_entry, write_embeddings
+from xnn_training.bundle.io import (
     ActivationMap,
     BundleWriter,
     ExplainedImage,
     activation_id,
     read_table,
 )
-from xnn_training.embeddings import GEOMETRY, embeddings_entry, write_embeddings
-from xnn_training.table_one import table_one
+from xnn_training.training.table_one import table_one
 
 # Where each part's heat sits (x, y as fractions of the image) and its colour in the image.
 PARTS = {"head": (0.25, 0.25), "wing": (0.55, 0.55), "tail": (0.85, 0.8), "leaves": (0.2, 0.85)}

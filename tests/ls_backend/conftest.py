@@ -35,7 +35,7 @@ class LiveLabelStudio:
 
     def projects(self) -> list:
         """Every project the manager reaches, in every annotator's organization (SDK objects)."""
-        from ls_backend.manager import Manager
+        from ls_backend.manager.client import Manager
 
         manager = Manager(self.url, self.token)
         return [manager.client(o).projects.get(p["id"]) for o, p in manager.projects()]

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import requests
 
-from ls_backend.app import MODEL_VERSION
-from ls_backend.naming import DESCRIPTORS
+from ls_backend.backend.app import MODEL_VERSION
+from ls_backend.backend.naming import DESCRIPTORS
+from ls_backend.backend.store import NamingStore
 from ls_backend.server import login_session
-from ls_backend.store import NamingStore
 from tests.ls_backend.helpers import ranker, taxonomy, wait_for
 from xnaming.cli import main
 

@@ -14,10 +14,10 @@ import sys
 import pytest
 import requests
 
-from ls_backend.app import MODEL_VERSION
-from ls_backend.publish import publish
+from ls_backend.backend.app import MODEL_VERSION
+from ls_backend.backend.store import NamingStore
+from ls_backend.manager.publish import publish
 from ls_backend.server import free_port, load_credentials, login_session
-from ls_backend.store import NamingStore
 from tests.ls_backend.helpers import ranker, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]

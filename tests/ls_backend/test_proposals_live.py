@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ls_backend.app import MODEL_VERSION
+from ls_backend.backend.app import MODEL_VERSION
+from ls_backend.backend.store import NamingStore
 from ls_backend.server import login_session
-from ls_backend.store import NamingStore
 from tests.ls_backend.bundle_factory import make_bundle, read_parts
 from tests.ls_backend.helpers import group_names, wait_for
 from tests.ls_backend.helpers import ranker as board_result
@@ -130,7 +130,7 @@ def _store_rows(label_studio) -> list:
 
 
 def test_webhook_replays_and_other_people_teach_nothing(label_studio, beak) -> None:
-    from ls_backend.manager import Manager
+    from ls_backend.manager.client import Manager
 
     before = _store_rows(label_studio)
     assert before, "run after the first test: the annotator has sorted board 1"

@@ -48,7 +48,7 @@ def record_bundle_adds(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[st
     are written, then again without, to let a resumed run finish; each call returns its own
     list of image ids and patches over the previous call.
     """
-    from xnn_training.bundle import BundleWriter
+    from xnn_training.bundle.io import BundleWriter
 
     original = BundleWriter.add
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from xnn_training import make_toybirds, train_dnn, train_xnn
-from xnn_training.bundle import read_bundle
-from xnn_training.explain import explain
-from xnn_training.runs import load_xnn_run
+from xnn_training.bundle.io import read_bundle
+from xnn_training.maps.explain import explain
+from xnn_training.training.runs import load_xnn_run
 
 pytestmark = [
     pytest.mark.slow,

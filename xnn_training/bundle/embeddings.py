@@ -1,12 +1,12 @@
 """The bundle's map embeddings file: what each map shows, one row per significant activation.
 
-A map's embedding (docs/maps.md, "Map embeddings"; computed by :mod:`xnn_training.embed` during
+A map's embedding (docs/maps.md, "Map embeddings"; computed by :mod:`xnn_training.maps.embed` during
 ``xnaming explain``) is the classifier's activations at a few layers below the map layer,
 averaged under the map's hot spot, followed by :data:`GEOMETRY`: where the hot spot lies in the
 image and on the object, and, when the data set locates the object's parts (CUB-200's part
 locations, toybirds' part masks), how the hot spot's heat falls among those parts. While a
 bundle is written each map file keeps its map's embedding (array
-:data:`xnn_training.bundle.MAP_EMBEDDING`), so interrupted and sharded runs lose nothing;
+:data:`xnn_training.bundle.io.MAP_EMBEDDING`), so interrupted and sharded runs lose nothing;
 when the bundle is finished :func:`write_embeddings` gathers them into one file,
 ``embeddings.npz``, in ``activations.csv`` order. :func:`read_embeddings` reads it back and
 checks that it belongs to its bundle. Light: numpy and the bundle reader only, no torch.
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from xnn_training.bundle import (
+from xnn_training.bundle.io import (
     ACTIVATION_COLUMNS,
     ACTIVATIONS_TABLE,
     MANIFEST,
@@ -43,7 +43,7 @@ from xnn_training.bundle import (
     read_bundle,
     read_table,
 )
-from xnn_training.hot_spot import HOT_SPOT
+from xnn_training.maps.hot_spot import HOT_SPOT
 
 __all__ = [
     "ELSEWHERE",
@@ -250,7 +250,7 @@ def write_embeddings(root: Path) -> Path | None:
     """Gather the embeddings kept in a bundle's map files into ``root/embeddings.npz``.
 
     Called by ``xnaming explain`` when every image is in ``activations.csv`` (after merging
-    the parts), before :meth:`~xnn_training.bundle.BundleWriter.finish` takes the hashes.
+    the parts), before :meth:`~xnn_training.bundle.io.BundleWriter.finish` takes the hashes.
     Rows come in ``activations.csv`` order, so the file does not depend on how the run was
     split or resumed.
 
@@ -308,7 +308,7 @@ def read_embeddings(bundle: Bundle | Path) -> Embeddings | None:
     Parameters
     ----------
     bundle
-        A bundle read with :func:`xnn_training.bundle.read_bundle`, or its directory (read
+        A bundle read with :func:`xnn_training.bundle.io.read_bundle`, or its directory (read
         here, complete bundles only).
 
     Returns

@@ -62,7 +62,8 @@ PARTS = "parts"
 """While a sharded run writes: ``parts/<part>/`` holds one process's table rows."""
 MAP_EMBEDDING = "embedding"
 """The array of a map file (``maps/<image>/x<k>.npz``) that holds the map's embedding, when the
-bundle has embeddings (:mod:`xnn_training.embeddings` gathers them when the bundle is finished)."""
+bundle has embeddings (:mod:`xnn_training.bundle.embeddings` gathers them when the bundle is
+finished)."""
 LOCK = ".lock"
 """While a run writes: held by its main writer, so that a second run on the bundle is refused."""
 ACTIVATION_COLUMNS = (
@@ -119,7 +120,7 @@ class ActivationMap:
     overlay
         What the annotator sees: the image with the map blended on top.
     embedding
-        What the map shows (:mod:`xnn_training.embed`), or None in a bundle without embeddings.
+        What the map shows (:mod:`xnn_training.maps.embed`), or None in a bundle without embeddings.
     """
 
     x_feature: int

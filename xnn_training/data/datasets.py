@@ -7,7 +7,7 @@ has them (toybirds: a part mask per image; CUB: part locations and a bounding bo
 
 Layouts, tried in this order:
 
-- toybirds: ``toybirds.json`` at the top (see :mod:`xnn_training.toybirds`);
+- toybirds: ``toybirds.json`` at the top (see :mod:`xnn_training.data.toybirds`);
 - CUB-200-2011: ``images.txt``, ``classes.txt``, ``image_class_labels.txt``,
   ``train_test_split.txt`` and ``images/`` (``bounding_boxes.txt`` and ``parts/`` optional);
   the directory may also be the parent of ``CUB_200_2011/``;

@@ -3,17 +3,17 @@
 For every significant activation, what its map shows (docs/maps.md, "Map embeddings"):
 
 - **appearance**: for each embedding layer (below the map layer), the layer's activations
-  averaged over the map's hot spot (the pixels at least :data:`~xnn_training.hot_spot.HOT_SPOT`
+  averaged over the map's hot spot (the pixels at least :data:`~xnn_training.maps.hot_spot.HOT_SPOT`
   of the map's maximum: what lights up in the overlay the annotator sees), each pixel weighted
   by the map and taking the activations of the layer's cell it falls in;
-- **geometry** (:data:`xnn_training.embeddings.GEOMETRY`, in that order): where the hot spot
+- **geometry** (:data:`xnn_training.bundle.embeddings.GEOMETRY`, in that order): where the hot spot
   lies in the image and relative to the object, which is located from the map layer's
   activation energy (the channel norm above its mean, as SCDA localises birds in CUB-200), so
   no part masks or second pass are needed;
 - **parts** (when the data set locates the object's parts: CUB-200's part locations, the
   centres of toybirds' part masks): the share of the hot spot's heat on each part, a pixel
   counting for the nearest located part within a radius, else for ``elsewhere``, at each of
-  :data:`~xnn_training.embeddings.PART_RADII`. People name maps after the part they light up;
+  :data:`~xnn_training.bundle.embeddings.PART_RADII`. People name maps after the part they light up;
   these columns say which, in the same terms on every board, where looks change by species;
 - **part masks** (when the data set has them: toybirds, a part segmentation): the share of the
   hot spot's heat on each part's mask, and off every part. A location is one point: a wing
@@ -33,8 +33,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from xnn_training.embeddings import PART_RADII
-from xnn_training.hot_spot import HOT_SPOT
+from xnn_training.bundle.embeddings import PART_RADII
+from xnn_training.maps.hot_spot import HOT_SPOT
 
 __all__ = ["LayerTaps", "default_embedding_layers", "embed_maps"]
 
@@ -218,7 +218,7 @@ def embed_maps(
     -------
     torch.Tensor
         float32, on ``heat``'s device, (n, sum of the layers' channels + len(GEOMETRY)), and
-        (P + 1) more columns per one of :data:`~xnn_training.embeddings.PART_RADII` with
+        (P + 1) more columns per one of :data:`~xnn_training.bundle.embeddings.PART_RADII` with
         ``parts``, then P + 1 more with ``part_masks``. A map without positive values has the
         whole image as its hot spot.
     """

@@ -6,15 +6,15 @@ Data flow per batch of images (docs/maps.md, "The explain stage"):
 2. from that activation, the rest of the DNN (features, logits) and the xNN (X-features,
    scores), without autograd (``SplitModel.upper``);
 3. the significant X-features of each image's explained class
-   (:func:`xnn_training.significant.significant_features`);
+   (:func:`xnn_training.maps.significant.significant_features`);
 4. Excitation Backprop from each significant X-feature down to the cached activation, for all
    images of a batch explained by the same class at once, through
    ``nn.Sequential(nn.Identity(), upper, encoder of the class)`` with the identity as map layer;
-5. each map's embedding (:mod:`xnn_training.embed`): the embedding layers' outputs, tapped
+5. each map's embedding (:mod:`xnn_training.maps.embed`): the embedding layers' outputs, tapped
    from the forward pass of step 1, pooled under the map's hot spot;
 6. the image, raw maps, embeddings and overlays written with
-   :class:`xnn_training.bundle.BundleWriter`; when the bundle is finished the embeddings are
-   gathered into ``embeddings.npz`` (:mod:`xnn_training.embeddings`).
+   :class:`xnn_training.bundle.io.BundleWriter`; when the bundle is finished the embeddings are
+   gathered into ``embeddings.npz`` (:mod:`xnn_training.bundle.embeddings`).
 
 The model is split at the map layer with ``torch.fx`` (the graph torchvision's
 ``create_feature_extractor`` traces), so the expensive layers below the map layer run once per
@@ -42,19 +42,19 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 from tqdm import tqdm
 
-from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage, read_table
-from xnn_training.datasets import ImageDataset, open_dataset
+from xnn_training.bundle.embeddings import embeddings_entry, write_embeddings
+from xnn_training.bundle.io import ActivationMap, BundleWriter, ExplainedImage, read_table
+from xnn_training.data.datasets import ImageDataset, open_dataset
 from xnn_training.defaults import SIGNIFICANT_SHARE
 from xnn_training.devices import loader_options, resolve_device, strict_float32
-from xnn_training.embed import LayerTaps, default_embedding_layers, embed_maps
-from xnn_training.embeddings import embeddings_entry, write_embeddings
-from xnn_training.excitation_backprop import ExcitationBackprop
-from xnn_training.models import MAP_LAYERS
-from xnn_training.overlay import overlay
-from xnn_training.runs import WEIGHTS, XNNRun, load_dnn_run, load_xnn_run, relative, sha256
-from xnn_training.shards import Group, Rank, ShardError, launched_rank, run_workers, shard
-from xnn_training.significant import significant_features
-from xnn_training.table_one import table_one
+from xnn_training.maps.embed import LayerTaps, default_embedding_layers, embed_maps
+from xnn_training.maps.excitation_backprop import ExcitationBackprop
+from xnn_training.maps.overlay import overlay
+from xnn_training.maps.shards import Group, Rank, ShardError, launched_rank, run_workers, shard
+from xnn_training.maps.significant import significant_features
+from xnn_training.nets.models import MAP_LAYERS
+from xnn_training.training.runs import WEIGHTS, XNNRun, load_dnn_run, load_xnn_run, relative, sha256
+from xnn_training.training.table_one import table_one
 
 __all__ = [
     "DISPLAY_SIZE",
@@ -568,7 +568,7 @@ def explain(
     where it stopped when the same command is run again, with any number of processes.
 
     Under torchrun (``RANK`` and ``WORLD_SIZE`` set) each rank explains its share of the images
-    into its part of the bundle and rank 0 merges the parts (:mod:`xnn_training.shards`); the
+    into its part of the bundle and rank 0 merges the parts (:mod:`xnn_training.maps.shards`); the
     bundle is the one a single process writes, rows in data set order (docs/maps.md, "Several
     processes, GPUs and machines").
 
@@ -591,7 +591,7 @@ def explain(
     embedding_layers
         Module names at or below the map layer whose activations under each map's hot spot
         embed it (``embeddings.npz``, the manifest's ``embeddings``); default
-        :func:`xnn_training.embed.default_embedding_layers`; empty: no embeddings.
+        :func:`xnn_training.maps.embed.default_embedding_layers`; empty: no embeddings.
     threshold
         Significant X-features cover this share of the positive score (0, 1].
     contrastive
@@ -627,9 +627,9 @@ def explain(
     ValueError
         Runs that do not belong together, an unknown layer (valid names listed), a bad option,
         a device this machine does not have.
-    xnn_training.bundle.BundleError
+    xnn_training.bundle.io.BundleError
         ``out`` holds something other than this bundle, or another run is writing it.
-    xnn_training.shards.ShardError
+    xnn_training.maps.shards.ShardError
         A rank or worker failed or did not finish in time; every image finished is kept, and
         the same command (with any number of processes) completes the bundle.
     """
@@ -708,7 +708,7 @@ def _explain_with_workers(job: _Job, workers: int, threads: int | None) -> Path:
 
 
 def _explain_worker(index: int, go: Any, workers: int, job: _Job, threads: int) -> None:
-    """One ``--workers`` process (started by :func:`xnn_training.shards.run_workers`)."""
+    """One ``--workers`` process (started by :func:`xnn_training.maps.shards.run_workers`)."""
     torch.set_num_threads(threads)
     setup = _set_up(job)
     rank = Rank(index, workers, index)

@@ -1,9 +1,9 @@
 """The hot spot of an activation map: what lights up in the overlay an annotator sees.
 
 Pixels at least :data:`HOT_SPOT` of a map's maximum form its hot spot; in the jet overlay
-(:mod:`xnn_training.overlay`) they are the yellow-to-red region. The ML backend describes maps
-by it (``ls_backend.naming.describe_map``) and the simulated annotators name what it covers
-(:func:`xnn_training.part_masks.heat_by_part`): an annotator names what lights up, while the
+(:mod:`xnn_training.maps.overlay`) they are the yellow-to-red region. The ML backend describes maps
+by it (``ls_backend.backend.naming.describe_map``) and the simulated annotators name what it covers
+(:func:`xnn_training.maps.part_masks.heat_by_part`): an annotator names what lights up, while the
 faint tail of an upsampled map would otherwise put most of the heat on the (large) background
 of every image. Light (numpy only).
 """

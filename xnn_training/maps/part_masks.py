@@ -6,9 +6,9 @@ Both measures pair each significant map of a bundle with its image's part mask
 - :func:`pointing_game`: the maximum of each raw map is looked up in the mask; a map "hits"
   when it lies on any bird part (label > 0, not the background). This is the pointing game of
   Zhang et al. (2016) with the whole bird as the object.
-- :func:`part_heat_table`: the share of each map's hot spot (:mod:`xnn_training.hot_spot`,
+- :func:`part_heat_table`: the share of each map's hot spot (:mod:`xnn_training.maps.hot_spot`,
   what lights up in the overlay) inside each part, which the simulated annotators
-  (:mod:`analysis.simulated_annotators`) name maps by.
+  (:mod:`analysis.namers.simulated_annotators`) name maps by.
 - :func:`cue_pointing_game`: for a data set with a planted shortcut (``toybirds --shortcut``),
   whether the maps of the images that carry the cue peak on it. The part masks say background
   under the cue, so the simulated annotators see it as background.
@@ -24,9 +24,9 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from xnn_training.bundle import read_bundle
-from xnn_training.hot_spot import HOT_SPOT, hot_spot
-from xnn_training.toybirds import PARTS
+from xnn_training.bundle.io import read_bundle
+from xnn_training.data.toybirds import PARTS
+from xnn_training.maps.hot_spot import HOT_SPOT, hot_spot
 
 __all__ = [
     "BACKGROUND",
@@ -57,7 +57,7 @@ def _maps_and_masks(
     ValueError
         ``data`` has no part masks, or the bundle has images that ``data`` does not have.
     """
-    from xnn_training.datasets import open_dataset  # torch; only when maps are measured
+    from xnn_training.data.datasets import open_dataset  # torch; only when maps are measured
 
     content = read_bundle(Path(bundle))
     masks: dict[str, tuple] = {}

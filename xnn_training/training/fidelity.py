@@ -2,7 +2,7 @@
 
 One row per explained class and a row with category ``"overall"``; accuracies and fractions in
 [0, 1]. ``images``, the accuracies and ``mean_significant`` are the paper's Table 1, computed by
-:func:`xnn_training.table_one.table_one` (as the bundle's ``summary.csv`` is). Columns:
+:func:`xnn_training.training.table_one.table_one` (as the bundle's ``summary.csv`` is). Columns:
 
 - ``images``: test images of the class;
 - ``dnn_accuracy`` / ``xnn_accuracy``: on those images; the xNN prediction is the argmax after
@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 
 from xnn_training.defaults import SIGNIFICANT_SHARE
-from xnn_training.significant import significant_features
-from xnn_training.table_one import table_one
-from xnn_training.xnn import XNN
+from xnn_training.maps.significant import significant_features
+from xnn_training.nets.xnn import XNN
+from xnn_training.training.table_one import table_one
 
 __all__ = ["COLUMNS", "fidelity_report", "print_fidelity", "write_fidelity"]
 

@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from xnn_training.datasets import ImageDataset, detect_layout, open_dataset
+from xnn_training.data.datasets import ImageDataset, detect_layout, open_dataset
 from xnn_training.devices import loader_options, resolve_device
-from xnn_training.models import build_dnn, default_feature_layer, feature_extractor
-from xnn_training.runs import (
+from xnn_training.nets.models import build_dnn, default_feature_layer, feature_extractor
+from xnn_training.training.runs import (
     DNN_FORMAT,
     VERSION,
     load_checkpoint,

@@ -18,12 +18,13 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from xnn_training.datasets import ImageDataset, open_dataset
+from xnn_training.data.datasets import ImageDataset, open_dataset
 from xnn_training.devices import loader_options, resolve_device
-from xnn_training.fidelity import fidelity_report, print_fidelity, write_fidelity
-from xnn_training.fit_dnn import cosine_lr
-from xnn_training.losses import LossWeights, faithfulness, pull_away, sparse_reconstruction
-from xnn_training.runs import (
+from xnn_training.nets.losses import LossWeights, faithfulness, pull_away, sparse_reconstruction
+from xnn_training.nets.xnn import XNN
+from xnn_training.training.fidelity import fidelity_report, print_fidelity, write_fidelity
+from xnn_training.training.fit_dnn import cosine_lr
+from xnn_training.training.runs import (
     VERSION,
     WEIGHTS,
     XNN_FORMAT,
@@ -37,7 +38,6 @@ from xnn_training.runs import (
     versions,
     write_run,
 )
-from xnn_training.xnn import XNN
 
 __all__ = ["extract_features", "fit_xnn", "train_xnn"]
 

@@ -22,8 +22,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xnn_training.files import relative, sha256  # re-exported for the training code
-from xnn_training.models import build_dnn, feature_extractor
-from xnn_training.xnn import XNN
+from xnn_training.nets.models import build_dnn, feature_extractor
+from xnn_training.nets.xnn import XNN
 
 __all__ = [
     "DNN_FORMAT",

@@ -4,7 +4,7 @@ Hamidi-Haines et al. (2018), Table 1: for each explained category, the number of
 total and mean number of significant activations per image, the DNN's and the xNN's accuracy,
 and the xNN's RMSE against the DNN's logit. ``xnaming explain`` writes it as the bundle's
 ``summary.csv`` from ``images.csv``; ``xnaming train xnn``'s fidelity report
-(:mod:`xnn_training.fidelity`) takes its accuracy and significance columns from it.
+(:mod:`xnn_training.training.fidelity`) takes its accuracy and significance columns from it.
 Pandas only (no torch), so the bundle's readers can use it too.
 """
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis import NameJudge, normalize_name
-from analysis.compatibility import compatibility_table
+from analysis.measures.compatibility import compatibility_table
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from analysis import analyze
-from analysis.distrust import FLAG_LEVEL, PRIOR, DistrustWords, distrust_table
-from analysis.synthetic import synthetic_study
+from analysis.measures.distrust import FLAG_LEVEL, PRIOR, DistrustWords, distrust_table
+from analysis.namers.synthetic import synthetic_study
 
 SHARES = {"a1": 0.6, "a2": 0.4, "a3": 0.5, "a7": 0.5, "a4": 0.8, "a5": 0.2, "a6": 1.0}
 

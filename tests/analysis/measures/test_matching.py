@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics.cluster import contingency_matrix
 
-import analysis.matching
-from analysis.matching import intersection_graph, match_d1, match_d2, match_d_family
+import analysis.measures.matching
+from analysis.measures.matching import intersection_graph, match_d1, match_d2, match_d_family
 
 
 @pytest.fixture(params=["search", "program"])
@@ -22,7 +22,7 @@ def solver(request, monkeypatch):
     """Run D = 2 tests through both exact paths: exhaustive search and the LP / integer
     program (forced by making no component "small")."""
     if request.param == "program":
-        monkeypatch.setattr(analysis.matching, "_SMALL_NODES", 0)
+        monkeypatch.setattr(analysis.measures.matching, "_SMALL_NODES", 0)
     return request.param
 
 
@@ -196,7 +196,7 @@ def test_matching_is_symmetric_under_transpose(w):
 
 
 def test_limits_give_an_unproven_answer_with_a_bound(monkeypatch):
-    monkeypatch.setattr(analysis.matching, "_SMALL_NODES", 0)
+    monkeypatch.setattr(analysis.measures.matching, "_SMALL_NODES", 0)
     rng = np.random.default_rng(3)
     w = rng.integers(0, 9, (8, 8)) * (rng.random((8, 8)) < 0.5)
     exact = match_d2(w)
@@ -221,20 +221,20 @@ def test_integer_program_closes_fractional_gaps(monkeypatch):
     """Where the LP relaxation is fractional and no greedy start meets its bound, the
     branch-and-bound must still find the optimum (checked against exhaustive search)."""
     calls = {"integer": 0}
-    real_milp = analysis.matching.milp
+    real_milp = analysis.measures.matching.milp
 
     def counting_milp(*args, **kwargs):
         if "integrality" in kwargs:
             calls["integer"] += 1
         return real_milp(*args, **kwargs)
 
-    monkeypatch.setattr(analysis.matching, "milp", counting_milp)
-    monkeypatch.setattr(analysis.matching, "_greedy", lambda w, start=None: (0, []))
-    monkeypatch.setattr(analysis.matching, "_SMALL_NODES", 0)
+    monkeypatch.setattr(analysis.measures.matching, "milp", counting_milp)
+    monkeypatch.setattr(analysis.measures.matching, "_greedy", lambda w, start=None: (0, []))
+    monkeypatch.setattr(analysis.measures.matching, "_SMALL_NODES", 0)
     rng = np.random.default_rng(11)
     for _ in range(12):
         w = rng.integers(1, 9, (5, 6)) * (rng.random((5, 6)) < 0.5)
-        expected = analysis.matching._packing_search(w)
+        expected = analysis.measures.matching._packing_search(w)
         assert expected is not None
         result = match_d2(w)
         assert result.optimal

@@ -7,7 +7,7 @@ import warnings
 import pandas as pd
 
 from analysis import agreement_tables, category_namings, check_activations, check_namings
-from analysis.synthetic import synthetic_study
+from analysis.namers.synthetic import synthetic_study
 
 
 def test_workers_do_not_change_the_tables():

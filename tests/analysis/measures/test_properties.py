@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from analysis import analyze, named_alpha, pair_agreement
-from analysis.agreement import adjusted_rand, normalized_mutual_info
-from analysis.matching import intersection_graph
+from analysis.measures.agreement import adjusted_rand, normalized_mutual_info
+from analysis.measures.matching import intersection_graph
 
 labelings = (
     st.integers(1, 30)

@@ -10,12 +10,17 @@ import pandas as pd
 import pytest
 
 from analysis import analyze, write_report
-from analysis.discover import agreement_against, discover_namings, place_name, shuffled_groups
 from analysis.inputs import check_namings, load_namings
+from analysis.namers.discover import (
+    agreement_against,
+    discover_namings,
+    place_name,
+    shuffled_groups,
+)
 from label_config import MACHINE, MADE_BY, NAMINGS_COLUMNS
 from tests.ls_backend.bundle_factory import make_bundle, read_parts
 from xnaming.cli import main
-from xnn_training.bundle import read_bundle
+from xnn_training.bundle.io import read_bundle
 
 
 @pytest.fixture(scope="module")
@@ -169,9 +174,9 @@ def toybirds(tmp_path_factory):
     """A real toybirds run (3 species, 50 test images each; a shorter training than the demo's),
     its bundle with embeddings and five simulated annotators' namings of it. (Trained for 6
     epochs instead the maps are too weak to name: discover then beats only most shuffles.)"""
-    from analysis.simulated_annotators import simulate_bundle
+    from analysis.namers.simulated_annotators import simulate_bundle
     from xnn_training import make_toybirds, train_dnn, train_xnn
-    from xnn_training.explain import explain
+    from xnn_training.maps.explain import explain
 
     root = tmp_path_factory.mktemp("toybirds-discover")
     data = make_toybirds(root / "data", classes=3, per_class=150, seed=3)

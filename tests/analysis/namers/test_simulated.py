@@ -7,7 +7,7 @@ import warnings
 import pytest
 
 from analysis import analyze, write_report
-from analysis.synthetic import synthetic_study
+from analysis.namers.synthetic import synthetic_study
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.annotator_profiles import DEFAULT_PROFILES, AnnotatorProfile
-from analysis.simulated_annotators import simulate_namings
-from xnn_training.part_masks import BACKGROUND
+from analysis.namers.annotator_profiles import DEFAULT_PROFILES, AnnotatorProfile
+from analysis.namers.simulated_annotators import simulate_namings
+from xnn_training.maps.part_masks import BACKGROUND
 
 
 def _part_heat(rows):

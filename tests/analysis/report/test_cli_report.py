@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis import analyze, write_report
-from analysis.synthetic import synthetic_study
+from analysis.namers.synthetic import synthetic_study
 from xnaming.cli import main
 from xnaming.errors import BAD_INPUT
 

@@ -8,9 +8,9 @@ import warnings
 import pytest
 
 from analysis import analyze, write_report
-from analysis.figures import PAGE, pages, short_labels
-from analysis.report import choose_pair
-from analysis.synthetic import synthetic_study
+from analysis.namers.synthetic import synthetic_study
+from analysis.report.figures import PAGE, pages, short_labels
+from analysis.report.writer import choose_pair
 
 
 def _png_size(path) -> tuple[int, int]:

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from analysis import analyze
-from analysis.explanation_images import image_maps, image_shares, share_of
-from analysis.summaries import explanations
-from analysis.synthetic import synthetic_study
+from analysis.measures.summaries import explanations
+from analysis.namers.synthetic import synthetic_study
+from analysis.report.explanation_images import image_maps, image_shares, share_of
 
 
 @pytest.fixture(scope="module")

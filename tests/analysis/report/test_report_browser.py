@@ -20,10 +20,10 @@ import pytest
 from PIL import Image
 
 from analysis import analyze, load_namings, read_activations, write_report
-from analysis.simulated_annotators import simulate_bundle
-from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage
-from xnn_training.overlay import overlay
-from xnn_training.toybirds import PARTS, make_toybirds
+from analysis.namers.simulated_annotators import simulate_bundle
+from xnn_training.bundle.io import ActivationMap, BundleWriter, ExplainedImage
+from xnn_training.data.toybirds import PARTS, make_toybirds
+from xnn_training.maps.overlay import overlay
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

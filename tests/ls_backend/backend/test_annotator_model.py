@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from label_config import BOARD_DISCARD, UNNAMED, UNSORTED
-from ls_backend.annotator_model import (
+from ls_backend.backend.annotator_model import (
     MIN_HISTORY,
     OFF_PARTS,
     cold_start,
@@ -15,12 +15,12 @@ from ls_backend.annotator_model import (
     label_of,
     propose,
 )
-from ls_backend.app import Backend, BackendSettings
-from ls_backend.naming import decode_embedding, encode_embedding, maps_of_task
-from ls_backend.store import NamingStore
+from ls_backend.backend.app import Backend, BackendSettings
+from ls_backend.backend.naming import decode_embedding, encode_embedding, maps_of_task
+from ls_backend.backend.store import NamingStore
 from tests.ls_backend.helpers import group_names
 from tests.ls_backend.helpers import ranker as board_result
-from xnn_training.embeddings import GEOMETRY
+from xnn_training.bundle.embeddings import GEOMETRY
 
 CLASSES = ["discarded", "named:beak", "named:wing", "unnamed"]
 CONCEPTS = ["beak", "wing"]
@@ -296,7 +296,7 @@ def test_backend_boosts_only_where_the_task_data_holds_part_shares(tmp_path, par
 def test_store_keeps_embeddings_and_counts_versions(tmp_path) -> None:
     store = NamingStore(tmp_path / "s.sqlite3")
     data = _board("cardinal", 4)
-    from ls_backend.naming import Naming
+    from ls_backend.backend.naming import Naming
 
     maps = maps_of_task(data)
     version = store.version("ann@example.org")

@@ -7,8 +7,8 @@ import base64
 import pytest
 
 from label_config import board_config, per_map_config
-from ls_backend.app import MODEL_VERSION, BackendSettings, create_app
-from ls_backend.naming import DESCRIPTORS
+from ls_backend.backend.app import MODEL_VERSION, BackendSettings, create_app
+from ls_backend.backend.naming import DESCRIPTORS
 from tests.ls_backend.helpers import ranker, taxonomy
 
 

@@ -14,9 +14,9 @@ from threading import Barrier
 import pytest
 import requests
 
-from ls_backend.app import BackendSettings, create_app
-from ls_backend.naming import DESCRIPTORS
-from ls_backend.validation import MAX_BOARD_MAPS, MAX_REQUEST_BYTES, MAX_REQUEST_MAPS
+from ls_backend.backend.app import BackendSettings, create_app
+from ls_backend.backend.naming import DESCRIPTORS
+from ls_backend.backend.validation import MAX_BOARD_MAPS, MAX_REQUEST_BYTES, MAX_REQUEST_MAPS
 from tests.ls_backend.helpers import ranker
 
 
@@ -263,7 +263,7 @@ def test_finite_numbers_and_json_errors_are_unchanged(client) -> None:
 @pytest.fixture(scope="module")
 def boards_200(label_studio, tmp_path_factory):
     """Board tasks of 200 maps each, written by publish's own task builder from a real bundle."""
-    from ls_backend.publish import board_tasks, load_bundle
+    from ls_backend.manager.publish import board_tasks, load_bundle
     from tests.ls_backend.bundle_factory import make_bundle
 
     files = label_studio.files_root

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from ls_backend.naming import (
+from ls_backend.backend.naming import (
     DESCRIPTORS,
     MIN_HISTORY,
     MapInfo,
@@ -21,7 +21,7 @@ from ls_backend.naming import (
     off_parts,
     per_map_proposal,
 )
-from xnn_training.embeddings import GEOMETRY
+from xnn_training.bundle.embeddings import GEOMETRY
 
 
 def m(aid: str, x: int, heat=(0.2, 0.2), category="jay") -> MapInfo:

@@ -7,9 +7,9 @@ import sqlite3
 
 import numpy as np
 
-from ls_backend.naming import DESCRIPTORS, MapInfo, Naming, part_columns, where_columns
-from ls_backend.store import NamingStore
-from xnn_training.embeddings import GEOMETRY
+from ls_backend.backend.naming import DESCRIPTORS, MapInfo, Naming, part_columns, where_columns
+from ls_backend.backend.store import NamingStore
+from xnn_training.bundle.embeddings import GEOMETRY
 
 
 def naming(aid: str, concept: str = "crown", looks: tuple | None = None) -> Naming:

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 from ls_backend.isolation import ORGANIZATION_HEADER
-from ls_backend.manager import Manager
-from ls_backend.publish import project_title
+from ls_backend.manager.client import Manager
+from ls_backend.manager.publish import project_title
 from ls_backend.server import login_session
 from tests.ls_backend.helpers import ranker
 from tests.ls_backend.isolation_helpers import Annotator, export, run_in_label_studio, sign_in
@@ -277,7 +277,7 @@ def test_a_project_from_before_the_isolation_moves_into_its_annotators_organizat
 ) -> None:
     """Data dirs made earlier hold every project, and every annotator, in the first organization."""
     from label_config import board_config
-    from ls_backend.publish import board_tasks, load_bundle
+    from ls_backend.manager.publish import board_tasks, load_bundle
 
     legacy, password = "iso-legacy@example.org", "a-legacy-password-1"
     run_in_label_studio(

@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from ls_backend.manager import Manager
-from ls_backend.publish import project_title
+from ls_backend.manager.client import Manager
+from ls_backend.manager.publish import project_title
 from tests.ls_backend.isolation_helpers import sign_in
 from xnaming.cli import main
 

@@ -10,10 +10,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from ls_backend.collect import PublishedExport, own_annotations
-from ls_backend.manager import IsolationMissing, Manager
-from ls_backend.publish import MODES, parse_project_title, project_title
-from ls_backend.status import format_status, project_status
+from ls_backend.manager.client import IsolationMissing, Manager
+from ls_backend.manager.collect import PublishedExport, own_annotations
+from ls_backend.manager.publish import MODES, parse_project_title, project_title
+from ls_backend.manager.status import format_status, project_status
 from tests.ls_backend.helpers import ranker, taxonomy
 
 BOB, BOB_ID, ALICE_ID = "bob@example.org", 7, 3

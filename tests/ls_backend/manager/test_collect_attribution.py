@@ -12,8 +12,8 @@ import json
 import pandas as pd
 import pytest
 
-from ls_backend.manager import Manager
-from ls_backend.publish import project_title
+from ls_backend.manager.client import Manager
+from ls_backend.manager.publish import project_title
 from tests.ls_backend.helpers import ranker
 from tests.ls_backend.isolation_helpers import run_in_label_studio, sign_in
 from xnaming.cli import main

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import ls_backend.manager
-from ls_backend.publish import project_title, publish
+import ls_backend.manager.client
+from ls_backend.manager.publish import project_title, publish
 from tests.ls_backend.bundle_factory import make_bundle
 from xnaming.cli import main
 from xnaming.errors import BAD_INPUT
-from xnn_training.embeddings import (
+from xnn_training.bundle.embeddings import (
     EMBEDDINGS_FILE,
     EmbeddingError,
     bundle_fingerprint,
@@ -65,7 +65,7 @@ def no_label_studio(monkeypatch):
         reached.append(args)
         raise _Reached
 
-    monkeypatch.setattr(ls_backend.manager, "Manager", manager)
+    monkeypatch.setattr(ls_backend.manager.client, "Manager", manager)
     return reached
 
 
@@ -114,7 +114,7 @@ def test_a_bundle_with_embeddings_publishes_without_warning(tmp_path, no_label_s
 @pytest.mark.slow
 @pytest.mark.server
 def test_live_a_bad_embeddings_file_publishes_nothing(label_studio, tmp_path, capsys):
-    from ls_backend.manager import Manager
+    from ls_backend.manager.client import Manager
 
     common = ["--data-dir", str(label_studio.data_dir)]
     manager = Manager(label_studio.url, label_studio.token)

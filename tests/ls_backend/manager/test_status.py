@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from ls_backend.manager import Manager
-from ls_backend.publish import project_title
-from ls_backend.status import format_status, status, watch
+from ls_backend.manager.client import Manager
+from ls_backend.manager.publish import project_title
+from ls_backend.manager.status import format_status, status, watch
 from tests.ls_backend.helpers import ranker, taxonomy
 from tests.ls_backend.isolation_helpers import export, sign_in
 from xnaming.cli import main

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from xnn_training.bundle import (
+from xnn_training.bundle.io import (
     ACTIVATION_COLUMNS,
     EXTRA_IMAGE_COLUMNS,
     IMAGE_COLUMNS,

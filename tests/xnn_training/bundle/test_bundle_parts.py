@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from tests.xnn_training.test_bundle import IDENTITY, _explained
-from xnn_training.bundle import PARTS, BundleError, BundleWriter, read_bundle
+from tests.xnn_training.bundle.test_bundle import IDENTITY, _explained
+from xnn_training.bundle.io import PARTS, BundleError, BundleWriter, read_bundle
 
 ORDER = [str(i) for i in range(8)]
 

@@ -1,4 +1,4 @@
-"""Every stage reads bundles through xnn_training.bundle: publish, analysis, simulate, the tests."""
+"""Every stage reads bundles through xnn_training.bundle.io: publish, analysis, simulate, tests."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from analysis import read_activations
-from ls_backend.publish import load_bundle
+from ls_backend.manager.publish import load_bundle
 from tests.ls_backend.bundle_factory import make_bundle, read_parts
-from xnn_training.bundle import BundleError, BundleWriter, read_bundle, read_table
+from xnn_training.bundle.io import BundleError, BundleWriter, read_bundle, read_table
 
 
 def test_the_hand_made_bundle_is_a_complete_bundle(tmp_path):

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from xnaming.cli import main
-from xnn_training.bundle import ActivationMap, BundleWriter, ExplainedImage
-from xnn_training.part_masks import cue_pointing_game, part_heat_table
-from xnn_training.toybirds import CUE_COLOUR, make_toybirds, resolve_category, species_table
+from xnn_training.bundle.io import ActivationMap, BundleWriter, ExplainedImage
+from xnn_training.data.toybirds import CUE_COLOUR, make_toybirds, resolve_category, species_table
+from xnn_training.maps.part_masks import cue_pointing_game, part_heat_table
 
 
 @pytest.fixture(scope="module")

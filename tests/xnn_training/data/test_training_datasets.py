@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from xnn_training.datasets import detect_layout, open_dataset
-from xnn_training.explain import part_points
-from xnn_training.toybirds import PARTS, make_toybirds
+from xnn_training.data.datasets import detect_layout, open_dataset
+from xnn_training.data.toybirds import PARTS, make_toybirds
+from xnn_training.maps.explain import part_points
 
 
 def _png(path: Path, colour=(200, 10, 10), size=(40, 30)) -> None:

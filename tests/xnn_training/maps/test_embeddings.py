@@ -17,9 +17,7 @@ from torchvision import models
 from xnaming.cli import main
 from xnaming.errors import BAD_INPUT
 from xnn_training import open_dataset
-from xnn_training.bundle import read_bundle
-from xnn_training.embed import LayerTaps, default_embedding_layers, embed_maps
-from xnn_training.embeddings import (
+from xnn_training.bundle.embeddings import (
     EMBEDDINGS_FILE,
     GEOMETRY,
     PART_RADII,
@@ -27,10 +25,12 @@ from xnn_training.embeddings import (
     bundle_fingerprint,
     read_embeddings,
 )
-from xnn_training.explain import default_map_layer, explain
-from xnn_training.hot_spot import hot_spot
-from xnn_training.models import ToyCNN
-from xnn_training.runs import load_dnn_run
+from xnn_training.bundle.io import read_bundle
+from xnn_training.maps.embed import LayerTaps, default_embedding_layers, embed_maps
+from xnn_training.maps.explain import default_map_layer, explain
+from xnn_training.maps.hot_spot import hot_spot
+from xnn_training.nets.models import ToyCNN
+from xnn_training.training.runs import load_dnn_run
 
 # --------------------------------------------------------------------------------------------
 # The slow reference: one map at a time, float64, plain loops over pixels and cells

@@ -7,7 +7,11 @@ import torchvision
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from xnn_training.excitation_backprop import ExcitationBackprop, excitation_backprop, gradient_map
+from xnn_training.maps.excitation_backprop import (
+    ExcitationBackprop,
+    excitation_backprop,
+    gradient_map,
+)
 
 # --------------------------------------------------------------------------------------------
 # Slow float64 reference, written directly from the rule on dense matrices:

@@ -15,17 +15,17 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from xnaming.cli import main
 from xnaming.errors import BAD_INPUT
 from xnn_training import open_dataset
-from xnn_training.bundle import (
+from xnn_training.bundle.io import (
     ACTIVATION_COLUMNS,
     EXTRA_IMAGE_COLUMNS,
     IMAGE_COLUMNS,
     BundleError,
     read_bundle,
 )
-from xnn_training.excitation_backprop import excitation_backprop
-from xnn_training.explain import DISPLAY_SIZE, SplitModel, explain
-from xnn_training.runs import load_xnn_run
-from xnn_training.table_one import TABLE_ONE_COLUMNS
+from xnn_training.maps.excitation_backprop import excitation_backprop
+from xnn_training.maps.explain import DISPLAY_SIZE, SplitModel, explain
+from xnn_training.training.runs import load_xnn_run
+from xnn_training.training.table_one import TABLE_ONE_COLUMNS
 
 pytestmark = pytest.mark.slow
 

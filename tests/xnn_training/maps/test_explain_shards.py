@@ -20,9 +20,9 @@ import pytest
 
 from xnaming.cli import main
 from xnn_training import make_toybirds, open_dataset, train_dnn, train_xnn
-from xnn_training.bundle import PARTS, read_bundle
-from xnn_training.embeddings import read_embeddings
-from xnn_training.explain import explain
+from xnn_training.bundle.embeddings import read_embeddings
+from xnn_training.bundle.io import PARTS, read_bundle
+from xnn_training.maps.explain import explain
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ import torch
 import torchvision
 from torch import nn
 
-from xnn_training.excitation_backprop import excitation_backprop
-from xnn_training.explain import SplitModel, default_map_layer
-from xnn_training.models import build_dnn, feature_extractor
+from xnn_training.maps.excitation_backprop import excitation_backprop
+from xnn_training.maps.explain import SplitModel, default_map_layer
+from xnn_training.nets.models import build_dnn, feature_extractor
 
 
 class _Features(nn.Module):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from xnn_training.overlay import display_map, overlay, save_overlay
+from xnn_training.maps.overlay import display_map, overlay, save_overlay
 
 
 def grey_image(width=96, height=64):

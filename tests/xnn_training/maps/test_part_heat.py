@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xnn_training.part_masks import BACKGROUND, heat_by_part, part_heat_table
+from xnn_training.maps.part_masks import BACKGROUND, heat_by_part, part_heat_table
 
 
 def test_heat_by_part_by_hand():

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from xnn_training import make_toybirds
-from xnn_training.bundle import read_bundle
-from xnn_training.datasets import open_dataset
-from xnn_training.explain import explain
-from xnn_training.part_masks import pointing_game, pointing_summary
+from xnn_training.bundle.io import read_bundle
+from xnn_training.data.datasets import open_dataset
+from xnn_training.maps.explain import explain
+from xnn_training.maps.part_masks import pointing_game, pointing_summary
 
 pytestmark = pytest.mark.slow
 

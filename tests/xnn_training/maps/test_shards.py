@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch.multiprocessing as mp
 
-from xnn_training.shards import Group, Rank, ShardError, launched_rank, shard
+from xnn_training.maps.shards import Group, Rank, ShardError, launched_rank, shard
 
 
 def test_batches_go_round_robin_and_spare_ranks_get_none():
@@ -43,7 +43,9 @@ def test_the_rank_comes_from_torchrun_or_is_rank_0_of_1(monkeypatch):
 
 
 def test_workers_under_torchrun_are_refused(monkeypatch, tmp_path):
-    from xnn_training.explain import explain  # here: the spawned ranks below need not import it
+    from xnn_training.maps.explain import (
+        explain,  # here: the spawned ranks below need not import it
+    )
 
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -85,7 +87,7 @@ def _rank(index: int, world: int, port: int, scenario: str, results: str) -> Non
 
 def _run(scenario: str, tmp_path, monkeypatch, world: int = 2) -> list[str]:
     # The spawned interpreters import this module by its name, ``tests.xnn_training...``.
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3]))
     mp.spawn(_rank, args=(world, _free_port(), scenario, str(tmp_path)), nprocs=world)
     return [(tmp_path / f"{r}.txt").read_text() for r in range(world)]
 

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xnn_training.significant import significant_features
+from xnn_training.maps.significant import significant_features
 
 
 def brute_force_minimum_size(terms: np.ndarray, threshold: float) -> int:

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from xnn_training.models import (
+from xnn_training.nets.models import (
     TOYCNN_MAP_LAYER,
     ToyCNN,
     build_dnn,

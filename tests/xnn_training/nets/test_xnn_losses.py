@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from xnn_training.losses import LossWeights, faithfulness, pull_away, sparse_reconstruction
+from xnn_training.nets.losses import LossWeights, faithfulness, pull_away, sparse_reconstruction
 
 
 def _slow_faithfulness(scores, targets):

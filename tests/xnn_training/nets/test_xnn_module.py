@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from xnn_training.xnn import XNN, BatchedLinear
+from xnn_training.nets.xnn import XNN, BatchedLinear
 
 
 def _xnn(seed=0, **kw):

@@ -2,8 +2,8 @@
 
 import torch
 
-from xnn_training.fidelity import COLUMNS, fidelity_report
-from xnn_training.xnn import XNN
+from xnn_training.nets.xnn import XNN
+from xnn_training.training.fidelity import COLUMNS, fidelity_report
 
 
 def test_report_rows_and_perfect_copy():

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from xnn_training.fidelity import fidelity_report
-from xnn_training.table_one import TABLE_ONE_COLUMNS, table_one
-from xnn_training.xnn import XNN
+from xnn_training.nets.xnn import XNN
+from xnn_training.training.fidelity import fidelity_report
+from xnn_training.training.table_one import TABLE_ONE_COLUMNS, table_one
 
 
 def _images() -> pd.DataFrame:

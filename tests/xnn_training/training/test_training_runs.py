@@ -7,15 +7,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import xnn_training.runs as runs_module
+import xnn_training.training.runs as runs_module
 from xnn_training import (
-    fidelity,
     load_dnn_run,
     load_xnn_run,
     open_dataset,
     train_dnn,
     train_xnn,
 )
+from xnn_training.training import fidelity
 
 pytestmark = pytest.mark.slow
 
@@ -99,8 +99,8 @@ def test_interrupted_training_resumes_to_the_same_result(trained, tmp_path, monk
         if calls["n"] == 1:
             raise KeyboardInterrupt
 
-    import xnn_training.fit_dnn as fit_dnn
-    import xnn_training.fit_xnn as fit_xnn
+    import xnn_training.training.fit_dnn as fit_dnn
+    import xnn_training.training.fit_xnn as fit_xnn
 
     monkeypatch.setattr(fit_dnn, "save_checkpoint", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):

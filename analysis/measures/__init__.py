@@ -1,0 +1,1 @@
+"""The paper's measures over namings: coverage, purity, matchings, agreement, distrust."""

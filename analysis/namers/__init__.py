@@ -1,0 +1,1 @@
+"""Namings not made by people: simulated annotators, machine namings, synthetic studies."""

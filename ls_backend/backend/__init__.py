@@ -1,0 +1,1 @@
+"""The ML backend process: proposals per annotator, learnt from their annotations."""

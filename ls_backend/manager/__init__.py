@@ -1,0 +1,1 @@
+"""The project manager's client of Label Studio: publish, status and collect."""

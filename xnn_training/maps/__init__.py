@@ -1,0 +1,1 @@
+"""From a trained pair to maps: significant X-features, Excitation Backprop, overlays."""

@@ -9,6 +9,8 @@ Everything two stages must agree on about Label Studio is defined here once and 
   package data), and :func:`read_controls` to read a config's controls and group count;
 - :mod:`label_config.predictions`: result regions in the shapes the controls produce, which
   the ML backend writes as predictions;
+- :mod:`label_config.tasks`: the task data publish writes and the backend reads (its keys,
+  which kind a task is, the maps it holds, the embedding codec);
 - :mod:`label_config.results`: the one reader of Label Studio exports (results -> namings);
 - :mod:`label_config.namings`: the tidy namings table's columns and statuses.
 

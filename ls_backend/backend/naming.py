@@ -1,10 +1,10 @@
 """The naming logic of the ML backend: maps as task data carries them, and the older proposal.
 
-A map is described by what the task data carries (``docs/formats.md``): its category, its
-X-feature, the centre of its heat (``heat_x``, ``heat_y`` in [0, 1]), a few numbers on how
-strong and how focused it is (:data:`DESCRIPTORS`, computed by :func:`describe_map` at publish
-time) and, for a bundle with map embeddings, its embedding (:func:`encode_embedding`), which
-:func:`features_of` turns into the input of the per-annotator model
+A map is described by what the task data carries (``docs/formats.md``; read by
+:func:`label_config.tasks.maps_of_task`, re-exported here with :class:`MapInfo`,
+:data:`DESCRIPTORS` and the embedding codec): its category, its X-feature, the centre of its
+heat, a few numbers on how strong and how focused it is and, for a bundle with map embeddings,
+its embedding, which :func:`features_of` turns into the input of the per-annotator model
 (:mod:`ls_backend.backend.annotator_model`). What follows is the older proposal, for tasks without
 embeddings. Two maps are *similar* when they share category and X-feature and their heat
 centres lie within :data:`NEAR` of each other.
@@ -23,14 +23,12 @@ centres lie within :data:`NEAR` of each other.
 
 from __future__ import annotations
 
-import base64
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -46,8 +44,15 @@ from label_config import (
     group_name_region,
     ranker_region,
 )
+from label_config.tasks import (
+    DESCRIPTORS,
+    MapInfo,
+    decode_embedding,
+    encode_embedding,
+    maps_of_task,
+)
 from xnn_training.bundle.embeddings import GEOMETRY
-from xnn_training.maps.hot_spot import hot_spot
+from xnn_training.maps.hot_spot import describe_map
 
 __all__ = [
     "DESCRIPTORS",
@@ -73,42 +78,9 @@ __all__ = [
 NEAR = 0.25
 """Distance between heat centres (in image fractions) under which two maps count as similar."""
 _NEIGHBOURS = 7
-DESCRIPTORS: tuple[str, ...] = (
-    "share",
-    "rank",
-    "hot_area",
-    "hot_mass",
-    "hot_spread",
-    "heat_spread",
-    "peak",
-    "hot_regions",
-)
-"""What the backend knows of a map's look, in task data under ``descriptors``: the X-feature's
-share of the image's positive score and its rank among the image's significant X-features
-(from the bundle), and the numbers of :func:`describe_map`."""
 MIN_HISTORY = 20
 """Earlier maps of a status (named, unnamed, discarded) needed before the proposal predicts that
 status; it learns once two statuses have as many."""
-
-
-@dataclass(frozen=True)
-class MapInfo:
-    """One activation map as the backend sees it."""
-
-    activation_id: str
-    category: str
-    x_feature: int
-    heat: tuple[float, float] | None = None
-    descriptors: tuple[float, ...] | None = None
-    """Values of :data:`DESCRIPTORS`, in that order; ``None`` when the task data lacks them."""
-    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
-    """float32 map embedding (``xnn_training.bundle.embeddings``); ``None`` for an older bundle."""
-    space: str | None = None
-    """The embedding space: embeddings compare only within one (same network and layers)."""
-    where: int | None = None
-    """How many trailing embedding columns say where the hot spot lies (the geometry, then the
-    parts' shares when the data set located parts: ``embedding_where`` of the task data);
-    ``None``: the geometry alone (a bundle made before parts were embedded)."""
 
 
 @dataclass(frozen=True)
@@ -118,86 +90,6 @@ class Naming:
     map: MapInfo
     concept: str
     status: str  # label_config's NAMED | UNNAMED | DISCARDED
-
-
-def describe_map(heat: np.ndarray) -> dict[str, float]:
-    """Where a map fires and how focused it is: the backend's view of one activation map.
-
-    Parameters
-    ----------
-    heat
-        The raw map (H x W); its negative part is ignored.
-
-    Returns
-    -------
-    dict
-        ``heat_x``, ``heat_y``: centre of mass of the positive heat, as fractions of width and
-        height; ``hot_area``: fraction of the pixels in the hot spot (:func:`hot_spot`);
-        ``hot_mass``: share of the heat inside the hot spot; ``hot_spread``, ``heat_spread``:
-        root-mean-square distance from the centre of the hot spot's and of all heat (in image
-        fractions); ``peak``: maximum over mean; ``hot_regions``: connected pieces of the hot
-        spot. An all-zero map gives a centred, empty description.
-    """
-    heat = np.clip(np.asarray(heat, dtype=np.float64), 0, None)
-    if heat.ndim != 2 or heat.size == 0:
-        raise ValueError(f"a map must be a non-empty 2-d array, got shape {heat.shape}")
-    total = heat.sum()
-    if not np.isfinite(total):
-        raise ValueError("a map must be finite")
-    if total <= 0:
-        empty = dict.fromkeys(("hot_area", "hot_mass", "hot_spread", "heat_spread", "peak"), 0.0)
-        return {"heat_x": 0.5, "heat_y": 0.5, **empty, "hot_regions": 0.0}
-    rows, cols = np.indices(heat.shape)
-    height, width = heat.shape
-    # Fractions of the image, so maps of any size compare.
-    xs, ys = cols / max(width - 1, 1), rows / max(height - 1, 1)
-    hot = hot_spot(heat)
-    hot_heat = np.where(hot, heat, 0.0)
-
-    def centre_and_spread(weights: np.ndarray) -> tuple[float, float, float]:
-        w = weights / weights.sum()
-        cx, cy = (w * xs).sum(), (w * ys).sum()
-        return cx, cy, math.sqrt((w * ((xs - cx) ** 2 + (ys - cy) ** 2)).sum())
-
-    cx, cy, heat_spread = centre_and_spread(heat)
-    hot_spread = centre_and_spread(hot_heat)[2]
-    return {
-        "heat_x": round(float(cx), 4),
-        "heat_y": round(float(cy), 4),
-        "hot_area": float(hot.mean()),
-        "hot_mass": float(hot_heat.sum() / total),
-        "hot_spread": float(hot_spread),
-        "heat_spread": float(heat_spread),
-        "peak": float(heat.max() / heat.mean()),
-        "hot_regions": float(ndimage.label(hot)[1]),
-    }
-
-
-def encode_embedding(values: np.ndarray) -> str:
-    """A map embedding as task data carries it: base64 of its little-endian float32 bytes."""
-    return base64.b64encode(np.asarray(values, dtype="<f4").tobytes()).decode("ascii")
-
-
-def decode_embedding(text: str) -> np.ndarray:
-    """The inverse of :func:`encode_embedding`.
-
-    Raises
-    ------
-    ValueError
-        Not base64 of float32 values, or values that are not finite.
-    """
-    if not isinstance(text, str):
-        raise ValueError(f"'embedding' must be a base64 string, got {type(text).__name__}")
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except ValueError:
-        raise ValueError("'embedding' is not base64") from None
-    if not raw or len(raw) % 4:
-        raise ValueError(f"'embedding' holds {len(raw)} bytes, not float32 values")
-    values = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-    if not np.isfinite(values).all():
-        raise ValueError("'embedding' holds values that are not finite")
-    return values
 
 
 def features_of(maps: Sequence[MapInfo]) -> np.ndarray:
@@ -240,91 +132,6 @@ def off_parts(maps: Sequence[MapInfo]) -> np.ndarray | None:
     if not part_columns(maps):
         return None
     return np.array([m.embedding[-1] for m in maps], dtype=np.float64)
-
-
-def _number(value: object, what: str) -> float:
-    number = float(value)  # type: ignore[arg-type]
-    if not math.isfinite(number):
-        raise ValueError(f"{what} must be a finite number, got {value!r}")
-    return number
-
-
-def _heat(entry: Mapping) -> tuple[float, float] | None:
-    if "heat_x" in entry and "heat_y" in entry:
-        return (_number(entry["heat_x"], "heat_x"), _number(entry["heat_y"], "heat_y"))
-    return None
-
-
-def _descriptors(entry: Mapping) -> tuple[float, ...] | None:
-    values = entry.get("descriptors")
-    if values is None:
-        return None
-    if not isinstance(values, Mapping):
-        raise ValueError("'descriptors' must be an object")
-    if any(name not in values for name in DESCRIPTORS):
-        return None  # made by an older publish: the backend works without them
-    return tuple(_number(values[name], f"descriptors.{name}") for name in DESCRIPTORS)
-
-
-def maps_of_task(data: Mapping) -> list[MapInfo]:
-    """The maps of a board or per-map task, from its data.
-
-    Raises
-    ------
-    ValueError
-        When the task data lacks what ``docs/formats.md`` requires.
-    """
-    if not isinstance(data, Mapping):
-        raise ValueError(f"task data must be an object, got {type(data).__name__}")
-    try:
-        category = str(data["category"])
-        space = data.get("embedding_space")
-        space = None if space is None else str(space)
-        where = _where(data.get("embedding_where"))
-        if "activations" in data:
-            entries = data["activations"]
-            if not isinstance(entries, list):
-                raise ValueError("task data 'activations' must be a list")
-            return [_map_info(e, category, space, where) for e in entries]
-        return [_map_info(data, category, space, where)]
-    except KeyError as missing:
-        raise ValueError(
-            f"task data lacks {missing}: was the task made by xnaming publish?"
-        ) from None
-    except (TypeError, AttributeError) as error:
-        raise ValueError(f"task data is malformed: {error}") from None
-
-
-def _where(value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < len(GEOMETRY):
-        raise ValueError(
-            f"task data 'embedding_where' must be a whole number of at least {len(GEOMETRY)} "
-            f"(the embedding's trailing geometry and part columns), got {value!r}"
-        )
-    return value
-
-
-def _map_info(entry: Mapping, category: str, space: str | None, where: int | None) -> MapInfo:
-    embedding = entry.get("embedding")
-    if embedding is not None:
-        embedding = decode_embedding(embedding)
-        if where is not None and where > len(embedding):
-            raise ValueError(
-                f"task data 'embedding_where' is {where}, more than the {len(embedding)} "
-                "values of an embedding"
-            )
-    return MapInfo(
-        str(entry["activation_id"]),
-        category,
-        int(entry["x_feature"]),
-        _heat(entry),
-        _descriptors(entry),
-        embedding,
-        space if embedding is not None else None,
-        where if embedding is not None else None,
-    )
 
 
 def _distance(a: MapInfo, b: MapInfo) -> float:

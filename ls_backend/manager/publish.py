@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from label_config import DEFAULT_GROUPS, MODES, board_config, per_map_config
-from ls_backend.backend.naming import DESCRIPTORS, describe_map, encode_embedding
+from label_config.tasks import DESCRIPTORS, encode_embedding
 from xnn_training.bundle.embeddings import check_embeddings, read_embeddings
 from xnn_training.bundle.io import Bundle, read_bundle
+from xnn_training.maps.hot_spot import describe_map
 
 __all__ = [
     "MODES",
@@ -75,7 +76,7 @@ def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) 
     """The bundle's ``activations.csv`` with what the backend knows of each map.
 
     The bundle is read (and checked) by :func:`xnn_training.bundle.io.read_bundle`. Adds the
-    columns of :func:`ls_backend.backend.naming.describe_map` (``heat_x``, ``heat_y``: the centre
+    columns of :func:`xnn_training.maps.hot_spot.describe_map` (``heat_x``, ``heat_y``: the centre
     of the
     map's positive heat; how large, spread and peaked its hot spot is), read from each raw map.
 

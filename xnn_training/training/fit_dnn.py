@@ -7,7 +7,6 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,23 +16,14 @@ from tqdm.auto import tqdm
 from xnn_training.data.datasets import ImageDataset, detect_layout, open_dataset
 from xnn_training.devices import loader_options, resolve_device
 from xnn_training.nets.models import build_dnn, default_feature_layer, feature_extractor
-from xnn_training.training.runs import (
-    DNN_FORMAT,
-    VERSION,
-    load_checkpoint,
-    now,
-    prepare_out,
-    relative,
-    save_checkpoint,
-    sha256,
-    versions,
-    write_run,
-)
+from xnn_training.training.run_writer import RunWriter
+from xnn_training.training.runs import DNN_FORMAT, relative, sha256
 
 __all__ = ["evaluate_accuracy", "train_dnn"]
 
 TOYCNN_EPOCHS = 20
 TORCHVISION_EPOCHS = 10
+WEIGHT_DECAY = 1e-4
 
 
 def _default_size(data: Path) -> int:
@@ -132,33 +122,22 @@ def train_dnn(
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,
-        "weight_decay": 1e-4,
+        "weight_decay": WEIGHT_DECAY,
         "image_size": size,
         "classes": train_set.classes,
         "data": str(Path(data).resolve()),
         "seed": seed,
     }
-    status = prepare_out(out, training, overwrite)
-    if status == "done":
-        print(f"xnaming train dnn: {out} already holds this finished run; nothing to do")
+    writer = RunWriter(out, training, run_format=DNN_FORMAT, overwrite=overwrite)
+    if writer.finished:
         return out
 
     torch.manual_seed(seed)
     model = build_dnn(arch, len(train_set.classes), weights).to(device)
     layer = feature_layer or default_feature_layer(model, arch)
     feature_extractor(model, layer)  # fail now, not after training, on a bad layer name
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
-    checkpoint = out / "checkpoint"
-    state = load_checkpoint(checkpoint, model, optimizer) if status == "resume" else None
-    history: list[dict[str, Any]] = state["history"] if state else []
-    start = len(history)
-    if start:
-        print(f"xnaming train dnn: resuming {out} after epoch {start}/{epochs}")
-
-    for epoch in range(start, epochs):
-        torch.manual_seed(seed * 1009 + epoch)  # dropout and flips: a function of the epoch
-        for group in optimizer.param_groups:
-            group["lr"] = cosine_lr(lr, epoch, epochs)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
+    for epoch in range(writer.resume(model, optimizer), epochs):
         loader = DataLoader(
             train_set,
             batch_size=batch_size,
@@ -166,39 +145,22 @@ def train_dnn(
             generator=torch.Generator().manual_seed(seed * 1009 + epoch),
             **loading,
         )
-        model.train()
-        total, correct, loss_sum = 0, 0, 0.0
-        bar = tqdm(loader, desc=f"dnn epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
-        for batch in bar:
-            images = batch["image"].to(device, non_blocking=True)
-            labels = batch["label"].to(device, non_blocking=True)
-            logits = model(images)
-            loss = F.cross_entropy(logits, labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += len(labels)
-            correct += int((logits.argmax(1) == labels).sum())
-            loss_sum += float(loss.detach()) * len(labels)
-            bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
-        history.append({"epoch": epoch + 1, "loss": loss_sum / total, "accuracy": correct / total})
+        loss, accuracy = _train_epoch(
+            model, optimizer, loader, epoch=epoch, epochs=epochs, lr=lr, seed=seed, device=device
+        )
+        writer.history.append({"epoch": epoch + 1, "loss": loss, "accuracy": accuracy})
         print(
-            f"dnn epoch {epoch + 1}/{epochs}: loss {loss_sum / total:.4f}, "
-            f"train accuracy {correct / total:.3f}",
+            f"dnn epoch {epoch + 1}/{epochs}: loss {loss:.4f}, train accuracy {accuracy:.3f}",
             flush=True,
         )
-        save_checkpoint(
-            checkpoint, model, optimizer, {"training_key": training, "history": history}
-        )
+        writer.checkpoint()
 
     model.eval()
     per_class = evaluate_accuracy(
         model, test_set, device=device, batch_size=batch_size, loader_workers=loader_workers
     )
+    _write_accuracy(per_class, out / "accuracy.csv")
     config = {
-        "format": DNN_FORMAT,
-        "version": VERSION,
-        "created": now(),
         "arch": arch,
         "num_classes": len(train_set.classes),
         "feature_layer": layer,
@@ -208,27 +170,65 @@ def train_dnn(
             "layout": train_set.layout,
             "classes": train_set.classes,
         },
-        "training": {k: v for k, v in training.items() if k not in ("classes", "data")},
-        "history": history,
-        "test_accuracy": per_class["overall"][1],
-        "versions": versions(),
-        "training_key": training,
     }
-    write_run(out, model, config, train_set.classes)
-    with (out / "accuracy.csv").open("w", newline="") as handle:
+    results = {"test_accuracy": per_class["overall"][1]}
+    writer.finish(model, config, train_set.classes, results=results)
+    _print_accuracy(per_class)
+    print(f"xnaming train dnn: wrote {out}/ (weights.safetensors, config.json, accuracy.csv)")
+    return out
+
+
+def _train_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    *,
+    epoch: int,
+    epochs: int,
+    lr: float,
+    seed: int,
+    device: torch.device,
+) -> tuple[float, float]:
+    """One pass over ``loader`` (0-based ``epoch``); returns the mean loss and train accuracy.
+
+    The seed and learning rate are functions of the epoch alone, so a resumed run repeats
+    exactly the epochs an uninterrupted one would have trained.
+    """
+    torch.manual_seed(seed * 1009 + epoch)  # dropout and flips: a function of the epoch
+    for group in optimizer.param_groups:
+        group["lr"] = cosine_lr(lr, epoch, epochs)
+    model.train()
+    total, correct, loss_sum = 0, 0, 0.0
+    bar = tqdm(loader, desc=f"dnn epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
+    for batch in bar:
+        images = batch["image"].to(device, non_blocking=True)
+        labels = batch["label"].to(device, non_blocking=True)
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += len(labels)
+        correct += int((logits.argmax(1) == labels).sum())
+        loss_sum += float(loss.detach()) * len(labels)
+        bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
+    return loss_sum / total, correct / total
+
+
+def _write_accuracy(per_class: dict[str, tuple[int, float]], path: Path) -> None:
+    """``accuracy.csv``: category, images, accuracy (the ``"overall"`` row last)."""
+    with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["category", "images", "accuracy"])
         for name, (images, accuracy) in per_class.items():
             writer.writerow([name, images, f"{accuracy:.6f}"])
-    import shutil
 
-    shutil.rmtree(checkpoint, ignore_errors=True)
+
+def _print_accuracy(per_class: dict[str, tuple[int, float]]) -> None:
     width = max(len(name) for name in per_class)
     print(f"{'category':<{width}}  images  accuracy")
     for name, (images, accuracy) in per_class.items():
         print(f"{name:<{width}}  {images:>6}  {accuracy:8.3f}")
-    print(f"xnaming train dnn: wrote {out}/ (weights.safetensors, config.json, accuracy.csv)")
-    return out
 
 
 @torch.no_grad()

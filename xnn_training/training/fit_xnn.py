@@ -7,11 +7,9 @@ and test images once, trains, writes the run and its fidelity report.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -24,20 +22,8 @@ from xnn_training.nets.losses import LossWeights, faithfulness, pull_away, spars
 from xnn_training.nets.xnn import XNN
 from xnn_training.training.fidelity import fidelity_report, print_fidelity, write_fidelity
 from xnn_training.training.fit_dnn import cosine_lr
-from xnn_training.training.runs import (
-    VERSION,
-    WEIGHTS,
-    XNN_FORMAT,
-    load_checkpoint,
-    load_dnn_run,
-    now,
-    prepare_out,
-    relative,
-    save_checkpoint,
-    sha256,
-    versions,
-    write_run,
-)
+from xnn_training.training.run_writer import RunWriter
+from xnn_training.training.runs import WEIGHTS, XNN_FORMAT, DNNRun, load_dnn_run, relative, sha256
 
 __all__ = ["extract_features", "fit_xnn", "train_xnn"]
 
@@ -251,13 +237,7 @@ def train_xnn(
     weights = weights or LossWeights()
     device = resolve_device(device)
     dnn_run = load_dnn_run(dnn, device)
-    names = list(dnn_run.classes) if classes is None else [str(c) for c in classes]
-    unknown = [name for name in names if name not in dnn_run.classes]
-    if unknown:
-        raise ValueError(
-            f"classes: {unknown} are not classes of the DNN run {dnn_run.path} "
-            f"(its classes: {', '.join(dnn_run.classes)})"
-        )
+    names = _explained_classes(dnn_run, classes)
     data_path = Path(data) if data is not None else dnn_run.data_path
     dnn_sha = sha256(dnn_run.path / WEIGHTS)
     training = {
@@ -273,51 +253,30 @@ def train_xnn(
         "reconstructed_features": reconstructed_features,
         "data": str(data_path.resolve()),
     }
-    status = prepare_out(out, training, overwrite)
-    if status == "done":
-        print(f"xnaming train xnn: {out} already holds this finished run; nothing to do")
+    writer = RunWriter(out, training, run_format=XNN_FORMAT, overwrite=overwrite)
+    if writer.finished:
         return out
-    out.mkdir(parents=True, exist_ok=True)
-
-    # Features of the DNN's own classes (its logit order), once; cached for resuming.
-    extractor = dnn_run.extractor()
-    cache = out / "checkpoint-features.safetensors"
-    if cache.is_file():
-        tensors = load_file(str(cache))
-    else:
-        tensors = {}
-        for split in ("train", "test"):
-            dataset = open_dataset(data_path, split, dnn_run.classes, dnn_run.image_size)
-            f, logits = extract_features(
-                extractor, dataset, device=device, loader_workers=loader_workers,
-                desc=f"{split} features",
-            )  # fmt: skip
-            tensors |= {f"{split}.features": f, f"{split}.logits": logits,
-                        f"{split}.labels": dataset.labels}  # fmt: skip
-        save_file(tensors, str(cache))
+    tensors = _dnn_outputs(
+        dnn_run, data_path, writer.scratch("features.safetensors"),
+        device=device, loader_workers=loader_workers,
+    )  # fmt: skip
     columns = torch.tensor([dnn_run.classes.index(name) for name in names])
 
     torch.manual_seed(seed)
     xnn = XNN(tensors["train.features"].shape[1], len(names), k, hidden).to(device)
     optimizer = torch.optim.Adam(xnn.parameters(), lr=lr, weight_decay=1e-4)
-    checkpoint = out / "checkpoint"
-    state = load_checkpoint(checkpoint, xnn, optimizer) if status == "resume" else None
-    history: list[dict[str, Any]] = state["history"] if state else []
-    if history:
-        print(f"xnaming train xnn: resuming {out} after epoch {len(history)}/{epochs}")
+    start = writer.resume(xnn, optimizer)
 
     def after_epoch(done: int, terms: dict[str, float]) -> None:
-        history.append({"epoch": done, **terms})
+        writer.history.append({"epoch": done, **terms})
         if done % checkpoint_every == 0 or done == epochs:
-            save_checkpoint(
-                checkpoint, xnn, optimizer, {"training_key": training, "history": history}
-            )
+            writer.checkpoint()
 
     xnn = fit_xnn(
         tensors["train.features"], tensors["train.logits"][:, columns], k=k, hidden=hidden,
         weights=weights, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
         reconstructed_features=reconstructed_features, xnn=xnn, optimizer=optimizer,
-        start_epoch=len(history), after_epoch=after_epoch,
+        start_epoch=start, after_epoch=after_epoch,
     )  # fmt: skip
 
     xnn.cpu()  # the report and the run are computed and written from the CPU's tensors
@@ -325,10 +284,8 @@ def train_xnn(
         xnn, tensors["test.features"], tensors["test.logits"], tensors["test.labels"],
         columns, names,
     )  # fmt: skip
+    write_fidelity(report, out / "fidelity.csv")
     config = {
-        "format": XNN_FORMAT,
-        "version": VERSION,
-        "created": now(),
         "dnn_run": {"path": relative(dnn_run.path, out), "sha256": dnn_sha},
         "feature_layer": dnn_run.feature_layer,
         "xnn": {
@@ -338,15 +295,49 @@ def train_xnn(
             "dropout": xnn.dropout.p,
         },
         "data": {"path": relative(data_path, out)},
-        "training": {k_: v for k_, v in training.items() if k_ not in ("data", "classes")},
-        "history": history,
-        "versions": versions(),
-        "training_key": training,
     }
-    write_run(out, xnn, config, names)
-    write_fidelity(report, out / "fidelity.csv")
-    shutil.rmtree(checkpoint, ignore_errors=True)
-    cache.unlink(missing_ok=True)
+    writer.finish(xnn, config, names)
     print_fidelity(report)
     print(f"xnaming train xnn: wrote {out}/ (weights.safetensors, config.json, fidelity.csv)")
     return out
+
+
+def _explained_classes(dnn_run: DNNRun, classes: Sequence[str] | None) -> list[str]:
+    """The classes to explain (default: all the DNN's), each checked to be one of the DNN's."""
+    names = list(dnn_run.classes) if classes is None else [str(c) for c in classes]
+    unknown = [name for name in names if name not in dnn_run.classes]
+    if unknown:
+        raise ValueError(
+            f"classes: {unknown} are not classes of the DNN run {dnn_run.path} "
+            f"(its classes: {', '.join(dnn_run.classes)})"
+        )
+    return names
+
+
+def _dnn_outputs(
+    dnn_run: DNNRun,
+    data_path: Path,
+    cache: Path,
+    *,
+    device: torch.device,
+    loader_workers: int | None,
+) -> dict[str, torch.Tensor]:
+    """Features, logits (all the DNN's classes, in its logit order) and labels of both splits.
+
+    Extracted once and kept in ``cache``, so a resumed run skips the extraction. Keys:
+    ``"{split}.features"``, ``"{split}.logits"``, ``"{split}.labels"`` for train and test.
+    """
+    if cache.is_file():
+        return load_file(str(cache))
+    extractor = dnn_run.extractor()
+    tensors = {}
+    for split in ("train", "test"):
+        dataset = open_dataset(data_path, split, dnn_run.classes, dnn_run.image_size)
+        f, logits = extract_features(
+            extractor, dataset, device=device, loader_workers=loader_workers,
+            desc=f"{split} features",
+        )  # fmt: skip
+        tensors |= {f"{split}.features": f, f"{split}.logits": logits,
+                    f"{split}.labels": dataset.labels}  # fmt: skip
+    save_file(tensors, str(cache))
+    return tensors

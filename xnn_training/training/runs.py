@@ -1,16 +1,15 @@
 """Run directories: what ``xnaming train dnn`` / ``train xnn`` write, and loading them back.
 
 A run directory holds ``weights.safetensors``, ``config.json`` (everything needed to rebuild the
-model) and ``classes.json`` (class names in logit order); see docs/formats.md, "Runs". While
-training, ``checkpoint/`` holds the last finished epoch (weights, optimiser state, history), so
-an interrupted run resumes without losing finished epochs. No pickles: tensors in safetensors,
+model) and ``classes.json`` (class names in logit order); see docs/formats.md, "Runs". The
+training commands write them through :class:`xnn_training.training.run_writer.RunWriter`, which
+also keeps the checkpoint an interrupted run resumes from. No pickles: tensors in safetensors,
 everything else in JSON.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -186,80 +185,3 @@ def load_xnn_run(
     xnn = XNN(shape["in_features"], len(classes), shape["k"], shape["hidden"], shape["dropout"])
     xnn.load_state_dict(load_file(str(path / WEIGHTS)))
     return XNNRun(path, xnn.to(device).eval(), config, classes, dnn_run)
-
-
-# --- training checkpoints ------------------------------------------------------------------
-
-
-def save_checkpoint(
-    directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
-) -> None:
-    """Model and optimiser tensors (safetensors) and ``state`` (JSON), replaced atomically."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    optim = optimizer.state_dict()
-    scalars: dict[str, Any] = {}
-    for index, entry in optim["state"].items():
-        for name, value in entry.items():
-            if torch.is_tensor(value):
-                tensors[f"optim.{index}.{name}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{index}.{name}"] = value
-    payload = {**state, "param_groups": optim["param_groups"], "optim_scalars": scalars}
-    tmp = directory.with_name(directory.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(tensors, str(tmp / "state.safetensors"))
-    (tmp / "state.json").write_text(json.dumps(payload, indent=2) + "\n")
-    shutil.rmtree(directory, ignore_errors=True)
-    tmp.rename(directory)
-
-
-def load_checkpoint(
-    directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer
-) -> dict[str, Any] | None:
-    """Restore model and optimiser from ``directory``; return its state, or None if absent."""
-    if not (directory / "state.json").is_file():
-        return None
-    payload = json.loads((directory / "state.json").read_text())
-    tensors = load_file(str(directory / "state.safetensors"))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    optim_state: dict[int, dict[str, Any]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            optim_state.setdefault(int(index), {})[name] = value
-    for key, value in payload.pop("optim_scalars").items():
-        index, name = key.split(".", 1)
-        optim_state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": optim_state, "param_groups": payload.pop("param_groups")})
-    return payload
-
-
-def prepare_out(out: Path, config: dict[str, Any], overwrite: bool) -> str:
-    """Decide what to do with an output directory: ``"fresh"``, ``"resume"`` or ``"done"``.
-
-    A finished run or a checkpoint with the same training config is resumed (or left as it is);
-    anything else in ``out`` is an error unless ``overwrite``, so nothing is lost silently.
-    """
-    if overwrite and out.exists():
-        shutil.rmtree(out)
-    if not out.exists() or not any(out.iterdir()):
-        return "fresh"
-    marker = out / "checkpoint" / "state.json"
-    previous = None
-    if (out / CONFIG).is_file():
-        previous = json.loads((out / CONFIG).read_text()).get("training_key")
-        status = "done"
-    elif marker.is_file():
-        previous = json.loads(marker.read_text()).get("training_key")
-        status = "resume"
-    else:
-        raise FileExistsError(
-            f"out: {out} exists and holds no xnaming run; choose a new directory or --overwrite"
-        )
-    if previous != config:
-        raise FileExistsError(
-            f"out: {out} holds a run trained with other settings; choose a new directory, "
-            "repeat the original command to resume it, or pass --overwrite to replace it"
-        )
-    return status

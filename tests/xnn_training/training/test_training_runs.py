@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import xnn_training.training.run_writer as run_writer
 import xnn_training.training.runs as runs_module
 from xnn_training import (
     load_dnn_run,
@@ -90,7 +91,7 @@ def test_finished_run_is_kept_and_foreign_settings_are_refused(trained, capsys):
 
 def test_interrupted_training_resumes_to_the_same_result(trained, tmp_path, monkeypatch):
     data, dnn, _ = trained
-    real_save = runs_module.save_checkpoint
+    real_save = run_writer.save_checkpoint
     calls = {"n": 0}
 
     def save_then_interrupt(*args, **kwargs):
@@ -99,10 +100,7 @@ def test_interrupted_training_resumes_to_the_same_result(trained, tmp_path, monk
         if calls["n"] == 1:
             raise KeyboardInterrupt
 
-    import xnn_training.training.fit_dnn as fit_dnn
-    import xnn_training.training.fit_xnn as fit_xnn
-
-    monkeypatch.setattr(fit_dnn, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(run_writer, "save_checkpoint", save_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         train_dnn(data, tmp_path / "dnn", epochs=2, batch_size=8)
     assert (tmp_path / "dnn" / "checkpoint" / "state.json").is_file()
@@ -113,7 +111,6 @@ def test_interrupted_training_resumes_to_the_same_result(trained, tmp_path, monk
         torch.testing.assert_close(resumed[key], value)
 
     calls["n"] = 0
-    monkeypatch.setattr(fit_xnn, "save_checkpoint", save_then_interrupt)
     kw = {"k": 3, "hidden": (8, 4), "epochs": 3, "batch_size": 8}  # default: every epoch
     with pytest.raises(KeyboardInterrupt):
         train_xnn(dnn, tmp_path / "xnn", **kw)

@@ -410,32 +410,84 @@ def _background(side: int, rng: np.random.Generator) -> Image.Image:
     return image
 
 
+class _Painter:
+    """A transparent ``side`` x ``side`` layer and its part mask, drawn in step.
+
+    Shapes are given in percent of the side; each one is painted in its colour on the layer
+    and in its part's label (:data:`PARTS`) on the mask.
+    """
+
+    def __init__(self, side: int) -> None:
+        self.layer = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+        self.mask = Image.new("L", (side, side), 0)
+        self.scale = side / 100
+        self._paint, self._label = ImageDraw.Draw(self.layer), ImageDraw.Draw(self.mask)
+
+    def shape(self, kind: str, part: str, coords, colour, **kw) -> None:
+        """Draw ``kind`` (an ImageDraw method: polygon, ellipse, line, pieslice) as ``part``."""
+        xy = [(px * self.scale, py * self.scale) for px, py in coords]
+        getattr(self._paint, kind)(xy, fill=(*colour, 255), **kw)
+        getattr(self._label, kind)(xy, fill=_LABEL[part], **kw)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """Where the body (centre, radii) and the head (centre, radius) lie, in percent."""
+
+    bx: float
+    by: float
+    brx: float
+    bry: float
+    hx: float
+    hy: float
+    hr: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> _Frame:
+        """A little variation per image: a chubbier or slimmer bird, the head moved a bit."""
+        bx, by = 46 + rng.uniform(-2, 2), 56 + rng.uniform(-2, 2)
+        brx, bry = 21 + rng.uniform(-2, 2), 13 + rng.uniform(-1.5, 1.5)
+        hx, hy, hr = bx + brx + rng.uniform(-1, 1), by - bry - 3 + rng.uniform(-2, 2), 10
+        return cls(bx, by, brx, bry, hx, hy, hr)
+
+    @property
+    def body_box(self) -> list[tuple[float, float]]:
+        """The body ellipse's bounding box: top-left and bottom-right corners."""
+        return [(self.bx - self.brx, self.by - self.bry), (self.bx + self.brx, self.by + self.bry)]
+
+
 def _draw_bird(
     species: Species, side: int, rng: np.random.Generator
 ) -> tuple[Image.Image, Image.Image, bool]:
-    """The bird facing right on a transparent ``side`` x ``side`` layer, and its part mask."""
-    layer = Image.new("RGBA", (side, side), (0, 0, 0, 0))
-    mask = Image.new("L", (side, side), 0)
-    paint, label = ImageDraw.Draw(layer), ImageDraw.Draw(mask)
-    s = side / 100  # shapes below are in percent of the layer
+    """The bird facing right on a transparent ``side`` x ``side`` layer, its part mask, and
+    whether its wing is open.
 
-    def shape(kind: str, part: str, coords, colour, **kw) -> None:
-        xy = [(px * s, py * s) for px, py in coords]
-        getattr(paint, kind)(xy, fill=(*colour, 255), **kw)
-        getattr(label, kind)(xy, fill=_LABEL[part], **kw)
-
+    Parts are drawn back to front (tail, feet, body, wing, throat, head, crown, eye, beak);
+    the order of the random draws is part of the data set (the same seed, the same bytes).
+    """
+    painter = _Painter(side)
     body_colour = _jitter(_COLOURS[species.body], rng)
+    frame = _Frame.draw(rng)
+    _draw_tail(painter, frame, species.tail, _darker(body_colour, 0.8))
+    _draw_feet(painter, frame, rng)
+    painter.shape(
+        "ellipse",
+        "body",
+        [
+            (frame.bx - frame.brx, frame.by - frame.bry),
+            (frame.bx + frame.brx, frame.by + frame.bry),
+        ],
+        body_colour,
+    )
+    wing_open = _draw_wing(painter, frame, species.wing, _darker(body_colour, 0.7), rng)
+    _draw_head(painter, frame, species, body_colour, rng)
+    _draw_beak(painter, frame, species.beak, rng)
+    return painter.layer, painter.mask, wing_open
 
-    def part_colour(value: str) -> tuple:
-        return body_colour if value == "plain" else _jitter(_COLOURS[value], rng)
 
-    # Bird geometry varies a little per image (a chubbier or slimmer bird).
-    bx, by = 46 + rng.uniform(-2, 2), 56 + rng.uniform(-2, 2)
-    brx, bry = 21 + rng.uniform(-2, 2), 13 + rng.uniform(-1.5, 1.5)
-    hx, hy, hr = bx + brx + rng.uniform(-1, 1), by - bry - 3 + rng.uniform(-2, 2), 10
-
-    # Tail, behind the body.
-    tx = bx - brx + 3
+def _draw_tail(painter: _Painter, frame: _Frame, tail: str, colour: tuple) -> None:
+    """The tail (fan, forked or pointed), behind the body."""
+    tx, by = frame.bx - frame.brx + 3, frame.by
     tails = {
         "fan": [(tx, by - 2), (tx - 20, by - 12), (tx - 23, by), (tx - 20, by + 12), (tx, by + 4)],
         "forked": [
@@ -447,19 +499,25 @@ def _draw_bird(
         ],
         "pointed": [(tx, by - 3), (tx - 28, by + 2), (tx, by + 4)],
     }
-    shape("polygon", "tail", tails[species.tail], _darker(body_colour, 0.8))
+    painter.shape("polygon", "tail", tails[tail], colour)
 
-    # Feet: two legs with toes.
+
+def _draw_feet(painter: _Painter, frame: _Frame, rng: np.random.Generator) -> None:
+    """Two legs with toes, below the body."""
     foot = _jitter((200, 140, 60), rng, 20)
-    for fx in (bx - 4, bx + 5):
-        top_y, bottom_y = by + bry - 2, by + bry + 11
-        width = max(1, round(2.2 * s))
-        shape("line", "feet", [(fx, top_y), (fx, bottom_y)], foot, width=width)
-        shape("line", "feet", [(fx - 4, bottom_y), (fx + 5, bottom_y)], foot, width=width)
+    for fx in (frame.bx - 4, frame.bx + 5):
+        top_y, bottom_y = frame.by + frame.bry - 2, frame.by + frame.bry + 11
+        width = max(1, round(2.2 * painter.scale))
+        painter.shape("line", "feet", [(fx, top_y), (fx, bottom_y)], foot, width=width)
+        painter.shape("line", "feet", [(fx - 4, bottom_y), (fx + 5, bottom_y)], foot, width=width)
 
-    shape("ellipse", "body", [(bx - brx, by - bry), (bx + brx, by + bry)], body_colour)
 
-    # Wing: folded on the body, or raised above the back.
+def _draw_wing(
+    painter: _Painter, frame: _Frame, pattern: str, colour: tuple, rng: np.random.Generator
+) -> bool:
+    """The wing, folded on the body or raised above the back, with its pattern; returns
+    whether it is open (raised)."""
+    bx, by = frame.bx, frame.by
     wing_open = bool(rng.random() < 0.4)
     if wing_open:
         wing_xy = [(bx - 12, by - 4), (bx + 10, by - 6), (bx - 2, by - 36), (bx - 18, by - 30)]
@@ -471,13 +529,29 @@ def _draw_bird(
             (bx - 6, by + 8),
             (bx - 20, by + 4),
         ]
-    wing_colour = _darker(body_colour, 0.7)
-    shape("polygon", "wing", wing_xy, wing_colour)
-    _wing_pattern(layer, wing_xy, s, species.wing, wing_colour)
+    painter.shape("polygon", "wing", wing_xy, colour)
+    _wing_pattern(painter.layer, wing_xy, painter.scale, pattern, colour)
+    return wing_open
 
-    shape("ellipse", "throat", [(hx - 9, hy + 1), (hx + 6, hy + 17)], part_colour(species.throat))
-    shape("ellipse", "head", [(hx - hr, hy - hr), (hx + hr, hy + hr)], body_colour)
-    shape(
+
+def _draw_head(
+    painter: _Painter,
+    frame: _Frame,
+    species: Species,
+    body_colour: tuple,
+    rng: np.random.Generator,
+) -> None:
+    """Throat, head, crown and eye. A ``"plain"`` throat or crown has the body's colour."""
+
+    def part_colour(value: str) -> tuple:
+        return body_colour if value == "plain" else _jitter(_COLOURS[value], rng)
+
+    hx, hy, hr = frame.hx, frame.hy, frame.hr
+    painter.shape(
+        "ellipse", "throat", [(hx - 9, hy + 1), (hx + 6, hy + 17)], part_colour(species.throat)
+    )
+    painter.shape("ellipse", "head", [(hx - hr, hy - hr), (hx + hr, hy + hr)], body_colour)
+    painter.shape(
         "pieslice",
         "crown",
         [(hx - hr, hy - hr), (hx + hr, hy + hr)],
@@ -485,16 +559,21 @@ def _draw_bird(
         start=195,
         end=345,
     )
-
     # Eye: dark, red iris, or dark with a white ring.
     ex, ey = hx + 3, hy - 1
     if species.eye == "ringed":
-        shape("ellipse", "eye", [(ex - 3.8, ey - 3.8), (ex + 3.8, ey + 3.8)], (245, 245, 245))
+        painter.shape(
+            "ellipse", "eye", [(ex - 3.8, ey - 3.8), (ex + 3.8, ey + 3.8)], (245, 245, 245)
+        )
     iris = (200, 30, 30) if species.eye == "red" else (15, 15, 15)
-    shape("ellipse", "eye", [(ex - 2.3, ey - 2.3), (ex + 2.3, ey + 2.3)], iris)
+    painter.shape("ellipse", "eye", [(ex - 2.3, ey - 2.3), (ex + 2.3, ey + 2.3)], iris)
 
-    beak_colour = _jitter((230, 180, 40), rng, 20) if species.beak != "hooked" else (40, 40, 40)
-    bx0 = hx + hr - 1.5
+
+def _draw_beak(painter: _Painter, frame: _Frame, beak: str, rng: np.random.Generator) -> None:
+    """The beak (short, long or hooked) at the front of the head; a hooked one is dark."""
+    hy = frame.hy
+    colour = _jitter((230, 180, 40), rng, 20) if beak != "hooked" else (40, 40, 40)
+    bx0 = frame.hx + frame.hr - 1.5
     beaks = {
         "short": [(bx0, hy - 2), (bx0 + 9, hy + 1.5), (bx0, hy + 4)],
         "long": [(bx0, hy - 2), (bx0 + 20, hy + 2), (bx0, hy + 4)],
@@ -506,8 +585,7 @@ def _draw_bird(
             (bx0, hy + 4),
         ],
     }
-    shape("polygon", "beak", beaks[species.beak], beak_colour)
-    return layer, mask, wing_open
+    painter.shape("polygon", "beak", beaks[beak], colour)
 
 
 def _wing_pattern(layer: Image.Image, wing_xy: list, s: float, pattern: str, colour: tuple) -> None:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -264,74 +265,103 @@ def explanations_view(results: Results, categories: Sequence[str], needed: set[s
 def distrust_view(results: Results, needed: set[str]) -> dict:
     """The ranking, the flagged categories, and the top categories' most distrusted decisions."""
     ranked = results.distrust
-    threshold = results.distrust_threshold
     named = ranked.dropna(subset=["distrusted_share"])
     flagged = named[named["flagged"]]
     shown_categories = list(named["category"].head(max(DISTRUST_CATEGORIES, len(flagged))))
+    maps_of_image = _judged_maps(results, shown_categories)
     decisions = results.distrust_decisions
+    shown = []
+    for category in shown_categories:
+        worst = decisions[decisions["category"] == category].sort_values(
+            ["distrust", "image_id"], ascending=[False, True]
+        )
+        items = [
+            _distrusted_decision(decision, maps_of_image[decision.image_id], needed)
+            for decision in worst.head(DISTRUST_DECISIONS).itertuples(index=False)
+        ]
+        row = named[named["category"] == category].iloc[0]
+        shown.append({"category": category, "summary": _distrust_summary(row), "decisions": items})
+    top = named.iloc[0] if len(named) else None
+    words = sorted(results.distrust_words.entries)
+    return {
+        "flagged": [
+            {"category": r.category, "share": _percent(r.distrusted_share)}
+            for r in flagged.itertuples(index=False)
+        ],
+        "ranked": len(named) > 0,
+        "highest": (
+            f"{top['category']} ({_percent(top['distrusted_share'])})" if top is not None else ""
+        ),
+        "threshold_text": _percent(results.distrust_threshold),
+        "decision_level": f"{DECISION_LEVEL:g}",
+        "prior": f"{PRIOR:g}",
+        "words": ", ".join(f'"{w}"' for w in words[:8]) + (", ..." if len(words) > 8 else ""),
+        "table": _distrust_table(ranked),
+        "shown": shown,
+        "figure": None,
+    }
+
+
+def _judged_maps(results: Results, categories: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Per image of ``categories``: its maps with the annotators' verdicts and ``s``, each
+    map's share of the class score."""
+    chosen = set(categories)
     verdicts = map_verdicts(
-        [c for c in results.categories if c.category in set(shown_categories)],
-        results.namings[results.namings["category"].isin(shown_categories)],
-        results.activations[results.activations["category"].isin(shown_categories)],
+        [c for c in results.categories if c.category in chosen],
+        results.namings[results.namings["category"].isin(categories)],
+        results.activations[results.activations["category"].isin(categories)],
         results.distrust_words,
     )
     shares = {}
     of = share_of(results.activations)
     for cat in results.categories:
-        if cat.category in set(shown_categories):
+        if cat.category in chosen:
             shares.update(zip(cat.activation_ids, image_shares(cat, of), strict=True))
-    by_image = {i: g for i, g in verdicts.groupby("image_id", sort=False)}
-    shown = []
-    for category in shown_categories:
-        row = named[named["category"] == category].iloc[0]
-        worst = decisions[decisions["category"] == category].sort_values(
-            ["distrust", "image_id"], ascending=[False, True]
-        )
-        items = []
-        for decision in worst.head(DISTRUST_DECISIONS).itertuples(index=False):
-            maps = (
-                by_image[decision.image_id]
-                .assign(s=lambda g: g["activation_id"].map(shares))
-                .sort_values("s", ascending=False)
-            )
-            needed.update(maps["activation_id"])
-            items.append(
-                {
-                    "image_id": decision.image_id,
-                    "distrust": f"{decision.distrust:.2f}",
-                    "verdicts": (
-                        f"evidence {_percent(decision.rejected_evidence)} rejected, "
-                        f"{_percent(decision.unnamed_evidence)} unnamed, "
-                        f"{_percent(decision.named_evidence)} named"
-                    ),
-                    "maps": [
-                        {
-                            "thumb": m.activation_id,
-                            "caption": f"x{m.x_feature} {_percent(m.s)}",
-                            "title": (
-                                f"{m.activation_id}: rejected by {m.rejected}, unnamed by "
-                                f"{m.unnamed}, named by {m.named} of {m.annotators}"
-                            ),
-                        }
-                        for m in maps.itertuples(index=False)
-                    ],
-                }
-            )
-        shown.append(
+    verdicts = verdicts.assign(s=verdicts["activation_id"].map(shares))
+    return {image: maps for image, maps in verdicts.groupby("image_id", sort=False)}
+
+
+def _distrusted_decision(decision: Any, maps: pd.DataFrame, needed: set[str]) -> dict:
+    """One decision (a row of ``distrust_decisions``): its evidence, and its maps' verdicts
+    with the largest share of the class score first."""
+    maps = maps.sort_values("s", ascending=False)
+    needed.update(maps["activation_id"])
+    return {
+        "image_id": decision.image_id,
+        "distrust": f"{decision.distrust:.2f}",
+        "verdicts": (
+            f"evidence {_percent(decision.rejected_evidence)} rejected, "
+            f"{_percent(decision.unnamed_evidence)} unnamed, "
+            f"{_percent(decision.named_evidence)} named"
+        ),
+        "maps": [
             {
-                "category": category,
-                "summary": (
-                    f"Rank {int(row['rank'])}: {int(row['distrusted'])} of "
-                    f"{int(row['decisions'])} decisions distrusted "
-                    f"({_percent(row['distrusted_share'])}); on average "
-                    f"{_percent(row['rejected_evidence'])} of a decision's evidence is rejected "
-                    f"and {_percent(row['unnamed_evidence'])} unnamed. Captions: X-feature and "
-                    "share of the class score; hover a map for the annotators' verdicts."
+                "thumb": m.activation_id,
+                "caption": f"x{m.x_feature} {_percent(m.s)}",
+                "title": (
+                    f"{m.activation_id}: rejected by {m.rejected}, unnamed by "
+                    f"{m.unnamed}, named by {m.named} of {m.annotators}"
                 ),
-                "decisions": items,
             }
-        )
-    top = named.iloc[0] if len(named) else None
+            for m in maps.itertuples(index=False)
+        ],
+    }
+
+
+def _distrust_summary(row: pd.Series) -> str:
+    """A shown category's line: its rank, distrusted decisions and evidence."""
+    return (
+        f"Rank {int(row['rank'])}: {int(row['distrusted'])} of "
+        f"{int(row['decisions'])} decisions distrusted "
+        f"({_percent(row['distrusted_share'])}); on average "
+        f"{_percent(row['rejected_evidence'])} of a decision's evidence is rejected "
+        f"and {_percent(row['unnamed_evidence'])} unnamed. Captions: X-feature and "
+        "share of the class score; hover a map for the annotators' verdicts."
+    )
+
+
+def _distrust_table(ranked: pd.DataFrame) -> dict:
+    """The ranking's table: the first :data:`HTML_CATEGORIES` categories, flagged ones marked."""
     columns = {
         "rank": "rank",
         "category": "category",
@@ -349,26 +379,9 @@ def distrust_view(results: Results, needed: set[str]) -> dict:
         if len(ranked) > HTML_CATEGORIES
         else ""
     )
-    words = sorted(results.distrust_words.entries)
-    return {
-        "flagged": [
-            {"category": r.category, "share": _percent(r.distrusted_share)}
-            for r in flagged.itertuples(index=False)
-        ],
-        "ranked": len(named) > 0,
-        "highest": (
-            f"{top['category']} ({_percent(top['distrusted_share'])})" if top is not None else ""
-        ),
-        "threshold_text": _percent(threshold),
-        "decision_level": f"{DECISION_LEVEL:g}",
-        "prior": f"{PRIOR:g}",
-        "words": ", ".join(f'"{w}"' for w in words[:8]) + (", ..." if len(words) > 8 else ""),
-        "table": table(
-            head.loc[:, list(columns)].rename(columns=columns),
-            note=note,
-            empty="No decisions.",
-            highlight=list(head["flagged"]),
-        ),
-        "shown": shown,
-        "figure": None,
-    }
+    return table(
+        head.loc[:, list(columns)].rename(columns=columns),
+        note=note,
+        empty="No decisions.",
+        highlight=list(head["flagged"]),
+    )

@@ -12,14 +12,25 @@ __all__ = ["configure", "run"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Add the ``analyze`` arguments to ``parser`` and set its handler."""
-    parser.add_argument(
+    """Add the ``analyze`` arguments to ``parser``, in named groups, and set its handler."""
+    _add_inputs(parser)
+    _add_concepts(parser)
+    _add_report(parser)
+    _add_distrust(parser)
+    _add_agreement(parser)
+    parser.set_defaults(handler=run)
+
+
+def _add_inputs(parser: argparse.ArgumentParser) -> None:
+    """The map bundle's activations, the namings files, the output directory."""
+    group = parser.add_argument_group("inputs and output")
+    group.add_argument(
         "--activations",
         type=Path,
         required=True,
         help="the map bundle's activations.csv (or the bundle directory)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--namings",
         type=Path,
         nargs="+",
@@ -28,74 +39,94 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="tidy namings .csv or Label Studio .json exports, oldest first "
         "(a later file's row for the same annotator and activation wins)",
     )
-    parser.add_argument("--out", type=Path, required=True, help="directory for the outputs")
-    parser.add_argument(
+    group.add_argument("--out", type=Path, required=True, help="directory for the outputs")
+
+
+def _add_concepts(parser: argparse.ArgumentParser) -> None:
+    """Which concepts count, which names mean the same, what the explanations list."""
+    group = parser.add_argument_group("concepts and names")
+    group.add_argument(
         "--min-images",
         type=int,
         default=MIN_IMAGES,
         help="drop concepts covering fewer distinct images, per annotator and category "
         f"(default: {MIN_IMAGES}, as in the paper)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--synonyms",
         type=Path,
         help="CSV (name, synonym) of names that mean the same, "
         "added to the shipped bird-part synonyms",
     )
-    parser.add_argument(
+    group.add_argument(
         "--judgements",
         type=Path,
         help="CSV (name_a, name_b, compatibility: exact/subset/none) overriding the rules; "
         "name_pairs.csv of a previous run is a template",
     )
-    parser.add_argument(
+    group.add_argument(
+        "--other", action="store_true", help='add "other" to explanations with unnamed activations'
+    )
+
+
+def _add_report(parser: argparse.ArgumentParser) -> None:
+    """What report.html shows: Figure 7's pair, figures, map thumbnails and their categories."""
+    group = parser.add_argument_group("report")
+    group.add_argument(
         "--pair",
         nargs=3,
         metavar=("CATEGORY", "ANNOTATOR_A", "ANNOTATOR_B"),
         help="the pair drawn in Figure 7 (default: the category and pair with the most concepts)",
     )
-    parser.add_argument(
-        "--other", action="store_true", help='add "other" to explanations with unnamed activations'
-    )
-    parser.add_argument("--no-figures", dest="figures", action="store_false", help="tables only")
-    parser.add_argument(
+    group.add_argument("--no-figures", dest="figures", action="store_false", help="tables only")
+    group.add_argument(
         "--bundle",
         type=Path,
         help="the map bundle whose overlays the report shows as thumbnails (default: the "
         "bundle holding --activations, if it is one)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--no-images", dest="images", action="store_false", help="no map thumbnails in the report"
     )
-    parser.add_argument(
+    group.add_argument(
         "--image-categories",
         type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
         metavar="CAT,CAT",
         help="the categories the gallery and the explanations show (default: as many as fit "
         "a thumbnail budget, flagged ones first)",
     )
-    parser.add_argument(
+
+
+def _add_distrust(parser: argparse.ArgumentParser) -> None:
+    """Which names mark a map as background, and when a category is flagged."""
+    group = parser.add_argument_group("distrust")
+    group.add_argument(
         "--distrust-words",
         type=Path,
         metavar="FILE",
         help="names that mark a map as background, one a line (replaces the shipped "
         "analysis/data/distrust_words.txt)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--distrust-threshold",
         type=float,
         default=DISTRUST_THRESHOLD,
         help="flag a category when this share of its decisions is distrusted "
         f"(default: {DISTRUST_THRESHOLD:g})",
     )
-    parser.add_argument(
+
+
+def _add_agreement(parser: argparse.ArgumentParser) -> None:
+    """The time the exact D = 2 matching may take."""
+    group = parser.add_argument_group("agreement at D = 2")
+    group.add_argument(
         "--d2-time-limit",
         type=float,
         default=D2_TIME_LIMIT,
         help="seconds the exact D = 2 solver may spend per connected component "
         f"(default: {D2_TIME_LIMIT:g})",
     )
-    parser.add_argument(
+    group.add_argument(
         "--d2-budget",
         type=float,
         default=None,
@@ -103,7 +134,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "later pairs get the greedy "
         "matching, flagged d2_optimal = False (default: no budget, every pair exact)",
     )
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

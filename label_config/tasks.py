@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from xnn_training.bundle.embeddings import GEOMETRY
+from xnn_training.maps.hot_spot import MAP_GEOMETRY
 
 __all__ = [
     "ACTIVATION_ID",
@@ -40,10 +41,14 @@ __all__ = [
     "PER_MAP",
     "MapInfo",
     "activation_ids",
+    "board_task",
     "decode_embedding",
     "encode_embedding",
     "map_entries",
+    "map_fields",
     "maps_of_task",
+    "owner_fields",
+    "per_map_task",
     "task_key",
     "task_kind",
 ]
@@ -74,19 +79,20 @@ BOARD = "board"
 PER_MAP = "per-map"
 """The two kinds of task (:func:`task_kind`), named as the labeling configs' modes."""
 
+SHARE = "share"
+RANK = "rank"
+_PLACE = (HEAT_X, HEAT_Y, "hot_x", "hot_y")
+"""The geometry's columns that say where a map lies (the task data carries its heat centre)."""
 DESCRIPTORS: tuple[str, ...] = (
-    "share",
-    "rank",
-    "hot_area",
-    "hot_mass",
-    "hot_spread",
-    "heat_spread",
-    "peak",
-    "hot_regions",
+    SHARE,
+    RANK,
+    *(name for name in MAP_GEOMETRY if name not in _PLACE),
 )
 """What the backend knows of a map's look, in task data under ``descriptors``: the X-feature's
-share of the image's positive score and its rank among the image's significant X-features
-(from the bundle), and the hot spot's measures (:mod:`xnn_training.maps.hot_spot`)."""
+share of the image's positive score and its rank among the image's significant X-features,
+then how large, strong and focused its hot spot is (``hot_area``, ``hot_mass``, ``hot_spread``,
+``heat_spread``, ``peak``, ``hot_regions``: the bundle's geometry,
+:data:`xnn_training.maps.hot_spot.MAP_GEOMETRY`)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,82 @@ class MapInfo:
     """How many trailing embedding columns say where the hot spot lies (the geometry, then the
     parts' shares when the data set located parts: ``embedding_where`` of the task data);
     ``None``: the geometry alone (a bundle made before parts were embedded)."""
+
+
+def owner_fields(
+    annotator: str,
+    annotator_id: int | None = None,
+    *,
+    space: str | None = None,
+    where: int | None = None,
+) -> dict[str, Any]:
+    """The fields every task of one annotator's project carries: whose it is (their e-mail and
+    Label Studio user id: the backend learns from their own annotations only) and, for a bundle
+    with map embeddings, the embeddings' space and how many trailing columns say where."""
+    fields: dict[str, Any] = {ANNOTATOR: str(annotator)}
+    if annotator_id is not None:
+        fields[ANNOTATOR_ID] = int(annotator_id)
+    if space is not None:
+        fields[EMBEDDING_SPACE] = str(space)
+        if where is not None:
+            fields[EMBEDDING_WHERE] = int(where)
+    return fields
+
+
+def map_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """One map's fields of task data, from its bundle row.
+
+    Parameters
+    ----------
+    values
+        The map's ``activations.csv`` values by column: ``activation_id``, ``image_id``,
+        ``x_feature``, ``share``, ``rank``, its geometry
+        (:data:`xnn_training.maps.hot_spot.MAP_GEOMETRY`) and, when the bundle has map
+        embeddings, ``embedding`` (:func:`encode_embedding` of its row; ``None``: none).
+    """
+    fields = {
+        ACTIVATION_ID: str(values[ACTIVATION_ID]),
+        IMAGE_ID: str(values[IMAGE_ID]),
+        X_FEATURE: int(values[X_FEATURE]),
+        HEAT_X: round(float(values[HEAT_X]), 4),
+        HEAT_Y: round(float(values[HEAT_Y]), 4),
+        DESCRIPTORS_KEY: {name: round(float(values[name]), 5) for name in DESCRIPTORS},
+    }
+    embedding = values.get(EMBEDDING)
+    if isinstance(embedding, str):
+        fields[EMBEDDING] = embedding
+    return fields
+
+
+def board_task(
+    category: str,
+    maps: Sequence[Mapping[str, Any]],
+    thumbnails: Sequence[str],
+    *,
+    owner: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A board task's data: one category's maps (:func:`map_fields`), each with its thumbnail
+    (the HTML the ranker shows, in the same order), and the :func:`owner_fields`."""
+    if len(thumbnails) != len(maps):
+        raise ValueError(f"board {category!r}: {len(maps)} maps, {len(thumbnails)} thumbnails")
+    items = [
+        {ITEM_ID: m[ACTIVATION_ID], ITEM_HTML: html}
+        for m, html in zip(maps, thumbnails, strict=True)
+    ]
+    return {CATEGORY: str(category), **owner, ITEMS: items, MAPS: [dict(m) for m in maps]}
+
+
+def per_map_task(
+    map_: Mapping[str, Any],
+    *,
+    category: str,
+    overlay: str,
+    image: str,
+    owner: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A per-map task's data: the map's fields (:func:`map_fields`), its category, the URLs of
+    its overlay and image, and the :func:`owner_fields`."""
+    return {**owner, CATEGORY: str(category), **map_, OVERLAY: overlay, IMAGE: image}
 
 
 def task_kind(data: Mapping) -> str:

@@ -23,14 +23,22 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 
 from label_config import DEFAULT_GROUPS, MODES, board_config, per_map_config
-from label_config.tasks import DESCRIPTORS, encode_embedding
+from label_config.tasks import (
+    EMBEDDING_SPACE,
+    EMBEDDING_WHERE,
+    board_task,
+    encode_embedding,
+    map_fields,
+    owner_fields,
+    per_map_task,
+    task_key,
+)
 from xnn_training.bundle.embeddings import check_embeddings, read_embeddings
-from xnn_training.bundle.io import Bundle, read_bundle
-from xnn_training.maps.hot_spot import describe_map
+from xnn_training.bundle.io import Bundle, bundle_geometry, read_bundle
+from xnn_training.maps.hot_spot import MAP_GEOMETRY
 
 __all__ = [
     "MODES",
@@ -72,13 +80,19 @@ def parse_project_title(title: str) -> tuple[str, str] | None:
     return None
 
 
-def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) -> pd.DataFrame:
+def load_bundle(
+    bundle: str | Path,
+    *,
+    categories: Sequence[str] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
     """The bundle's ``activations.csv`` with what the backend knows of each map.
 
-    The bundle is read (and checked) by :func:`xnn_training.bundle.io.read_bundle`. Adds the
-    columns of :func:`xnn_training.maps.hot_spot.describe_map` (``heat_x``, ``heat_y``: the centre
-    of the
-    map's positive heat; how large, spread and peaked its hot spot is), read from each raw map.
+    The bundle is read (and checked) by :func:`xnn_training.bundle.io.read_bundle`. Its maps'
+    geometry (``heat_x``, ``heat_y``: the centre of the map's positive heat; how large, spread
+    and peaked its hot spot is) is the bundle's (:func:`xnn_training.bundle.io.bundle_geometry`:
+    measured from the raw maps, once and with one line through ``warn``, for a bundle made
+    before explain wrote it).
 
     Raises
     ------
@@ -89,7 +103,8 @@ def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) 
     """
     bundle = Path(bundle)
     read = read_bundle(bundle)
-    table = read.activations
+    geometry = bundle_geometry(read, warn=warn)
+    table = read.activations.drop(columns=list(MAP_GEOMETRY), errors="ignore").join(geometry)
     embeddings = read_embeddings(read)  # publish has warned when there are none
     if embeddings is not None:
         table = table.assign(
@@ -105,10 +120,7 @@ def load_bundle(bundle: str | Path, *, categories: Sequence[str] | None = None) 
                 f"known: {sorted(table['category'].unique())[:20]}"
             )
         table = table[table["category"].isin(categories)]
-    looks = pd.DataFrame(
-        [_describe(bundle / path) for path in table["map_path"]], index=table.index
-    )
-    return pd.concat([table, looks], axis=1).reset_index(drop=True)
+    return table.reset_index(drop=True)
 
 
 def embedding_space(bundle: Bundle) -> str:
@@ -122,19 +134,6 @@ def embedding_space(bundle: Bundle) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _describe(path: Path) -> dict[str, float]:
-    try:
-        with np.load(path) as npz:
-            return describe_map(npz["map"])
-    except (OSError, KeyError, ValueError) as error:
-        raise ValueError(f"map {path}: {error} (see docs/formats.md, bundle maps)") from None
-
-
-def _descriptors(row) -> dict[str, float]:
-    """The ``descriptors`` object of a map's task data (:data:`DESCRIPTORS`)."""
-    return {name: round(float(getattr(row, name)), 5) for name in DESCRIPTORS}
-
-
 def _file_url(path: Path, files_root: Path) -> str:
     try:
         relative = path.resolve().relative_to(files_root)
@@ -146,20 +145,18 @@ def _file_url(path: Path, files_root: Path) -> str:
     return "/data/local-files/?d=" + quote(relative.as_posix())
 
 
-def _embedding_fields(row) -> dict:
-    """A map's ``embedding`` of the task data, when the bundle has embeddings."""
-    embedding = getattr(row, "embedding", None)
-    return {} if embedding is None else {"embedding": embedding}
-
-
 def _owner_fields(table: pd.DataFrame, annotator: str, annotator_id: int | None) -> dict:
-    fields: dict = {"annotator": annotator}
-    if annotator_id is not None:
-        fields["annotator_id"] = int(annotator_id)
-    if "embedding_space" in table.columns and len(table):
-        fields["embedding_space"] = str(table["embedding_space"].iloc[0])
-        fields["embedding_where"] = int(table["embedding_where"].iloc[0])
-    return fields
+    space = where = None
+    if EMBEDDING_SPACE in table.columns and len(table):
+        space, where = table[EMBEDDING_SPACE].iloc[0], table[EMBEDDING_WHERE].iloc[0]
+    return owner_fields(annotator, annotator_id, space=space, where=where)
+
+
+def _thumbnail(row, bundle: Path, files_root: Path) -> str:
+    """The HTML of a map's thumbnail on a board: its overlay, its image and X-feature on hover."""
+    url = _file_url(bundle / row.overlay_path, files_root)
+    hover = escape(f"{row.image_id} (X-feature {row.x_feature})", quote=True)
+    return f"<img src='{url}' title='{hover}' alt='{hover}'>"
 
 
 def board_tasks(
@@ -170,42 +167,14 @@ def board_tasks(
     annotator: str,
     annotator_id: int | None = None,
 ) -> list[dict]:
-    """One board task per category (task data per ``docs/formats.md``)."""
+    """One board task per category (:func:`label_config.tasks.board_task`)."""
     owner = _owner_fields(table, annotator, annotator_id)
     tasks = []
     for category, rows in table.groupby("category", sort=True):
         rows = rows.sort_values(["image_id", "x_feature"])
-        items, activations = [], []
-        for row in rows.itertuples():
-            url = _file_url(bundle / row.overlay_path, files_root)
-            hover = escape(f"{row.image_id} (X-feature {row.x_feature})", quote=True)
-            items.append(
-                {
-                    "id": row.activation_id,
-                    "html": f"<img src='{url}' title='{hover}' alt='{hover}'>",
-                }
-            )
-            activations.append(
-                {
-                    "activation_id": row.activation_id,
-                    "image_id": row.image_id,
-                    "x_feature": int(row.x_feature),
-                    "heat_x": float(row.heat_x),
-                    "heat_y": float(row.heat_y),
-                    "descriptors": _descriptors(row),
-                    **_embedding_fields(row),
-                }
-            )
-        tasks.append(
-            {
-                "data": {
-                    "category": str(category),
-                    **owner,
-                    "items": items,
-                    "activations": activations,
-                }
-            }
-        )
+        maps = [map_fields(row._asdict()) for row in rows.itertuples()]
+        thumbnails = [_thumbnail(row, bundle, files_root) for row in rows.itertuples()]
+        tasks.append({"data": board_task(str(category), maps, thumbnails, owner=owner)})
     return tasks
 
 
@@ -217,37 +186,28 @@ def per_map_tasks(
     annotator: str,
     annotator_id: int | None = None,
 ) -> list[dict]:
-    """One task per activation (task data per ``docs/formats.md``)."""
+    """One task per activation (:func:`label_config.tasks.per_map_task`)."""
     owner = _owner_fields(table, annotator, annotator_id)
+    rows = table.sort_values(["category", "image_id", "x_feature"]).itertuples()
     return [
         {
-            "data": {
-                **owner,
-                "activation_id": row.activation_id,
-                "image_id": row.image_id,
-                "category": row.category,
-                "x_feature": int(row.x_feature),
-                "heat_x": float(row.heat_x),
-                "heat_y": float(row.heat_y),
-                "descriptors": _descriptors(row),
-                **_embedding_fields(row),
-                "overlay": _file_url(bundle / row.overlay_path, files_root),
-                "image": _file_url(bundle / row.image_path, files_root),
-            }
+            "data": per_map_task(
+                map_fields(row._asdict()),
+                category=row.category,
+                overlay=_file_url(bundle / row.overlay_path, files_root),
+                image=_file_url(bundle / row.image_path, files_root),
+                owner=owner,
+            )
         }
-        for row in table.sort_values(["category", "image_id", "x_feature"]).itertuples()
+        for row in rows
     ]
-
-
-def _task_key(data: dict) -> str:
-    return str(data["activation_id"]) if "activation_id" in data else f"board:{data['category']}"
 
 
 def _existing_task_keys(client, project_id: int) -> set[str]:
     chunks = client.projects.exports.download_sync(
         project_id, export_type="JSON", download_all_tasks=True
     )
-    return {_task_key(task["data"]) for task in json.loads(b"".join(chunks))}
+    return {task_key(task["data"]) for task in json.loads(b"".join(chunks))}
 
 
 def publish(
@@ -307,7 +267,7 @@ def publish(
     bundle = Path(bundle).resolve()
     files_root = Path(files_root).resolve()
     check_embeddings(bundle, warn=progress)  # a bad embeddings file stops publish before any change
-    table = load_bundle(bundle, categories=categories)
+    table = load_bundle(bundle, categories=categories, warn=progress)
     config = board_config(groups=groups) if mode == "board" else per_map_config()
     manager = Manager(url, token)
     manager.annotators()  # fails clearly on a server without the isolation
@@ -359,7 +319,7 @@ def publish(
             notes.append("project created")
         else:
             have = _existing_task_keys(client, project_id)
-        missing = [t for t in tasks if _task_key(t["data"]) not in have]
+        missing = [t for t in tasks if task_key(t["data"]) not in have]
         if not list(client.import_storage.local.list(project=project_id)):
             client.import_storage.local.create(
                 project=project_id, path=str(bundle), title=f"bundle {bundle.name}"

@@ -22,7 +22,8 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ import pandas as pd
 from PIL import Image
 
 from xnn_training.files import sha256
+from xnn_training.maps.hot_spot import MAP_GEOMETRY, describe_map, map_geometry
 
 __all__ = [
     "ACTIVATIONS_TABLE",
@@ -46,6 +48,7 @@ __all__ = [
     "BundleWriter",
     "ExplainedImage",
     "activation_id",
+    "bundle_geometry",
     "read_bundle",
     "read_table",
 ]
@@ -66,7 +69,7 @@ bundle has embeddings (:mod:`xnn_training.bundle.embeddings` gathers them when t
 finished)."""
 LOCK = ".lock"
 """While a run writes: held by its main writer, so that a second run on the bundle is refused."""
-ACTIVATION_COLUMNS = (
+_REQUIRED_ACTIVATION_COLUMNS = (
     "activation_id",
     "image_id",
     "category",
@@ -78,6 +81,11 @@ ACTIVATION_COLUMNS = (
     "overlay_path",
     "image_path",
 )
+"""What every bundle's ``activations.csv`` has, also one made before the maps' geometry was
+written into it."""
+ACTIVATION_COLUMNS = _REQUIRED_ACTIVATION_COLUMNS + MAP_GEOMETRY
+"""The columns :class:`BundleWriter` writes: each activation, then its map's geometry
+(:data:`xnn_training.maps.hot_spot.MAP_GEOMETRY`, measured once here)."""
 IMAGE_COLUMNS = (
     "image_id",
     "category",
@@ -121,6 +129,9 @@ class ActivationMap:
         What the annotator sees: the image with the map blended on top.
     embedding
         What the map shows (:mod:`xnn_training.maps.embed`), or None in a bundle without embeddings.
+    geometry
+        The map's :data:`~xnn_training.maps.hot_spot.MAP_GEOMETRY` values, in that order, when
+        already measured (explain measures a batch at once); None: the writer measures them.
     """
 
     x_feature: int
@@ -130,6 +141,7 @@ class ActivationMap:
     heat: np.ndarray
     overlay: Image.Image
     embedding: np.ndarray | None = None
+    geometry: Sequence[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -440,7 +452,9 @@ class BundleWriter:
         image_path = f"images/{stem}.png"
         self._save_image(explained.image, image_path)
         rows = []
-        for activation in explained.activations:
+        for activation, geometry in zip(
+            explained.activations, _geometry_of(explained.activations), strict=True
+        ):
             map_path = f"maps/{stem}/x{activation.x_feature}.npz"
             overlay_path = f"overlays/{stem}/x{activation.x_feature}.png"
             (self.root / map_path).parent.mkdir(parents=True, exist_ok=True)
@@ -461,6 +475,7 @@ class BundleWriter:
                     "map_path": map_path,
                     "overlay_path": overlay_path,
                     "image_path": image_path,
+                    **dict(zip(MAP_GEOMETRY, geometry, strict=True)),
                 }
             )
         self._append("activations.csv", ACTIVATION_COLUMNS, rows)
@@ -493,6 +508,11 @@ class BundleWriter:
     def _append(self, name: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
         path = self._tables / name
         new = not path.exists()
+        if not new and _header(path) not in (None, list(columns)):
+            raise BundleError(
+                f"{path} has other columns than this version of xnaming writes (begun by an "
+                "older one?): explain into a new directory, or delete this one to start over"
+            )
         with path.open("a", newline="") as file:  # closed at once: a killed process loses no row
             writer = csv.DictWriter(file, fieldnames=columns)
             if new:
@@ -570,6 +590,29 @@ class Bundle:
         return self.root / named if isinstance(named, str) and named else None
 
 
+def _header(path: Path) -> list[str] | None:
+    """The column names of a CSV table (None for an empty file)."""
+    with path.open(newline="") as file:
+        return next(csv.reader(file), None)
+
+
+def _geometry_of(activations: Sequence[ActivationMap]) -> list[Sequence[float]]:
+    """Each map's geometry: as given, else measured here (all of the image's maps at once
+    when they share a size)."""
+    missing = [a for a in activations if a.geometry is None]
+    if not missing:
+        return [a.geometry for a in activations]  # type: ignore[misc]
+    import torch
+
+    shapes = {np.shape(a.heat) for a in missing}
+    if len(shapes) == 1:
+        heat = torch.from_numpy(np.stack([np.asarray(a.heat, np.float32) for a in missing]))
+        measured = iter(map_geometry(heat).tolist())
+    else:
+        measured = iter(list(describe_map(a.heat).values()) for a in missing)
+    return [a.geometry if a.geometry is not None else next(measured) for a in activations]
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """One of a bundle's CSV tables, or a table in its format (docs/formats.md).
 
@@ -617,7 +660,10 @@ def read_bundle(root: Path, *, require_complete: bool = True) -> Bundle:
             "`xnaming explain` command again to complete it"
         )
     tables = {}
-    for name, columns in (("activations.csv", ACTIVATION_COLUMNS), ("images.csv", IMAGE_COLUMNS)):
+    for name, columns in (
+        ("activations.csv", _REQUIRED_ACTIVATION_COLUMNS),
+        ("images.csv", IMAGE_COLUMNS),
+    ):
         path = root / name
         if not path.is_file():
             raise BundleError(f"{path} is missing")
@@ -634,3 +680,48 @@ def read_bundle(root: Path, *, require_complete: bool = True) -> Bundle:
     if orphans:
         raise BundleError(f"{root}/activations.csv has images not in images.csv: {orphans[:5]}")
     return Bundle(root, manifest, activations, images)
+
+
+def bundle_geometry(bundle: Bundle, *, warn: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """The :data:`~xnn_training.maps.hot_spot.MAP_GEOMETRY` of every map of ``bundle``: a
+    table with those columns and the index of ``bundle.activations``.
+
+    Read from ``activations.csv``, where explain wrote them. A bundle made before that has
+    them measured here, from its map files, once per :class:`Bundle` (kept on it), saying so
+    once through ``warn`` (default: a :class:`UserWarning`).
+
+    Raises
+    ------
+    BundleError
+        A map file that cannot be read (for a bundle without the columns).
+    """
+    kept = bundle.__dict__.get("_geometry")
+    if kept is not None:
+        return kept
+    table = bundle.activations
+    if all(name in table.columns for name in MAP_GEOMETRY):
+        geometry = table.loc[:, list(MAP_GEOMETRY)].astype(np.float64)
+        if not geometry.isna().any().any():
+            object.__setattr__(bundle, "_geometry", geometry)
+            return geometry
+    message = (
+        f"warning: {bundle.root} was made before xnaming wrote each map's geometry into "
+        f"{ACTIVATIONS_TABLE}: it is measured now from the {len(table)} map files (once; "
+        "re-run `xnaming explain` into a new directory to have it in the bundle)"
+    )
+    if warn is None:
+        warnings.warn(message, UserWarning, stacklevel=2)
+    else:
+        warn(message)
+    rows = []
+    for path in table["map_path"]:
+        try:
+            with np.load(bundle.root / path, allow_pickle=False) as arrays:
+                rows.append(list(describe_map(arrays["map"]).values()))
+        except (OSError, KeyError, ValueError) as error:
+            raise BundleError(
+                f"map {bundle.root / path}: {error} (see docs/formats.md, bundle maps)"
+            ) from None
+    geometry = pd.DataFrame(rows, columns=list(MAP_GEOMETRY), index=table.index, dtype=np.float64)
+    object.__setattr__(bundle, "_geometry", geometry)
+    return geometry

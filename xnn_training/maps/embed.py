@@ -34,7 +34,13 @@ from torch import Tensor, nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from xnn_training.bundle.embeddings import PART_RADII
-from xnn_training.maps.hot_spot import HOT_SPOT
+from xnn_training.maps.hot_spot import (
+    centre_and_spread,
+    hot_area,
+    hot_weights,
+    part_shares,
+    pixel_centres,
+)
 
 __all__ = ["LayerTaps", "default_embedding_layers", "embed_maps"]
 
@@ -160,11 +166,6 @@ def _cells(size: int, cells: int, device: torch.device) -> Tensor:
     return (owner[:, None] == torch.arange(cells, device=device)[None]).to(torch.float32)
 
 
-def _centres(size: int, device: torch.device) -> Tensor:
-    """Pixel (or cell) centres as fractions of the side."""
-    return (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size
-
-
 def _object_frames(activation: Tensor) -> Tensor:
     """Per image (cx, cy, sx, sy, size) of the object seen at the map layer: the cells whose
     activation norm is above the image's mean, weighted by how much (all cells when none is)."""
@@ -174,7 +175,7 @@ def _object_frames(activation: Tensor) -> Tensor:
     weights = torch.where(flat[:, None, None], torch.ones_like(above), above)
     weights = weights / weights.sum(dim=(1, 2), keepdim=True)
     h, w = energy.shape[1:]
-    ys, xs = _centres(h, energy.device)[:, None], _centres(w, energy.device)[None, :]
+    ys, xs = pixel_centres(h, energy.device)[:, None], pixel_centres(w, energy.device)[None, :]
     cx, cy = (weights * xs).sum(dim=(1, 2)), (weights * ys).sum(dim=(1, 2))
     floor = 0.5 / max(h, w)  # half a cell: a one-cell object still has a size
     sx = (weights * (xs - cx[:, None, None]) ** 2).sum(dim=(1, 2)).sqrt().clamp(min=floor)
@@ -233,15 +234,9 @@ def embed_maps(
             f"beside the parts' locations, got {tuple(part_masks.shape)}"
         )
     device = heat.device
-    heat = heat.detach().float().clamp(min=0)
     n, height, width = heat.shape
-    peak = heat.flatten(1).amax(dim=1)[:, None, None]
-    hot = heat >= HOT_SPOT * peak
-    weights = heat * hot
-    blank = peak.flatten() <= 0
-    if blank.any():  # a map without heat: its hot spot is every pixel (as hot_spot says), evenly
-        weights[blank] = 1.0
-    weights = weights / weights.sum(dim=(1, 2), keepdim=True)
+    # A map without heat: its hot spot is every pixel (as hot_spot says), evenly.
+    weights = hot_weights(heat, even_when_blank=True)
     # The maps grouped by image (one matrix product per image and layer), put back at the end.
     order = torch.argsort(owners.cpu(), stable=True)
     images, counts = torch.unique_consecutive(owners.cpu()[order], return_counts=True)
@@ -258,28 +253,22 @@ def embed_maps(
                 [m @ output[i].flatten(1).T for i, m in zip(images, grouped, strict=True)]
             )
         columns.append(pooled)
-    # Moments of the hot spot from its two marginals (cheaper than over every pixel).
-    across, down = weights.sum(dim=1), weights.sum(dim=2)  # (n, W), (n, H)
-    xs, ys = _centres(width, device), _centres(height, device)
-    hx, hy = across @ xs, down @ ys
-    spread = (across * (xs[None] - hx[:, None]) ** 2).sum(1) + (
-        down * (ys[None] - hy[:, None]) ** 2
-    ).sum(1)
-    area = hot.float().mean(dim=(1, 2))
+    hx, hy, spread = centre_and_spread(weights)
+    area = hot_area(heat)
     owners = owners.to(device)
     cx, cy, sx, sy, size = _object_frames(activation)[owners].unbind(dim=1)
     dx, dy = (hx - cx) / sx, (hy - cy) / sy
-    geometry = [hx, hy, area, spread.sqrt(), dx, dy, torch.hypot(dx, dy), size, area / size]
+    geometry = [hx, hy, area, spread, dx, dy, torch.hypot(dx, dy), size, area / size]
     columns.append(torch.stack(geometry, dim=1))
     if parts is not None:
         nearest, distance = _nearest_parts(parts.to(device), height, width)
         nearest, distance = nearest[owners], distance[owners]
         for radius in PART_RADII:  # the nearest part within a radius is the nearest, or none
             within = torch.where(distance <= radius, nearest, parts.shape[1])
-            columns.append(_part_shares(weights, within, parts.shape[1]))
+            columns.append(part_shares(weights, within, parts.shape[1]))
         if part_masks is not None:
             covered = part_masks.to(device=device, dtype=torch.long)[owners]
-            columns.append(_part_shares(weights, covered, parts.shape[1]))
+            columns.append(part_shares(weights, covered, parts.shape[1]))
     return torch.cat(columns, dim=1)
 
 
@@ -288,7 +277,7 @@ def _nearest_parts(parts: Tensor, height: int, width: int) -> tuple[Tensor, Tens
     the image shows none) and its distance (infinite then)."""
     parts = parts.to(torch.float32)
     count, device = parts.shape[1], parts.device
-    xs, ys = _centres(width, device), _centres(height, device)
+    xs, ys = pixel_centres(width, device), pixel_centres(height, device)
     best = torch.full((parts.shape[0], height, width), float("inf"), device=device)
     nearest = torch.full(best.shape, count, dtype=torch.long, device=device)
     for p in range(count):  # one part at a time: (B, H, W) memory, not (B, P, H, W)
@@ -298,9 +287,3 @@ def _nearest_parts(parts: Tensor, height: int, width: int) -> tuple[Tensor, Tens
         best = torch.where(closer, distance, best)
         nearest = torch.where(closer, p, nearest)
     return nearest, best
-
-
-def _part_shares(weights: Tensor, nearest: Tensor, count: int) -> Tensor:
-    """(n, count + 1): each map's hot-spot weights summed over its image's part regions."""
-    shares = torch.zeros(weights.shape[0], count + 1, device=weights.device)
-    return shares.scatter_add_(1, nearest.flatten(1), weights.flatten(1))

@@ -49,6 +49,7 @@ from xnn_training.defaults import SIGNIFICANT_SHARE
 from xnn_training.devices import loader_options, resolve_device, strict_float32
 from xnn_training.maps.embed import LayerTaps, default_embedding_layers, embed_maps
 from xnn_training.maps.excitation_backprop import ExcitationBackprop
+from xnn_training.maps.hot_spot import map_geometry
 from xnn_training.maps.overlay import overlay
 from xnn_training.maps.shards import Group, Rank, ShardError, launched_rank, run_workers, shard
 from xnn_training.maps.significant import significant_features
@@ -251,6 +252,7 @@ class _Batch:
     layer_maps: list[list[np.ndarray]]  # per image, in the order of ``significant``
     maps: list[list[np.ndarray]]  # the same at the input's size (bilinear)
     embeddings: list[list[np.ndarray | None]]  # the same order; None without embedding layers
+    geometry: list[list[list[float]]]  # the same order: each map's MAP_GEOMETRY (hot_spot)
 
 
 _CPU = torch.device("cpu")
@@ -336,6 +338,7 @@ class _Explainer:
         per_image_layer: list[list] = [[] for _ in range(len(images))]
         per_image: list[list] = [[] for _ in range(len(images))]
         per_image_embedding: list[list] = [[] for _ in range(len(images))]
+        per_image_geometry: list[list] = [[] for _ in range(len(images))]
         if layer_maps:
             stacked = torch.cat(layer_maps)
             heat = F.interpolate(
@@ -349,15 +352,18 @@ class _Explainer:
                         layers=self.embedding_layers, parts=parts, part_masks=part_masks,
                     ).cpu().numpy()
                 )  # fmt: skip
-            for owner, layer_map, image_map, embedding in zip(
-                owners, stacked.cpu().numpy(), heat.cpu().numpy(), embeddings, strict=True
-            ):
+            geometry = map_geometry(heat).tolist()  # measured once, here: the bundle keeps it
+            for owner, layer_map, image_map, embedding, measured in zip(
+                owners, stacked.cpu().numpy(), heat.cpu().numpy(), embeddings, geometry,
+                strict=True,
+            ):  # fmt: skip
                 per_image_layer[owner].append(layer_map)
                 per_image[owner].append(image_map)
                 per_image_embedding[owner].append(embedding)
+                per_image_geometry[owner].append(measured)
         return _Batch(
             explained, logits, scores, significant, per_image_layer, per_image,
-            per_image_embedding,
+            per_image_embedding, per_image_geometry,
         )  # fmt: skip
 
 
@@ -431,11 +437,13 @@ def _explained_images(
         shown = Image.fromarray(items["display"][row].numpy())
         per_map = zip(
             batch.significant[row], batch.layer_maps[row], batch.maps[row], batch.embeddings[row],
-            strict=True,
+            batch.geometry[row], strict=True,
         )  # fmt: skip
         activations = [
-            ActivationMap(k, value, share, rank, heat, overlay(shown, layer_map), embedding)
-            for (k, value, share, rank), layer_map, heat, embedding in per_map
+            ActivationMap(
+                k, value, share, rank, heat, overlay(shown, layer_map), embedding, geometry
+            )
+            for (k, value, share, rank), layer_map, heat, embedding, geometry in per_map
         ]
         explained.append(
             ExplainedImage(

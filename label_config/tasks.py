@@ -81,18 +81,18 @@ PER_MAP = "per-map"
 
 SHARE = "share"
 RANK = "rank"
-_PLACE = (HEAT_X, HEAT_Y, "hot_x", "hot_y")
-"""The geometry's columns that say where a map lies (the task data carries its heat centre)."""
 DESCRIPTORS: tuple[str, ...] = (
     SHARE,
     RANK,
-    *(name for name in MAP_GEOMETRY if name not in _PLACE),
+    *(name for name in MAP_GEOMETRY if name not in (HEAT_X, HEAT_Y) and name not in GEOMETRY),
 )
 """What the backend knows of a map's look, in task data under ``descriptors``: the X-feature's
 share of the image's positive score and its rank among the image's significant X-features,
-then how large, strong and focused its hot spot is (``hot_area``, ``hot_mass``, ``hot_spread``,
-``heat_spread``, ``peak``, ``hot_regions``: the bundle's geometry,
-:data:`xnn_training.maps.hot_spot.MAP_GEOMETRY`)."""
+then how strong and focused its heat is (``hot_mass``, ``heat_spread``, ``peak``,
+``hot_regions``: the bundle's geometry, :data:`xnn_training.maps.hot_spot.MAP_GEOMETRY`). The
+hot spot's place, area and spread are not among them: the map embedding carries them
+(:data:`xnn_training.bundle.embeddings.GEOMETRY`, the same numbers), and the annotator model
+must not see them twice."""
 
 
 @dataclass(frozen=True)

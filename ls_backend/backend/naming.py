@@ -93,15 +93,19 @@ class Naming:
 
 
 def features_of(maps: Sequence[MapInfo]) -> np.ndarray:
-    """The annotator model's input rows: each map's embedding, then its descriptors.
+    """The annotator model's input rows: each map's embedding, then its descriptors (the
+    hot spot's place, area and spread are the embedding's: :data:`DESCRIPTORS` leaves them out).
 
-    Maps without descriptors get zeros there; every map must have an embedding.
+    Maps without descriptors get zeros there, as do maps stored with the descriptors of an
+    older version (another count); every map must have an embedding.
     """
     rows = []
     for m in maps:
         if m.embedding is None:
             raise ValueError(f"map {m.activation_id} has no embedding")
-        looks = m.descriptors if m.descriptors is not None else (0.0,) * len(DESCRIPTORS)
+        looks = m.descriptors
+        if looks is None or len(looks) != len(DESCRIPTORS):
+            looks = (0.0,) * len(DESCRIPTORS)
         rows.append(np.concatenate([m.embedding, np.asarray(looks, dtype=np.float32)]))
     if not rows:
         return np.zeros((0, 0), dtype=np.float32)

@@ -40,6 +40,15 @@ from label_config.namings import (
     UNNAMED,
     unnamed_group_concept,
 )
+from label_config.tasks import (
+    ACTIVATION_ID,
+    ANNOTATOR,
+    BOARD,
+    CATEGORY,
+    ITEM_ID,
+    ITEMS,
+    task_kind,
+)
 
 __all__ = ["ExportError", "read_label_studio_export"]
 
@@ -116,19 +125,18 @@ def _task_rows(task: Any, position: int) -> list[dict[str, str]]:
     task_id = task.get("id", f"#{position}")
     where = f"task {task_id}"
     data = _field(task, "data", dict, where)
-    annotator = str(_field(data, "annotator", str, f"{where} data"))
-    category = str(_field(data, "category", (str, int), f"{where} data"))
-    if "items" in data:
+    annotator = str(_field(data, ANNOTATOR, str, f"{where} data"))
+    category = str(_field(data, CATEGORY, (str, int), f"{where} data"))
+    try:
+        board = task_kind(data) == BOARD
+    except ValueError as error:
+        raise ExportError(f"{where}: {error}") from None
+    if board:
         activation_ids = _board_activation_ids(data, where)
         read = _read_board
-    elif "activation_id" in data:
-        activation_ids = [str(_field(data, "activation_id", (str, int), f"{where} data"))]
-        read = _read_per_map
     else:
-        raise ExportError(
-            f"{where}: task data has neither 'items' (board) nor 'activation_id' (per map); "
-            "was it published by xnaming publish?"
-        )
+        activation_ids = [str(_field(data, ACTIVATION_ID, (str, int), f"{where} data"))]
+        read = _read_per_map
     outcome = {aid: ("", UNNAMED) for aid in activation_ids}
     annotation = _winning_annotation(task, task_id)
     if annotation is not None:
@@ -136,25 +144,19 @@ def _task_rows(task: Any, position: int) -> list[dict[str, str]]:
         result = _field(annotation, "result", list, where_ann)
         outcome.update(read(result, activation_ids, where_ann))
     return [
-        {
-            "annotator": annotator,
-            "category": category,
-            "activation_id": aid,
-            "concept": concept,
-            "status": status,
-        }
+        dict(zip(NAMINGS_COLUMNS, (annotator, category, aid, concept, status), strict=True))
         for aid, (concept, status) in outcome.items()
     ]
 
 
 def _board_activation_ids(data: dict, where: str) -> list[str]:
-    items = _field(data, "items", list, f"{where} data")
+    items = _field(data, ITEMS, list, f"{where} data")
     ids = [
-        str(_field(item, "id", (str, int), f"{where} data items[{i}]"))
+        str(_field(item, ITEM_ID, (str, int), f"{where} data {ITEMS}[{i}]"))
         for i, item in enumerate(items)
     ]
     if len(set(ids)) != len(ids):
-        raise ExportError(f"{where}: duplicate activation ids in task data 'items'")
+        raise ExportError(f"{where}: duplicate activation ids in task data {ITEMS!r}")
     return ids
 
 

@@ -8,7 +8,9 @@ Both measures pair each significant map of a bundle with its image's part mask
   Zhang et al. (2016) with the whole bird as the object.
 - :func:`part_heat_table`: the share of each map's hot spot (:mod:`xnn_training.maps.hot_spot`,
   what lights up in the overlay) inside each part, which the simulated annotators
-  (:mod:`analysis.namers.simulated_annotators`) name maps by.
+  (:mod:`analysis.namers.simulated_annotators`) name maps by. Explain measured them once into the
+  bundle's map embeddings (the parts' mask shares) where it had the masks; they are read from
+  there, and measured from the maps and masks only for a bundle without them.
 - :func:`cue_pointing_game`: for a data set with a planted shortcut (``toybirds --shortcut``),
   whether the maps of the images that carry the cue peak on it. The part masks say background
   under the cue, so the simulated annotators see it as background.
@@ -24,9 +26,10 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from xnn_training.bundle.io import read_bundle
+from xnn_training.bundle.embeddings import ELSEWHERE, MASK_PREFIX, read_embeddings
+from xnn_training.bundle.io import Bundle, read_bundle
 from xnn_training.data.toybirds import PARTS
-from xnn_training.maps.hot_spot import HOT_SPOT, hot_spot
+from xnn_training.maps.hot_spot import HOT_SPOT, hot_weights, part_shares
 
 __all__ = [
     "BACKGROUND",
@@ -187,15 +190,17 @@ def heat_by_part(
         raise ValueError("a map must be finite and non-negative")
     if not 0.0 <= hot < 1.0:
         raise ValueError(f"hot must be in [0, 1); got {hot}")
-    heat = np.where(hot_spot(heat, level=hot), heat, 0.0)
-    total = heat.sum()
-    shares = {name: 0.0 for name in (*part_names.values(), BACKGROUND)}
-    if total == 0:
-        return shares
-    sums = np.bincount(part_mask.ravel(), weights=heat.ravel())
-    for label, value in enumerate(sums):
-        shares[part_names.get(label, BACKGROUND)] += value / total
-    return shares
+    import torch
+
+    names = list(dict.fromkeys(name for name in part_names.values() if name != BACKGROUND))
+    index_of = np.full(int(part_mask.max(initial=0)) + 1, len(names), dtype=np.int64)
+    for label, name in part_names.items():
+        if 0 <= label < len(index_of) and name != BACKGROUND:
+            index_of[label] = names.index(name)
+    regions = torch.from_numpy(index_of[np.asarray(part_mask, dtype=np.int64)])[None]
+    weights = hot_weights(torch.from_numpy(heat)[None], level=hot)
+    values = part_shares(weights, regions, len(names))[0].tolist()
+    return {name: float(v) for name, v in zip([*names, BACKGROUND], values, strict=True)}
 
 
 def part_heat_table(bundle: Path, data: Path) -> pd.DataFrame:
@@ -227,6 +232,10 @@ def part_heat_table(bundle: Path, data: Path) -> pd.DataFrame:
         )
     poses = pd.read_csv(data / "images.csv", dtype={"image_id": str}, keep_default_na=False)
     wing_open = dict(zip(poses["image_id"], poses["wing"] == "open", strict=True))
+    measured = _measured_shares(read_bundle(Path(bundle)), data)
+    if measured is not None:
+        measured["wing_open"] = [bool(wing_open[i]) for i in measured.pop("image_id")]
+        return measured.loc[:, list(PART_HEAT_COLUMNS)]
     rows = []
     for row, heat, mask, names in _maps_and_masks(bundle, data, desc="maps"):
         if heat.shape != mask.shape:  # maps are at the model's input size
@@ -247,6 +256,34 @@ def part_heat_table(bundle: Path, data: Path) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=list(PART_HEAT_COLUMNS))
+
+
+def _measured_shares(content: Bundle, data: Path) -> pd.DataFrame | None:
+    """The part heat table (with ``image_id`` for ``wing_open``) from the mask shares explain
+    wrote into the bundle's map embeddings; None when it has none for every part of ``data``'s
+    masks (a bundle without embeddings, or made without the masks)."""
+    from xnn_training.data.datasets import open_dataset  # torch; only when maps are measured
+
+    embeddings = read_embeddings(content)
+    if embeddings is None or not embeddings.masks:
+        return None
+    names = open_dataset(data, "test").part_names
+    bird = list(dict.fromkeys(name for name in names.values() if name != BACKGROUND))
+    if set(bird) != set(embeddings.parts):
+        return None
+    column = {name: i for i, name in enumerate(embeddings.columns)}
+    wanted = [column[f"{MASK_PREFIX}{name}"] for name in [*bird, ELSEWHERE]]
+    activations = content.activations
+    count = len(bird) + 1
+    return pd.DataFrame(
+        {
+            "activation_id": np.repeat(activations["activation_id"].to_numpy(), count),
+            "image_id": np.repeat(activations["image_id"].to_numpy(), count),
+            "category": np.repeat(activations["category"].to_numpy(), count),
+            "part": np.tile(np.asarray([*bird, BACKGROUND], dtype=object), len(activations)),
+            "share": embeddings.values[:, wanted].astype(np.float64).ravel(),
+        }
+    )
 
 
 def _cue_paths(data: Path) -> dict[str, Path]:

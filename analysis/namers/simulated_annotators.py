@@ -10,8 +10,9 @@ namings are never mistaken for people's.
 
 Who they are is :mod:`analysis.namers.annotator_profiles`. The input is one row per activation and
 part with the fraction of the map's heat inside that part's mask
-(:func:`xnn_training.maps.part_masks.part_heat_table`, where the bundle's maps and the data set's
-masks are); the output is the tidy namings table of docs/formats.md. They live with the
+(:func:`xnn_training.maps.part_masks.part_heat_table`: the parts' mask shares explain measured
+into the bundle, or measured from its maps and the data set's masks for a bundle without them);
+the output is the tidy namings table of docs/formats.md. They live with the
 analysis because what they make is namings, the analysis' input, standing in for Label
 Studio's.
 """

@@ -166,35 +166,21 @@ def map_geometry(heat: Tensor) -> Tensor:
     from scipy import ndimage
 
     heat = heat.detach().float().clamp(min=0)
-    n = heat.shape[0]
     flat = heat.flatten(1)
     total, peak = flat.sum(dim=1), flat.amax(dim=1)
-    blank = total <= 0
     hot = hot_mask(heat)
     heat_x, heat_y, heat_spread = centre_and_spread(hot_weights(heat, level=0.0))
     hot_x, hot_y, hot_spread = centre_and_spread(hot_weights(heat))
     hot_mass = (heat * hot).flatten(1).sum(dim=1) / total.clamp(min=1e-30)
-    columns = {
-        "heat_x": heat_x,
-        "heat_y": heat_y,
-        "hot_x": hot_x,
-        "hot_y": hot_y,
-        "hot_area": hot_area(heat),
-        "hot_mass": hot_mass,
-        "hot_spread": hot_spread,
-        "heat_spread": heat_spread,
-        "peak": peak / (total / flat.shape[1]).clamp(min=1e-30),
-    }
-    geometry = torch.zeros(n, len(MAP_GEOMETRY))
-    for index, name in enumerate(MAP_GEOMETRY[:-1]):
-        geometry[:, index] = columns[name].cpu()
-    hot_cpu = hot.cpu().numpy()
-    geometry[:, -1] = torch.tensor([float(ndimage.label(m)[1]) for m in hot_cpu])
-    # No heat: centred and empty.
-    empty = blank.cpu()
+    peak = peak / (total / flat.shape[1]).clamp(min=1e-30)
+    regions = [float(ndimage.label(m)[1]) for m in hot.cpu().numpy()]
+    columns = [heat_x, heat_y, hot_x, hot_y, hot_area(heat), hot_mass, hot_spread, heat_spread]
+    geometry = torch.stack([*columns, peak], dim=1).cpu()  # in MAP_GEOMETRY's order
+    geometry = torch.cat([geometry, torch.tensor(regions).reshape(-1, 1)], dim=1)
+    # No heat: centred (the first four columns) and empty.
+    empty = (total <= 0).cpu()
     geometry[empty] = 0.0
-    for name in ("heat_x", "heat_y", "hot_x", "hot_y"):
-        geometry[empty, MAP_GEOMETRY.index(name)] = 0.5
+    geometry[empty, :4] = 0.5
     return geometry
 
 

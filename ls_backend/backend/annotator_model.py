@@ -52,7 +52,6 @@ located part, stay in Unsorted.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -63,12 +62,13 @@ from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifie
 from threadpoolctl import ThreadpoolController
 
 from label_config import BOARD_DISCARD, DISCARDED, NAMED, UNNAMED, UNSORTED, group_bucket
-from ls_backend.backend.naming import moves_needed
+from ls_backend.backend.clusters import single_link
+from ls_backend.backend.moves import moves_needed
 
 __all__ = [
     "CORE",
     "MARGINS",
-    "MIN_HISTORY",
+    "MIN_NAMINGS",
     "NAME_CONFIDENCE",
     "OFF_PARTS",
     "AnnotatorModel",
@@ -80,7 +80,7 @@ __all__ = [
     "propose",
 ]
 
-MIN_HISTORY = 20
+MIN_NAMINGS = 20
 """Earlier maps with embeddings (of the board's embedding space) needed before the model is used."""
 NAME_CONFIDENCE = 0.35
 """The namer's mean probability of a concept over a group's maps from which the group may be
@@ -248,13 +248,13 @@ def fit_annotator_model(
     Returns
     -------
     AnnotatorModel or None
-        ``None`` below :data:`MIN_HISTORY` maps or with a single class (no basis).
+        ``None`` below :data:`MIN_NAMINGS` maps or with a single class (no basis).
     """
     features = np.asarray(features, dtype=np.float32)
     labels = np.asarray([str(label) for label in labels], dtype=object)
     if len(features) != len(labels):
         raise ValueError(f"{len(features)} feature rows for {len(labels)} labels")
-    if len(features) < MIN_HISTORY or len(set(labels)) < 2:
+    if len(features) < MIN_NAMINGS or len(set(labels)) < 2:
         return None
     labels = labels.astype(str)
     model = _fit(features, labels, space, where, parts)
@@ -309,7 +309,7 @@ def _best_margin(
     drags = np.zeros(len(MARGINS))
     for fold in (names[i::_FOLDS] for i in range(min(_FOLDS, len(names)))):
         held = np.isin(boards, fold)
-        if len(set(labels[~held])) < 2 or (~held).sum() < MIN_HISTORY:
+        if len(set(labels[~held])) < 2 or (~held).sum() < MIN_NAMINGS:
             continue
         model = _fit(features[~held], labels[~held], space, where, parts)
         for board in fold:
@@ -486,20 +486,5 @@ def _split_by_heat(
     members: list[int], heats: Sequence[tuple[float, float] | None]
 ) -> list[list[int]]:
     """Single-link clusters of ``members`` by heat centre at distance 0.25."""
-    parent = {i: i for i in members}
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for a_pos, a in enumerate(members):
-        for b in members[a_pos + 1 :]:
-            ha, hb = heats[a], heats[b]
-            if ha is None or hb is None or math.dist(ha, hb) <= _NEAR:
-                parent[root(a)] = root(b)
-    found: dict[int, list[int]] = {}
-    for i in members:
-        found.setdefault(root(i), []).append(i)
-    return list(found.values())
+    groups = single_link([heats[i] for i in members], _NEAR)
+    return [[members[i] for i in group] for group in groups]

@@ -8,7 +8,7 @@ import pytest
 
 from label_config import BOARD_DISCARD, UNNAMED, UNSORTED
 from ls_backend.backend.annotator_model import (
-    MIN_HISTORY,
+    MIN_NAMINGS,
     OFF_PARTS,
     cold_start,
     fit_annotator_model,
@@ -134,9 +134,9 @@ def test_which_part_a_map_covers_carries_to_a_board_of_another_look() -> None:
 
 
 def test_no_model_without_a_basis() -> None:
-    x = np.zeros((MIN_HISTORY - 1, 3))
+    x = np.zeros((MIN_NAMINGS - 1, 3))
     assert fit_annotator_model(x, ["unnamed"] * len(x), space="s") is None
-    x = np.zeros((MIN_HISTORY, 3))
+    x = np.zeros((MIN_NAMINGS, 3))
     assert fit_annotator_model(x, ["named:beak"] * len(x), space="s") is None
 
 

@@ -1,4 +1,5 @@
-"""The backend's naming logic, on its own (no Flask, no server)."""
+"""The backend's naming logic, on its own (no Flask, no server): maps, the older proposal
+(heat_proposal) and the drag metric (moves)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,21 @@ import itertools
 import numpy as np
 import pytest
 
+from ls_backend.backend.heat_proposal import (
+    MIN_STATUS_HISTORY,
+    board_proposal,
+    fit_status_guess,
+    per_map_proposal,
+)
+from ls_backend.backend.moves import moves_needed
 from ls_backend.backend.naming import (
     DESCRIPTORS,
-    MIN_HISTORY,
     MapInfo,
     Naming,
-    board_proposal,
     describe_map,
     encode_embedding,
-    fit_status_guess,
     maps_of_task,
-    moves_needed,
     off_parts,
-    per_map_proposal,
 )
 from xnn_training.bundle.embeddings import GEOMETRY
 
@@ -173,5 +176,5 @@ def test_the_proposal_learns_what_this_annotator_leaves_unsorted_or_discards() -
     assert sorted(buckets["g1"]) == ["sharp1", "sharp2", "unknown-look"]
     # Without history, or with a status seen too rarely to learn, every map is grouped.
     assert board_proposal(board, [], groups=12)[0]["_"] == []
-    few = earlier[: MIN_HISTORY - 1]
+    few = earlier[: MIN_STATUS_HISTORY - 1]
     assert fit_status_guess([n for n in few if n.status == "named"] + few[:1]) is None

@@ -165,12 +165,26 @@ class NamingStore:
         same = all(row[0] == annotator for row in before)
         self._write(statements, annotator if same else None)
 
-    def delete_annotations(self, annotation_ids: Iterable[int]) -> None:
+    def delete_annotations(self, annotation_ids: Iterable[int]) -> set[str]:
+        """Forget these annotations; returns the annotators whose namings they held."""
+        ids = [int(a) for a in annotation_ids]
         statements = []
-        for a in annotation_ids:
-            statements.append(("DELETE FROM namings WHERE annotation_id = ?", (int(a),)))
-            statements.append(("DELETE FROM annotations WHERE annotation_id = ?", (int(a),)))
+        for a in ids:
+            statements.append(("DELETE FROM namings WHERE annotation_id = ?", (a,)))
+            statements.append(("DELETE FROM annotations WHERE annotation_id = ?", (a,)))
+        with self._lock:
+            sql = "SELECT DISTINCT annotator FROM namings WHERE annotation_id = ?"
+            owners = {r[0] for a in ids for r in self._db.execute(sql, (a,))}
         self._write(statements)
+        return owners
+
+    def annotators(self, project_id: int | None = None) -> set[str]:
+        """Every annotator with namings in the store (in ``project_id``, when given)."""
+        sql, args = "SELECT DISTINCT annotator FROM namings", ()
+        if project_id is not None:
+            sql, args = sql + " WHERE project_id = ?", (project_id,)
+        with self._lock:
+            return {r[0] for r in self._db.execute(sql, args)}
 
     def annotated_tasks(self, project_id: int) -> set[int]:
         """The tasks of ``project_id`` with an annotation the store holds."""

@@ -15,6 +15,8 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from label_config.tasks import DESCRIPTORS_KEY, HEAT_X, HEAT_Y, MAPS, map_entries
+
 __all__ = [
     "MAX_BOARD_MAPS",
     "MAX_REQUEST_BYTES",
@@ -26,6 +28,8 @@ __all__ = [
     "check_predict_bounds",
     "check_webhook_bounds",
     "parse_body",
+    "project_id",
+    "require",
 ]
 
 MAX_BOARD_MAPS = 2_000
@@ -49,6 +53,26 @@ class BadRequest(ValueError):
 
 class TooLarge(BadRequest):
     """A request over the backend's bounds; answered with 413 and this message."""
+
+
+def require(value: Any, kind: type | tuple[type, ...], what: str) -> Any:
+    """``value`` when it is of ``kind`` (a bool is no number), else :class:`BadRequest`."""
+    if not isinstance(value, kind) or isinstance(value, bool):
+        expected = (
+            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        )
+        raise BadRequest(f"{what} must be {expected}, got {type(value).__name__}")
+    return value
+
+
+def project_id(value: Any, what: str) -> int:
+    """Label Studio sends project ids as ``1``, ``"1"``, ``"1.1700000000"`` or ``{"id": 1}``."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    try:
+        return int(str(value).split(".")[0])
+    except (TypeError, ValueError):
+        raise BadRequest(f"{what} must be a Label Studio project id, got {value!r}") from None
 
 
 class _Refused(Exception):
@@ -183,7 +207,7 @@ def _owner(body: Any, path: tuple) -> str:
     return f" ({', '.join(found)})" if found else ""
 
 
-_MAP_NUMBERS = ("heat_x", "heat_y")
+_MAP_NUMBERS = (HEAT_X, HEAT_Y)
 
 
 def check_map_numbers(data: Any, where: str) -> None:
@@ -195,7 +219,7 @@ def check_map_numbers(data: Any, where: str) -> None:
     Parameters
     ----------
     data
-        A task's data (a board's ``activations`` or a per-map task's own fields).
+        A task's data (its maps: :func:`label_config.tasks.map_entries`).
     where
         How the message names the task, e.g. ``"tasks[0] (id 7)"``.
 
@@ -204,20 +228,17 @@ def check_map_numbers(data: Any, where: str) -> None:
     BadRequest
         Naming the task, the map's index and the field.
     """
-    if not isinstance(data, Mapping):
-        return
-    entries = data.get("activations")
-    if isinstance(entries, list):
-        labelled = ((f"data.activations[{i}]", e) for i, e in enumerate(entries))
-    else:
-        labelled = iter([("data", data)])
+    try:
+        labelled = map_entries(data)
+    except (ValueError, KeyError):
+        return  # malformed: the naming code's own check names it
     for label, entry in labelled:
         if not isinstance(entry, Mapping):
             continue
         fields = [(name, entry.get(name)) for name in _MAP_NUMBERS]
-        descriptors = entry.get("descriptors")
+        descriptors = entry.get(DESCRIPTORS_KEY)
         if isinstance(descriptors, Mapping):
-            fields += [(f"descriptors.{k}", v) for k, v in descriptors.items()]
+            fields += [(f"{DESCRIPTORS_KEY}.{k}", v) for k, v in descriptors.items()]
         for name, value in fields:
             if isinstance(value, str) and not _finite_text(value):
                 raise BadRequest(
@@ -236,7 +257,7 @@ def _finite_text(text: str) -> bool:
 def check_predict_bounds(body: Any) -> None:
     """Refuse a ``/predict`` body over the map limits, or with non-finite map numbers.
 
-    Malformed parts are left to :meth:`ls_backend.backend.app.Backend.predict`'s own checks.
+    Malformed parts are left to :meth:`ls_backend.backend.service.Backend.predict`'s own checks.
 
     Raises
     ------
@@ -253,7 +274,7 @@ def check_predict_bounds(body: Any) -> None:
     for index, task in enumerate(tasks):
         data = task.get("data") if isinstance(task, Mapping) else None
         where = f"tasks[{index}] (id {task.get('id')})" if isinstance(task, Mapping) else ""
-        maps = data.get("activations") if isinstance(data, Mapping) else None
+        maps = data.get(MAPS) if isinstance(data, Mapping) else None
         count = len(maps) if isinstance(maps, list) else 1
         if count > MAX_BOARD_MAPS:
             raise TooLarge(

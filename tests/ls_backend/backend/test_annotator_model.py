@@ -18,6 +18,7 @@ from ls_backend.backend.annotator_model import (
 from ls_backend.backend.app import Backend, BackendSettings
 from ls_backend.backend.naming import decode_embedding, encode_embedding, maps_of_task
 from ls_backend.backend.store import NamingStore
+from tests.ls_backend.backend.fake_label_studio import PROJECT, FakeLabelStudio
 from tests.ls_backend.helpers import group_names
 from tests.ls_backend.helpers import ranker as board_result
 from xnn_training.bundle.embeddings import GEOMETRY
@@ -221,24 +222,29 @@ def _board(category: str, n: int, annotator_id: int = 7) -> dict:
     }
 
 
-def _event(annotation_id: int, data: dict, author: int) -> dict:
+def _event(ls: FakeLabelStudio, annotation_id: int, data: dict, author: int) -> dict:
+    """The webhook of an annotation of board ``data``, which ``ls`` now holds."""
     ids = [a["activation_id"] for a in data["activations"]]
     ranker = {"_": [], "g1": ids[0::2], "g2": ids[1::2]}
+    result = board_result(ranker) + group_names({1: "beak", 2: "wing"})
+    task = {"id": annotation_id, "data": data}
+    ls.annotate(annotation_id, task, result, completed_by=author)
     return {
         "action": "ANNOTATION_CREATED",
-        "annotation": {
-            "id": annotation_id,
-            "project": 3,
-            "completed_by": author,
-            "result": board_result(ranker) + group_names({1: "beak", 2: "wing"}),
-        },
-        "task": {"id": annotation_id, "data": data},
+        "annotation": {"id": annotation_id, "project": 3, "completed_by": author, "result": result},
+        "task": task,
         "project": {"id": 3},
     }
 
 
+def _predict(backend: Backend, task_id: int, data: dict) -> dict:
+    """``/predict`` of a task Label Studio holds in PROJECT."""
+    backend.label_studio.add_task({"id": task_id, "data": data})
+    return backend.predict({"tasks": [{"id": task_id, "data": data}], "project": PROJECT})
+
+
 def _beak_group(backend: Backend, data: dict) -> list[str]:
-    (answer,) = backend.predict({"tasks": [{"id": 99, "data": data}]})["results"]
+    (answer,) = _predict(backend, 99, data)["results"]
     result = answer[0]["result"]
     names = {r["from_name"].removesuffix("_name"): r["value"]["text"][0] for r in result[1:]}
     (bucket,) = [b for b, name in names.items() if name == "beak"]
@@ -246,30 +252,31 @@ def _beak_group(backend: Backend, data: dict) -> list[str]:
 
 
 def test_backend_carries_names_across_categories_learns_only_the_annotator(tmp_path) -> None:
-    backend = Backend(BackendSettings(state_dir=tmp_path))
+    ls = FakeLabelStudio()
+    backend = Backend(BackendSettings(state_dir=tmp_path), label_studio=ls)
     cardinal, jay = _board("cardinal", 40), _board("jay", 30)
     # The manager's annotation in the annotator's project teaches nothing.
-    backend.webhook(_event(1, cardinal, author=1))
+    backend.webhook(_event(ls, 1, cardinal, author=1))
     assert backend.wait_idle()
     assert backend.store.namings_of("ann@example.org") == []
     for _ in range(3):  # replays change nothing
-        backend.webhook(_event(2, cardinal, author=7))
+        backend.webhook(_event(ls, 2, cardinal, author=7))
     assert backend.wait_idle()
     assert len(backend.store.namings_of("ann@example.org")) == 40
     beaks = [a["activation_id"] for a in jay["activations"][0::2]]
     assert sorted(_beak_group(backend, jay)) == sorted(beaks)
-    before = backend.predict({"tasks": [{"id": 99, "data": jay}]})
+    before = _predict(backend, 99, jay)
     # A per-map task of the same map gets the same concept, with its probability as score.
     one = {**jay["activations"][0], "category": "jay", "annotator": "ann@example.org"}
     one["embedding_space"] = "space-1"
-    ((proposal,),) = backend.predict({"tasks": [{"id": 98, "data": one}]})["results"]
+    ((proposal,),) = _predict(backend, 98, one)["results"]
     assert proposal["result"][0]["value"]["taxonomy"] == [["beak"]]
     assert 0.5 < proposal["score"] <= 1
     backend.store.close()
     # A new process on the same state: the same proposal, from the store alone.
-    again = Backend(BackendSettings(state_dir=tmp_path))
+    again = Backend(BackendSettings(state_dir=tmp_path), label_studio=ls)
     assert again.wait_idle()
-    assert again.predict({"tasks": [{"id": 99, "data": jay}]}) == before
+    assert _predict(again, 99, jay) == before
     again.store.close()
 
 
@@ -284,8 +291,9 @@ def test_backend_boosts_only_where_the_task_data_holds_part_shares(tmp_path, par
         entry["embedding"] = encode_embedding(wide)
     if part_shares:
         board["embedding_where"] = where
-    backend = Backend(BackendSettings(state_dir=tmp_path))
-    backend.webhook(_event(2, board, author=7))
+    ls = FakeLabelStudio()
+    backend = Backend(BackendSettings(state_dir=tmp_path), label_studio=ls)
+    backend.webhook(_event(ls, 2, board, author=7))
     assert backend.wait_idle()
     model = backend.model("ann@example.org", "space-1")
     assert model is not None

@@ -9,6 +9,7 @@ import pytest
 from label_config import board_config, per_map_config
 from ls_backend.backend.app import MODEL_VERSION, BackendSettings, create_app
 from ls_backend.backend.naming import DESCRIPTORS
+from tests.ls_backend.backend.fake_label_studio import PROJECT, SECRET, FakeLabelStudio
 from tests.ls_backend.helpers import ranker, taxonomy
 
 
@@ -68,25 +69,46 @@ def created(annotation_id, task, result, project=3):
     }
 
 
+def authorization(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 @pytest.fixture
-def make_client(tmp_path):
+def ls():
+    """The Label Studio the backends of a test read from."""
+    return FakeLabelStudio()
+
+
+@pytest.fixture
+def make_client(tmp_path, ls):
+    """Backends on one state (a second one is a restart), with the secret on every request."""
     apps = []
 
     def make(**settings):
-        app = create_app(BackendSettings(state_dir=tmp_path / "state", **settings))
+        settings = {"basic_auth": SECRET, **settings}
+        app = create_app(BackendSettings(state_dir=tmp_path / "state", **settings), label_studio=ls)
         apps.append(app)
-        return app, app.test_client()
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = authorization(*SECRET)
+        return app, client
 
     yield make
     for app in apps:
         app.config["XNAMING_BACKEND"].wait_idle()
 
 
-def test_board_prediction_and_one_model_version(make_client) -> None:
+def predict(client, ls, *tasks, **body):
+    """``/predict`` of ``tasks`` as Label Studio asks it (they are its tasks, in PROJECT)."""
+    for task in tasks:
+        if task["id"] not in ls.tasks:
+            ls.add_task(task)
+    project = ls.tasks[tasks[0]["id"]].project if tasks else PROJECT
+    return client.post("/predict", json={"tasks": list(tasks), "project": f"{project}.17", **body})
+
+
+def test_board_prediction_and_one_model_version(make_client, ls) -> None:
     _, client = make_client()
-    answer = client.post(
-        "/predict", json={"tasks": [board_task()], "label_config": board_config(groups=2)}
-    )
+    answer = predict(client, ls, board_task(), label_config=board_config(groups=2))
     assert answer.status_code == 200
     body = answer.get_json()
     assert body["model_version"] == MODEL_VERSION
@@ -100,17 +122,20 @@ def test_board_prediction_and_one_model_version(make_client) -> None:
     assert client.get("/versions").get_json()["versions"] == [MODEL_VERSION]
 
 
-def test_a_board_learns_what_the_annotator_left_unsorted_on_other_categories(make_client) -> None:
+def test_a_board_learns_what_the_annotator_left_unsorted_on_other_categories(
+    make_client, ls
+) -> None:
     app, client = make_client()
     spreads = [0.1 * (i % 10) for i in range(60)]
     earlier = board_task(1, category="finch", spreads=spreads)
     ids = [a["activation_id"] for a in earlier["data"]["activations"]]
     # On the finch board the annotator grouped the focused maps and left diffuse ones unsorted.
     kept = {"g1": [i for i, s in zip(ids, spreads, strict=True) if s < 0.5]}
+    ls.annotate(7, earlier, ranker(kept))
     assert client.post("/webhook", json=created(7, earlier, ranker(kept))).status_code == 200
     assert app.config["XNAMING_BACKEND"].wait_idle()
     jay = board_task(2, category="jay", spreads=[0.05, 0.15, 0.85, 0.95])
-    (prediction,) = client.post("/predict", json={"tasks": [jay]}).get_json()["results"][0]
+    (prediction,) = predict(client, ls, jay).get_json()["results"][0]
     buckets = prediction["result"][0]["value"]["ranker"]
     assert sorted(buckets["_"]) == ["jay2:x2", "jay3:x0"]
     assert sorted(i for k, v in buckets.items() if k.startswith("g") for i in v) == [
@@ -119,39 +144,41 @@ def test_a_board_learns_what_the_annotator_left_unsorted_on_other_categories(mak
     ]
 
 
-def test_per_map_learns_from_webhook_and_survives_restart(make_client) -> None:
+def test_per_map_learns_from_webhook_and_survives_restart(make_client, ls) -> None:
     app, client = make_client()
     target = per_map_task(2, "b:x0")
-    assert client.post("/predict", json={"tasks": [target]}).get_json()["results"] == [[]]
+    assert predict(client, ls, target).get_json()["results"] == [[]]
+    ls.annotate(100, per_map_task(1, "a:x0"), taxonomy("eye"))
     hook = client.post("/webhook", json=created(100, per_map_task(1, "a:x0"), taxonomy("eye")))
     assert hook.status_code == 200
     assert hook.get_json()["status"] == "queued"
     assert app.config["XNAMING_BACKEND"].wait_idle()
-    (prediction,) = client.post("/predict", json={"tasks": [target]}).get_json()["results"][0]
+    (prediction,) = predict(client, ls, target).get_json()["results"][0]
     assert prediction["result"][0]["value"]["taxonomy"] == [["eye"]]
     assert prediction["score"] == 1.0
     # Replaying the same event changes nothing; another annotator learns nothing from it.
     client.post("/webhook", json=created(100, per_map_task(1, "a:x0"), taxonomy("eye")))
-    other = per_map_task(2, "b:x0", annotator="other@example.org")
-    assert client.post("/predict", json={"tasks": [other]}).get_json()["results"] == [[]]
+    other = ls.add_task(per_map_task(4, "b:x0", annotator="other@example.org"), project=5)
+    assert predict(client, ls, other).get_json()["results"] == [[]]
     # A new app on the same state (a restart), without /setup: the namings are still there.
     app.config["XNAMING_BACKEND"].wait_idle()
     _, restarted = make_client()
-    again = restarted.post("/predict", json={"tasks": [target]}).get_json()["results"][0]
+    again = predict(restarted, ls, target).get_json()["results"][0]
     assert again[0]["result"][0]["value"]["taxonomy"] == [["eye"]]
 
 
-def test_deleted_annotation_is_forgotten(make_client) -> None:
+def test_deleted_annotation_is_forgotten(make_client, ls) -> None:
     app, client = make_client()
+    ls.annotate(5, per_map_task(1, "a:x0"), taxonomy("eye"))
     client.post("/webhook", json=created(5, per_map_task(1, "a:x0"), taxonomy("eye")))
+    assert app.config["XNAMING_BACKEND"].wait_idle()
+    ls.delete(5)
     client.post(
         "/webhook",
         json={"action": "ANNOTATIONS_DELETED", "annotations": [{"id": 5}], "project": {"id": 3}},
     )
     assert app.config["XNAMING_BACKEND"].wait_idle()
-    assert client.post("/predict", json={"tasks": [per_map_task(2, "b:x0")]}).get_json()[
-        "results"
-    ] == [[]]
+    assert predict(client, ls, per_map_task(2, "b:x0")).get_json()["results"] == [[]]
 
 
 @pytest.mark.parametrize(
@@ -191,8 +218,9 @@ def test_unknown_webhook_actions_are_acknowledged(make_client) -> None:
 
 def test_basic_auth(make_client) -> None:
     _, client = make_client(basic_auth=("ls", "s3cret"))
-    assert client.get("/health").status_code == 401
-    bad = base64.b64encode(b"ls:wrong").decode()
-    assert client.get("/health", headers={"Authorization": f"Basic {bad}"}).status_code == 401
-    good = base64.b64encode(b"ls:s3cret").decode()
-    assert client.get("/health", headers={"Authorization": f"Basic {good}"}).status_code == 200
+    client.environ_base.pop("HTTP_AUTHORIZATION")
+    assert client.get("/versions").status_code == 401
+    bad = authorization("ls", "wrong")
+    assert client.get("/versions", headers={"Authorization": bad}).status_code == 401
+    good = authorization("ls", "s3cret")
+    assert client.get("/versions", headers={"Authorization": good}).status_code == 200

@@ -17,6 +17,8 @@ import requests
 from ls_backend.backend.app import BackendSettings, create_app
 from ls_backend.backend.naming import DESCRIPTORS
 from ls_backend.backend.validation import MAX_BOARD_MAPS, MAX_REQUEST_BYTES, MAX_REQUEST_MAPS
+from tests.ls_backend.backend.fake_label_studio import PROJECT, SECRET, FakeLabelStudio
+from tests.ls_backend.backend.test_backend_app import authorization
 from tests.ls_backend.helpers import ranker
 
 
@@ -70,9 +72,17 @@ def event(task: dict, annotation_id: int = 3) -> dict:
 
 
 @pytest.fixture
-def client(tmp_path):
-    app = create_app(BackendSettings(state_dir=tmp_path / "state"))
-    yield app.test_client()
+def ls():
+    return FakeLabelStudio()
+
+
+@pytest.fixture
+def client(tmp_path, ls):
+    settings = BackendSettings(state_dir=tmp_path / "state", basic_auth=SECRET)
+    app = create_app(settings, label_studio=ls)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = authorization(*SECRET)
+    yield client
     app.config["XNAMING_BACKEND"].wait_idle()
 
 
@@ -85,8 +95,9 @@ def post(client, path: str, body: dict):
 # -- maps per board and per request ----------------------------------------------------------
 
 
-def test_a_board_of_the_limit_is_answered_and_one_more_map_is_413(client) -> None:
-    answer = post(client, "/predict", {"tasks": [board(MAX_BOARD_MAPS)]})
+def test_a_board_of_the_limit_is_answered_and_one_more_map_is_413(client, ls) -> None:
+    task = ls.add_task(board(MAX_BOARD_MAPS))
+    answer = post(client, "/predict", {"tasks": [task], "project": PROJECT})
     assert answer.status_code == 200, answer.get_json()
     (prediction,) = answer.get_json()["results"][0]
     ranked = prediction["result"][0]["value"]["ranker"]
@@ -260,22 +271,33 @@ def test_finite_numbers_and_json_errors_are_unchanged(client) -> None:
 # -- the real backend process -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def boards_200(label_studio, tmp_path_factory):
-    """Board tasks of 200 maps each, written by publish's own task builder from a real bundle."""
-    from ls_backend.manager.publish import board_tasks, load_bundle
-    from tests.ls_backend.bundle_factory import make_bundle
+BOUNDS_ANNOTATOR = "bounds@example.org"
 
-    files = label_studio.files_root
+
+@pytest.fixture(scope="module")
+def boards_200(label_studio):
+    """Board tasks of 200 maps each, published to a real Label Studio (``project`` added)."""
+    from ls_backend.manager.client import Manager
+    from tests.ls_backend.bundle_factory import make_bundle
+    from xnaming.cli import main
+
     bundle = make_bundle(
-        files / "bounds-bundle", categories=("finch", "wren"), images_per_category=50, features=5
+        label_studio.files_root / "bounds-bundle",
+        categories=("finch", "wren"),
+        images_per_category=50,
+        features=5,
     )
-    tasks = board_tasks(
-        load_bundle(bundle), bundle, files_root=files, annotator="bounds@example.org"
-    )
-    for number, task in enumerate(tasks, start=1):
-        task["id"] = 900_000 + number
-        assert len(task["data"]["activations"]) == 200
+    common = ["--data-dir", str(label_studio.data_dir), "--annotators", BOUNDS_ANNOTATOR]
+    assert main(["publish", str(bundle), *common]) == 0
+    manager = Manager(label_studio.url, label_studio.token)
+    (annotator,) = [a for a in manager.annotators() if a.email == BOUNDS_ANNOTATOR]
+    (project,) = [p["id"] for p in annotator.projects]
+    path = f"/api/projects/{project}/export?export_type=JSON&download_all_tasks=true"
+    tasks = [
+        {"id": t["id"], "data": t["data"], "project": project}
+        for t in manager.request("GET", path).json()
+    ]
+    assert [len(task["data"]["activations"]) for task in tasks] == [200, 200]
     return tasks
 
 
@@ -284,7 +306,7 @@ def boards_200(label_studio, tmp_path_factory):
 def test_real_backend_refuses_nan_and_huge_bodies_and_keeps_serving(
     label_studio, boards_200
 ) -> None:
-    url = label_studio.backend_url
+    url, auth = label_studio.backend_url, label_studio.backend_auth
     task = json.loads(json.dumps(boards_200[0]))
     task["data"]["activations"][17]["heat_x"] = float("nan")  # as the issue met it
     for path, body in [("/predict", {"tasks": [task]}), ("/webhook", event(task))]:
@@ -292,6 +314,7 @@ def test_real_backend_refuses_nan_and_huge_bodies_and_keeps_serving(
             url + path,
             data=json.dumps(body),
             headers={"Content-Type": "application/json"},
+            auth=auth,
             timeout=30,
         )
         assert answer.status_code == 400, answer.text
@@ -300,7 +323,11 @@ def test_real_backend_refuses_nan_and_huge_bodies_and_keeps_serving(
 
     huge = b'{"tasks": [], "pad": "' + b"x" * MAX_REQUEST_BYTES + b'"}'
     answer = requests.post(
-        url + "/predict", data=huge, headers={"Content-Type": "application/json"}, timeout=60
+        url + "/predict",
+        data=huge,
+        headers={"Content-Type": "application/json"},
+        auth=auth,
+        timeout=60,
     )
     assert answer.status_code == 413
     assert "32 MiB" in answer.json()["error"]
@@ -310,12 +337,16 @@ def test_real_backend_refuses_nan_and_huge_bodies_and_keeps_serving(
             yield huge[start : start + (1 << 20)]
 
     answer = requests.post(
-        url + "/predict", data=chunks(), headers={"Content-Type": "application/json"}, timeout=60
+        url + "/predict",
+        data=chunks(),
+        headers={"Content-Type": "application/json"},
+        auth=auth,
+        timeout=60,
     )
     assert answer.status_code == 413
 
     assert requests.get(url + "/health", timeout=10).status_code == 200
-    answer = requests.post(url + "/predict", json={"tasks": boards_200[:1]}, timeout=30)
+    answer = requests.post(url + "/predict", json={"tasks": boards_200[:1]}, auth=auth, timeout=30)
     assert answer.status_code == 200
     assert answer.json()["results"][0][0]["result"]
 
@@ -325,15 +356,26 @@ def test_real_backend_refuses_nan_and_huge_bodies_and_keeps_serving(
 def test_real_backend_answers_100_concurrent_predicts_on_200_map_boards(
     label_studio, boards_200
 ) -> None:
-    url = label_studio.backend_url
+    from ls_backend.server import login_session
+
+    url, auth = label_studio.backend_url, label_studio.backend_auth
     # Some history, so the calls read the store as they would during annotation.
-    assert requests.post(url + "/webhook", json=event(boards_200[1], 9_000_001), timeout=10).ok
+    session = login_session(
+        label_studio.url, BOUNDS_ANNOTATOR, label_studio.password(BOUNDS_ANNOTATOR)
+    )
+    made = session.post(
+        f"{label_studio.url}/api/tasks/{boards_200[1]['id']}/annotations/",
+        json={"result": event(boards_200[1])["annotation"]["result"]},
+        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": label_studio.url},
+        timeout=60,
+    )
+    assert made.status_code == 201, made.text[:300]
     start = Barrier(100)
 
     def call(index: int) -> tuple[int, int]:
         task = boards_200[index % len(boards_200)]
         start.wait()
-        answer = requests.post(url + "/predict", json={"tasks": [task]}, timeout=120)
+        answer = requests.post(url + "/predict", json={"tasks": [task]}, auth=auth, timeout=120)
         ranked = answer.json()["results"][0][0]["result"][0]["value"]["ranker"]
         return answer.status_code, sum(len(ids) for ids in ranked.values())
 

@@ -20,10 +20,13 @@ COPY label_config ./label_config
 COPY analysis ./analysis
 RUN uv sync --locked --no-dev --no-editable
 
-RUN useradd --create-home --uid 1001 xnaming && mkdir -p /data/backend /data/bundles \
-    && chown -R xnaming /data
+RUN useradd --create-home --uid 1001 xnaming && mkdir -p /data/backend /data/bundles /data/manager \
+    && chown -R xnaming /data && chmod 700 /data/manager
 USER xnaming
 EXPOSE 9090
+# Up and answering; with the backend's basic auth, for a backend that asks for it on /health too.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9090/health', timeout=4)"
+    CMD python -c "import base64, os, urllib.request as u; \
+auth = base64.b64encode(f\"{os.environ.get('XNAMING_BACKEND_USER', '')}:{os.environ.get('XNAMING_BACKEND_PASSWORD', '')}\".encode()).decode(); \
+u.urlopen(u.Request('http://127.0.0.1:9090/health', headers={'Authorization': 'Basic ' + auth}), timeout=4)"
 CMD ["xnaming", "ls", "backend", "--host", "0.0.0.0", "--port", "9090", "--state", "/data/backend"]

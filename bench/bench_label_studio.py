@@ -207,6 +207,7 @@ def bench_server(root: Path) -> None:
             files_root=files,
             mode="per-map",
             backend_url=credentials.backend_url,
+            backend_auth=credentials.backend_auth,
             progress=lambda line: None,
         )
         started = time.perf_counter()

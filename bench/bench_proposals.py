@@ -272,6 +272,7 @@ def bench_through_label_studio(
             token=credentials.token,
             files_root=bundle.parent,
             backend_url=credentials.backend_url,
+            backend_auth=credentials.backend_auth,
             passwords=passwords,
             progress=lambda line: None,
         )

@@ -24,15 +24,16 @@ __all__ = [
 ]
 
 DEFAULT_DATA_DIR = Path("runs/label-studio")
+DATA_DIR_ENV = "XNAMING_DATA_DIR"
 
 
 def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=DEFAULT_DATA_DIR,
-        help=f"Label Studio's data and credentials.json of `xnaming ls start` "
-        f"(default: {DEFAULT_DATA_DIR})",
+        default=Path(os.environ.get("XNAMING_DATA_DIR") or DEFAULT_DATA_DIR),
+        help="Label Studio's data, credentials.json of `xnaming ls start` and projects.json of "
+        f"publish (default: ${DATA_DIR_ENV}, else {DEFAULT_DATA_DIR})",
     )
 
 
@@ -47,16 +48,34 @@ def _add_server(parser: argparse.ArgumentParser) -> None:
 
 
 def _server(args: argparse.Namespace):
+    """The server to talk to: ``--url`` and ``--token`` when given, else the stored ones.
+
+    Stored credentials belong to the server they were made for: with a ``--url`` of another
+    server nothing stored is used (its token would go to that server), so ``--token`` is needed.
+    """
     from ls_backend.server import Credentials, load_credentials
 
-    if args.url and args.token:
-        try:
-            stored = load_credentials(args.data_dir)
-        except FileNotFoundError:
-            stored = Credentials(url=args.url, admin_email="", admin_password="")
-        stored.url, stored.token = args.url.rstrip("/"), args.token
-        return stored, False
-    return load_credentials(args.data_dir), True
+    url = args.url.rstrip("/") if args.url else None
+    try:
+        stored = load_credentials(args.data_dir)
+    except FileNotFoundError:
+        if not (url and args.token):
+            raise
+        stored = None
+    if stored is None or (url and url != stored.url.rstrip("/")):
+        if not args.token:
+            raise ValueError(f"give --token for {url}: the credentials in {args.data_dir} are "
+                             f"for {stored.url}")  # fmt: skip
+        return Credentials(url=url, admin_email="", admin_password="", token=args.token)
+    if args.token:
+        stored.token = args.token
+    return stored
+
+
+def _book(args: argparse.Namespace):
+    from ls_backend.manager.projects import ProjectBook
+
+    return ProjectBook.in_data_dir(args.data_dir)
 
 
 # -- xnaming ls ----------------------------------------------------------------------------
@@ -90,7 +109,10 @@ def configure_ls(parser: argparse.ArgumentParser) -> None:
         help="directory of the backend's SQLite state (runs/backend)",
     )
     backend.add_argument(
-        "--credentials", type=Path, help="credentials.json of `xnaming ls start`, for resync"
+        "--credentials",
+        type=Path,
+        help="credentials.json of `xnaming ls start`: Label Studio's URL and the manager's token, "
+        "which the backend reads annotations and tasks with",
     )
     backend.add_argument(
         "--label-studio-url",
@@ -114,7 +136,7 @@ def configure_ls(parser: argparse.ArgumentParser) -> None:
 def _remove_annotator(args: argparse.Namespace) -> int:
     from ls_backend.manager.client import Manager
 
-    credentials, _ = _server(args)
+    credentials = _server(args)
     annotator = Manager(credentials.url, credentials.token).deactivate(args.email)
     projects = ", ".join(str(p["id"]) for p in annotator.projects) or "none"
     print(f"{annotator.email} can no longer log in; their projects ({projects}) stay")
@@ -146,7 +168,7 @@ def _start(args: argparse.Namespace) -> int:
         print(f"Label Studio: {credentials.url}")
         print(f"  log in as {credentials.admin_email} / {credentials.admin_password}")
         if credentials.backend_url:
-            print(f"ML backend:   {credentials.backend_url}")
+            print(f"ML backend:   {credentials.backend_url} (its secret: in credentials.json)")
         print(f"Credentials (0600): {server.data_dir / 'credentials.json'}")
         print(f"Files served from: {server.files_root}")
         print("Next: xnaming publish BUNDLE --annotators you@example.org   (Ctrl-C stops)")
@@ -187,7 +209,8 @@ def _backend(args: argparse.Namespace) -> int:
     from ls_backend.backend.app import BackendSettings, create_app
     from ls_backend.server import port_in_use
 
-    if port_in_use(args.port):  # gunicorn would retry and log five times before giving up
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
+    if port_in_use(args.port, host):  # gunicorn would retry and log five times before giving up
         raise OSError(f"port {args.port} is in use: choose another with --port")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -203,6 +226,7 @@ def _backend(args: argparse.Namespace) -> int:
         api_key=os.environ.get("LABEL_STUDIO_API_KEY", ""),
         basic_auth=(user, password) if user and password else None,
     )
+    settings.require_secret()  # one line, before gunicorn starts
     print(f"ML backend on http://{args.host}:{args.port} (state: {args.state})", flush=True)
     serve_backend(
         lambda: create_app(settings), host=args.host, port=args.port, threads=args.threads
@@ -238,17 +262,15 @@ def configure_publish(parser: argparse.ArgumentParser) -> None:
 def _publish(args: argparse.Namespace) -> int:
     from ls_backend.manager.publish import publish
 
-    credentials, local = _server(args)
+    credentials = _server(args)
     files_root = args.files_root or credentials.files_root
     if not files_root:
         raise ValueError(
             "give --files-root: the directory Label Studio serves local files from (the "
             "--files-root of `xnaming ls start`); the credentials do not record it"
         )
-    user, password = (
-        os.environ.get("XNAMING_BACKEND_USER"),
-        os.environ.get("XNAMING_BACKEND_PASSWORD"),
-    )
+    book = _book(args)
+    passwords = credentials.annotators | book.passwords(credentials.url)
     done = publish(
         args.bundle,
         args.annotators.split(","),
@@ -258,43 +280,27 @@ def _publish(args: argparse.Namespace) -> int:
         mode=args.mode,
         categories=args.categories,
         backend_url="" if args.no_backend else (args.backend_url or credentials.backend_url),
-        backend_auth=(user, password) if user and password else None,
+        backend_auth=_backend_auth(credentials),
         groups=args.groups,
-        passwords=credentials.annotators,
+        passwords=passwords,
+        book=book,
     )
-    if local or Path(args.data_dir, "credentials.json").exists():
-        credentials.save(args.data_dir)
-    record = _record_projects(args.data_dir, credentials.url, args.bundle, args.mode, done)
     print("Annotators log in at", credentials.url)
     for project in done:
         how = project.password or "(password set earlier)"
         print(f"  {project.annotator} / {how}: {credentials.url}/projects/{project.project_id}")
-    print(f"Projects recorded in {record}")
+    print(f"Projects and passwords recorded in {book.path} (0600)")
     return 0
 
 
-def _record_projects(data_dir: Path, url: str, bundle: Path, mode: str, done: list) -> Path:
-    """Add publish's projects to ``DATA_DIR/projects.json`` (which annotator has which project)."""
-    import json
-
-    path = Path(data_dir) / "projects.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    record = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
-    known = {(r["url"], r["project_id"]) for r in record}
-    for project in done:
-        if (url, project.project_id) not in known:
-            record.append(
-                {
-                    "url": url,
-                    "project_id": project.project_id,
-                    "title": project.title,
-                    "annotator": project.annotator,
-                    "mode": mode,
-                    "bundle": str(Path(bundle).resolve()),
-                }
-            )
-    path.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    return path
+def _backend_auth(credentials) -> tuple[str, str] | None:
+    """The ML backend's basic auth: $XNAMING_BACKEND_USER and _PASSWORD (docker-compose),
+    else the secret `xnaming ls start` made."""
+    user, password = (
+        os.environ.get("XNAMING_BACKEND_USER"),
+        os.environ.get("XNAMING_BACKEND_PASSWORD"),
+    )
+    return (user, password) if user and password else credentials.backend_auth
 
 
 # -- xnaming collect -----------------------------------------------------------------------
@@ -309,8 +315,9 @@ def configure_collect(parser: argparse.ArgumentParser) -> None:
 def _collect(args: argparse.Namespace) -> int:
     from ls_backend.manager.collect import collect
 
-    credentials, _ = _server(args)
-    namings, raw_dir = collect(credentials.url, credentials.token, args.out)
+    credentials = _server(args)
+    projects = _book(args).projects(credentials.url)
+    namings, raw_dir = collect(credentials.url, credentials.token, args.out, projects=projects)
     counts = namings["status"].value_counts().to_dict()
     print(f"{len(namings)} namings ({counts}) -> {args.out}; raw exports in {raw_dir}")
     return 0
@@ -335,12 +342,13 @@ def configure_status(parser: argparse.ArgumentParser) -> None:
 def _status(args: argparse.Namespace) -> int:
     from ls_backend.manager.status import format_status, status, watch
 
-    credentials, _ = _server(args)
+    credentials = _server(args)
+    projects = _book(args).projects(credentials.url)
     if args.watch is None:
-        print(format_status(status(credentials.url, credentials.token)))
+        print(format_status(status(credentials.url, credentials.token, projects=projects)))
         return 0
     if args.watch <= 0:
         raise ValueError(f"--watch needs a positive number of seconds, got {args.watch:g}")
     with contextlib.suppress(KeyboardInterrupt):
-        watch(credentials.url, credentials.token, every=args.watch)
+        watch(credentials.url, credentials.token, projects=projects, every=args.watch)
     return 0

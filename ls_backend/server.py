@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import requests
@@ -33,10 +33,16 @@ __all__ = [
 
 CREDENTIALS_FILE = "credentials.json"
 ADMIN_EMAIL = "admin@xnaming.local"
+BACKEND_USER = "xnaming"
+# The ML backend listens on a loopback address of its own: Label Studio runs with SSRF protection
+# on and allows this one address (ls_backend.isolation.ssrf), not the rest of the machine's
+# loopback services (Label Studio's own port on 127.0.0.1 included).
+BACKEND_HOST = "127.0.0.2"
 ISOLATION_SETTINGS = "ls_backend.isolation.settings"  # one organization per annotator
 # Earlier versions ran `label-studio init DATA_DIR/label-studio`, which made an empty project of
 # that title in every annotator's list; start() deletes it from data dirs made then.
 _STRAY_PROJECT = "label-studio"
+_BACKEND_SECRET_ENV = ("XNAMING_BACKEND_USER", "XNAMING_BACKEND_PASSWORD")
 
 
 @dataclass
@@ -49,7 +55,16 @@ class Credentials:
     token: str = ""
     backend_url: str = ""
     files_root: str = ""
-    annotators: dict[str, str] = field(default_factory=dict)  # e-mail -> password
+    annotators: dict[str, str] = field(default_factory=dict)  # e-mail -> password (before 0.2)
+    backend_user: str = ""  # the ML backend's basic auth: it refuses every request without it
+    backend_password: str = ""
+
+    @property
+    def backend_auth(self) -> tuple[str, str] | None:
+        """``(user, password)`` of the ML backend, or None when none was generated."""
+        if self.backend_user and self.backend_password:
+            return self.backend_user, self.backend_password
+        return None
 
     def save(self, data_dir: Path) -> Path:
         path = Path(data_dir) / CREDENTIALS_FILE
@@ -77,7 +92,9 @@ def load_credentials(data_dir: str | Path) -> Credentials:
             f"{path} not found: start Label Studio with `xnaming ls start --data-dir {data_dir}` "
             "first, or give --url and --token"
         )
-    return Credentials(**json.loads(path.read_text(encoding="utf-8")))
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(Credentials)}
+    return Credentials(**{key: value for key, value in stored.items() if key in known})
 
 
 def free_port() -> int:
@@ -87,14 +104,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def port_in_use(port: int) -> bool:
-    """Whether something answers on 127.0.0.1:``port``."""
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something answers on ``host``:``port``."""
     with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
-def wait_until_up(url: str, process: subprocess.Popen | None, timeout: float, log: Path) -> None:
-    """Poll ``url`` until it answers 200; fail early if ``process`` died."""
+def wait_until_up(
+    url: str,
+    process: subprocess.Popen | None,
+    timeout: float,
+    log: Path,
+    *,
+    auth: tuple[str, str] | None = None,
+) -> None:
+    """Poll ``url`` (with basic ``auth``, if given) until it answers 200; fail early if
+    ``process`` died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -103,7 +128,7 @@ def wait_until_up(url: str, process: subprocess.Popen | None, timeout: float, lo
                 f"server exited with status {process.returncode}; log {log}:\n{tail}"
             )
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=2, auth=auth).status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -163,20 +188,21 @@ class LabelStudioServer:
         self.files_root = Path(files_root or Path.cwd()).resolve()
         self.with_backend = with_backend
         self.url = f"http://127.0.0.1:{port}"
-        self.backend_url = f"http://127.0.0.1:{self.backend_port}"
+        self.backend_url = f"http://{BACKEND_HOST}:{self.backend_port}"
         self._processes: list[subprocess.Popen] = []
 
     # -- environment ---------------------------------------------------------------------
 
     def _env(self) -> dict[str, str]:
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k not in _BACKEND_SECRET_ENV}
         env.update(
             LABEL_STUDIO_BASE_DATA_DIR=str(self.data_dir / "base"),
             LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED="true",
             LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT=str(self.files_root),
-            # The ML backend runs on 127.0.0.1, which SSRF protection refuses by default.
-            ML_BLOCK_LOCAL_IP="false",
-            SSRF_PROTECTION_ENABLED="false",
+            # SSRF protection on (the isolation settings insist), the ML backend's address allowed.
+            ML_BLOCK_LOCAL_IP="true",
+            SSRF_PROTECTION_ENABLED="true",
+            XNAMING_ALLOWED_ADDRESSES=BACKEND_HOST,
             LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
             COLLECT_ANALYTICS="false",
             # Annotators' work stays on this machine: no error reports to Label Studio's Sentry.
@@ -197,51 +223,24 @@ class LabelStudioServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
         credentials = self._credentials_for_start()
-        for port in (self.port, self.backend_port) if self.with_backend else (self.port,):
-            if port_in_use(port):
-                raise OSError(f"port {port} on 127.0.0.1 is in use: choose another with --port")
+        if port_in_use(self.port):
+            raise OSError(f"port {self.port} on 127.0.0.1 is in use: choose another with --port")
+        if self.with_backend and port_in_use(self.backend_port, BACKEND_HOST):
+            raise OSError(
+                f"port {self.backend_port} on {BACKEND_HOST} is in use: choose another with "
+                "--backend-port"
+            )
         if not (self.data_dir / "base" / "label_studio.sqlite3").exists():
             self._run_init(credentials)
         log = self.data_dir / "label-studio.log"
-        self._spawn(
-            self._label_studio(
-                "start",
-                "--no-browser",
-                "--internal-host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ),
-            log,
-        )
+        start = ["start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(self.port)]
+        self._spawn(self._label_studio(*start), log)
         if self.with_backend:
-            self._spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "xnaming.cli",
-                    "ls",
-                    "backend",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.backend_port),
-                    "--state",
-                    str(self.data_dir / "backend"),
-                    "--credentials",
-                    str(self.data_dir / CREDENTIALS_FILE),
-                ],
-                self.data_dir / "backend.log",
-            )
+            self._spawn_backend(credentials)
         try:
             wait_until_up(f"{self.url}/health", self._processes[0], timeout, log)
             if self.with_backend:
-                wait_until_up(
-                    f"{self.backend_url}/health",
-                    self._processes[1],
-                    60,
-                    self.data_dir / "backend.log",
-                )
+                self._wait_for_backend(credentials.backend_auth)
             if not credentials.token:
                 credentials.token = self._create_token(credentials)
             self._check_isolation(credentials.token)
@@ -255,14 +254,35 @@ class LabelStudioServer:
         return credentials
 
     def _credentials_for_start(self) -> Credentials:
+        """The stored credentials, or new ones; the ML backend's secret is made once."""
         try:
-            return load_credentials(self.data_dir)
+            credentials = load_credentials(self.data_dir)
         except FileNotFoundError:
             credentials = Credentials(
                 url=self.url, admin_email=ADMIN_EMAIL, admin_password=secrets.token_urlsafe(12)
             )
-            credentials.save(self.data_dir)
-            return credentials
+        if not credentials.backend_auth:
+            credentials.backend_user = BACKEND_USER
+            credentials.backend_password = secrets.token_urlsafe(24)
+        credentials.save(self.data_dir)  # before any process may need it
+        return credentials
+
+    def _spawn_backend(self, credentials: Credentials) -> None:
+        """``xnaming ls backend`` on BACKEND_HOST; its secret goes by environment, never argv."""
+        command = [sys.executable, "-m", "xnaming.cli", "ls", "backend", "--host", BACKEND_HOST]
+        command += ["--port", str(self.backend_port), "--state", str(self.data_dir / "backend")]
+        command += ["--credentials", str(self.data_dir / CREDENTIALS_FILE)]
+        secret = dict(zip(_BACKEND_SECRET_ENV, credentials.backend_auth or ("", ""), strict=True))
+        self._spawn(command, self.data_dir / "backend.log", extra_env=secret)
+
+    def _wait_for_backend(self, auth: tuple[str, str] | None) -> None:
+        wait_until_up(
+            f"{self.backend_url}/health",
+            self._processes[1],
+            60,
+            self.data_dir / "backend.log",
+            auth=auth,
+        )
 
     def _run_init(self, credentials: Credentials) -> None:
         log = self.data_dir / "label-studio-init.log"
@@ -284,11 +304,11 @@ class LabelStudioServer:
         if done.returncode != 0:
             raise RuntimeError(f"label-studio init failed ({done.returncode}); see {log}")
 
-    def _spawn(self, command: list[str], log: Path) -> None:
+    def _spawn(self, command: list[str], log: Path, extra_env: dict | None = None) -> None:
         stream = log.open("a")
         process = subprocess.Popen(
             command,
-            env=self._env(),
+            env=self._env() | (extra_env or {}),
             stdout=stream,
             stderr=subprocess.STDOUT,
             cwd=self.data_dir,
@@ -346,13 +366,12 @@ class LabelStudioServer:
         if not self.with_backend or len(self._processes) < 2:
             raise RuntimeError("no ML backend was started here")
         backend = self._processes.pop(1)
-        command = backend.args
         os.killpg(backend.pid, signal.SIGKILL)
         backend.wait()
-        self._spawn(list(command), self.data_dir / "backend.log")
-        wait_until_up(
-            f"{self.backend_url}/health", self._processes[-1], 60, self.data_dir / "backend.log"
-        )
+        credentials = load_credentials(self.data_dir)
+        self._spawn_backend(credentials)
+        self._processes.insert(1, self._processes.pop())
+        self._wait_for_backend(credentials.backend_auth)
 
     def __enter__(self) -> Credentials:
         return self.start()

@@ -164,6 +164,7 @@ def _publish(demo: Demo) -> str:
         files_root=demo.workdir,
         mode="board",
         backend_url=credentials.backend_url,
+        backend_auth=credentials.backend_auth,
         passwords=credentials.annotators,
         progress=lambda message: None,
     )

@@ -12,12 +12,20 @@ organization is chosen per request and never saved:
 
 Annotators (everyone else) are refused organization administration (members, invite links,
 token settings: they own their organization in Label Studio's eyes), changes to the ML backend
-and storages, the webhooks (their headers carry the ML backend's credentials), and every
-request while they belong to no organization.
+and storages, the webhooks (their headers carry the ML backend's credentials), changes to a
+project itself (its title and labeling config are the manager's), task imports (tasks are what
+publish made), Data Manager views in a project of another organization (Label Studio accepts
+any project id there), and every request while they belong to no organization. A request that
+names a view of another organization (``?view=ID``) is not found (Label Studio answered 500).
+
+For everyone: a local file outside the files root (``/data/local-files/?d=../..``) is not found
+(Label Studio's ``safe_join`` raised, a 500).
 """
 
 from __future__ import annotations
 
+import json
+import posixpath
 import re
 
 from django.http import JsonResponse
@@ -33,6 +41,14 @@ _MANAGER_ONLY = (
     (re.compile(r"^/api/(organizations|invite|jwt/settings|ml|storages)(/|$)"), _SAFE),
 )
 _META_HEADER = "HTTP_" + ORGANIZATION_HEADER.upper().replace("-", "_")
+# The manager's alone, for annotators: (URL, refused methods).
+_FIXED = (
+    (re.compile(r"^/api/projects/\d+/?$"), {"PUT", "PATCH", "DELETE"}),
+    (re.compile(r"^/api/projects/\d+/(import|reimport|tasks/bulk)"), {"POST", "PUT", "PATCH"}),
+    (re.compile(r"^/api/tasks/?$"), {"POST"}),
+)
+_VIEWS = re.compile(r"^/api/dm/views(/|$)")
+_LOCAL_FILES = "/data/local-files"
 
 
 def _refuse(status: int, detail: str) -> JsonResponse:
@@ -46,6 +62,30 @@ def _organization_of(kind: str, pk: int) -> int | None:
     model = {"projects": Project, "tasks": Task, "annotations": Annotation}[kind]
     field = "organization_id" if model is Project else "project__organization_id"
     return model.objects.filter(pk=pk).values_list(field, flat=True).first()
+
+
+def _view_organization(pk: int) -> int | None:
+    from data_manager.models import View
+
+    return View.objects.filter(pk=pk).values_list("project__organization_id", flat=True).first()
+
+
+def _outside_files_root(request) -> bool:
+    """``/data/local-files/?d=`` naming a path above the files root."""
+    if not request.path.startswith(_LOCAL_FILES):
+        return False
+    path = posixpath.normpath(request.GET.get("d", "") or ".").lstrip("/")
+    return path == ".." or path.startswith("../")
+
+
+def _json_body(request) -> dict:
+    if "json" not in (request.content_type or ""):
+        return {}
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _organization_in_url(request) -> int | None:
@@ -76,6 +116,8 @@ class OrganizationGuard:
         self.get_response = get_response
 
     def __call__(self, request):
+        if _outside_files_root(request):
+            return _refuse(404, "not found")
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             if is_manager(user):
@@ -118,4 +160,21 @@ class OrganizationGuard:
         for pattern, allowed in _MANAGER_ONLY:
             if pattern.match(request.path) and (allowed is None or request.method not in allowed):
                 return _refuse(403, "this is the project manager's to see or change")
+        for pattern, refused in _FIXED:
+            if pattern.match(request.path) and request.method in refused:
+                return _refuse(403, "the project and its tasks are the project manager's to change")
+        return self._views(request, user)
+
+    def _views(self, request, user):
+        """Data Manager views: only in a project of the annotator's organization."""
+        own = user.active_organization_id
+        view = request.GET.get("view", "")
+        if view.isdigit() and _view_organization(int(view)) not in (None, own):
+            return _refuse(404, "no such view")
+        if _VIEWS.match(request.path) and request.method not in _SAFE:
+            project = _json_body(request).get("project")
+            if project is not None and (
+                not str(project).isdigit() or _organization_of("projects", int(project)) != own
+            ):
+                return _refuse(403, "views are made in your own project only")
         return None

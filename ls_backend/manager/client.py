@@ -9,18 +9,51 @@ and against docker-compose, where they run in another container.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
 
 from ls_backend.isolation import API_VERSION, ORGANIZATION_HEADER
 
-__all__ = ["Annotator", "IsolationMissing", "Manager"]
+__all__ = ["Annotator", "IsolationMissing", "Manager", "explain_refusal"]
 
 
 class IsolationMissing(RuntimeError):
     """The server does not run xnaming's isolation settings."""
+
+
+def _refused_fields(body) -> str:
+    """``field: message; ...`` of a Label Studio error body (its ``validation_errors``)."""
+    errors = body.get("validation_errors") if isinstance(body, dict) else None
+    if not isinstance(errors, dict) or not errors:
+        return ""
+    said = []
+    for name, messages in errors.items():
+        text = " ".join(map(str, messages)) if isinstance(messages, list) else str(messages)
+        said.append(f"{name}: {text}")
+    return "; ".join(said)
+
+
+@contextmanager
+def explain_refusal(what: str) -> Iterator[None]:
+    """Re-raise a Label Studio SDK refusal saying what was asked and which field was refused.
+
+    Label Studio answers a refused value with ``400: Validation error`` and names the field only
+    in ``validation_errors``; the command line shows ``detail``. So ``detail`` becomes, e.g.,
+    ``adding the local files storage to project 5: Validation error (path: ...)``.
+    """
+    from label_studio_sdk.core.api_error import ApiError
+
+    try:
+        yield
+    except ApiError as error:
+        body = error.body if isinstance(error.body, dict) else {"detail": error.body}
+        detail = str(body.get("detail") or "refused")
+        fields = _refused_fields(body)
+        body = {**body, "detail": f"{what}: {detail}" + (f" ({fields})" if fields else "")}
+        raise ApiError(status_code=error.status_code, headers=error.headers, body=body) from error
 
 
 @dataclass

@@ -36,6 +36,9 @@ from label_config.tasks import (
     per_map_task,
     task_key,
 )
+from ls_backend.manager.checks import check_bundle_files, check_under_files_root
+from ls_backend.manager.client import explain_refusal
+from ls_backend.manager.projects import ProjectBook, ProjectRecord
 from xnn_training.bundle.embeddings import check_embeddings, read_embeddings
 from xnn_training.bundle.io import Bundle, bundle_geometry, read_bundle
 from xnn_training.maps.hot_spot import MAP_GEOMETRY
@@ -97,12 +100,14 @@ def load_bundle(
     Raises
     ------
     xnn_training.bundle.io.BundleError
-        ``bundle`` is not a finished map bundle (the message says what is missing).
+        ``bundle`` is not a finished map bundle (the message says what is missing), or a file
+        differs from the manifest's sha256 or lies outside the bundle.
     ValueError
         Unknown categories, or a raw map that cannot be read.
     """
     bundle = Path(bundle)
     read = read_bundle(bundle)
+    check_bundle_files(read)  # before any map is opened
     geometry = bundle_geometry(read, warn=warn)
     table = read.activations.drop(columns=list(MAP_GEOMETRY), errors="ignore").join(geometry)
     embeddings = read_embeddings(read)  # publish has warned when there are none
@@ -223,9 +228,14 @@ def publish(
     backend_auth: tuple[str, str] | None = None,
     groups: int = DEFAULT_GROUPS,
     passwords: dict[str, str] | None = None,
+    book: ProjectBook | None = None,
     progress: Callable[[str], None] = print,
 ) -> list[PublishedProject]:
     """Publish ``bundle`` to Label Studio, one project per annotator; idempotent.
+
+    Everything that can be checked here is checked before Label Studio is asked anything
+    (:mod:`ls_backend.manager.checks`); then, per annotator: their account, their project, its
+    tasks, the ML backend.
 
     Parameters
     ----------
@@ -244,115 +254,188 @@ def publish(
     backend_url
         The ML backend to connect (empty: none).
     backend_auth
-        ``(user, password)`` when the backend requires basic auth.
+        ``(user, password)`` of the backend's basic auth, given to Label Studio's connection.
     groups
         Group count of the board config.
     passwords
         Known annotator passwords; new accounts' passwords are added to it.
+    book
+        The manager's record (:class:`ls_backend.manager.projects.ProjectBook`): each project is
+        found again by its id there and recorded, each new password stored as soon as the
+        account exists. Default: a record in memory only.
     progress
         Called with one line per step.
 
     Returns
     -------
     list of PublishedProject
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, or a bundle that fails a check (before anything changed).
+    label_studio_sdk.core.api_error.ApiError
+        Label Studio refused a step; the message names the step and the refused field.
     """
     from ls_backend.manager.client import Manager
 
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    emails = [a.strip() for a in annotators if a.strip()]
-    bad = [a for a in emails if "@" not in a]
-    if not emails or bad:
-        raise ValueError(f"annotators must be e-mail addresses, got {list(annotators)!r}")
-    bundle = Path(bundle).resolve()
-    files_root = Path(files_root).resolve()
-    check_embeddings(bundle, warn=progress)  # a bad embeddings file stops publish before any change
-    table = load_bundle(bundle, categories=categories, warn=progress)
+    emails = _check_annotators(annotators, mode)
+    bundle, files_root = Path(bundle).resolve(), Path(files_root).resolve()
+    table = _checked_table(bundle, files_root, categories=categories, warn=progress)
     config = board_config(groups=groups) if mode == "board" else per_map_config()
     manager = Manager(url, token)
     manager.annotators()  # fails clearly on a server without the isolation
+    book = book if book is not None else ProjectBook(None)
     passwords = passwords if passwords is not None else {}
     published = []
     for email in emails:
-        title = project_title(email, mode)
-        # A project of theirs outside their organization (a data dir from before the
-        # isolation: every project in the first organization) moves into it.
-        elsewhere = [
-            (organization, p["id"])
-            for organization, p in manager.projects()
-            if p["title"] == title and (p.get("created_by") or {}).get("id") == manager.me()["id"]
-        ]
-        annotator = manager.ensure_annotator(email, adopt=[i for _, i in elsewhere])
-        password = annotator.password
-        if password:
-            passwords[email] = password
+        annotator, notes = _account(manager, book, email, mode, passwords)
+        client = manager.client(annotator.organization)
+        project_id, title, created = _project(
+            manager, client, book, annotator, mode=mode, bundle=bundle, config=config
+        )
+        notes += ["project created"] if created else []
         make = board_tasks if mode == "board" else per_map_tasks
         # The annotator's user id goes into the task data: the backend learns from their
         # own annotations only.
         tasks = make(
             table, bundle, files_root=files_root, annotator=email, annotator_id=annotator.id
         )
-        # Everything below happens in the annotator's organization.
-        client = manager.client(annotator.organization)
-        # Only a project the manager made counts (an annotator may create projects too).
-        project_id = next(
-            (
-                p["id"]
-                for p in annotator.projects
-                if p["title"] == title and p["created_by_id"] == manager.me()["id"]
-            ),
-            None,
-        )
-        notes = ["account and organization created"] if password else []
-        notes += [
-            f"project {i} moved into their organization"
-            for organization, i in elsewhere
-            if organization != annotator.organization
-        ]
-        have: set[str] = set()
-        if project_id is None:
-            project_id = client.projects.create(
-                title=title,
-                description=f"{PROJECT_MARKER}: {mode} naming of {bundle.name} by {email}",
-                label_config=config,
-            ).id
-            notes.append("project created")
-        else:
-            have = _existing_task_keys(client, project_id)
-        missing = [t for t in tasks if task_key(t["data"]) not in have]
-        if not list(client.import_storage.local.list(project=project_id)):
-            client.import_storage.local.create(
-                project=project_id, path=str(bundle), title=f"bundle {bundle.name}"
-            )
-        started = time.perf_counter()
-        for start in range(0, len(missing), 5000):
-            client.projects.import_tasks(project_id, request=missing[start : start + 5000])
-        if missing:
-            notes.append(f"{len(missing)} tasks imported in {time.perf_counter() - started:.1f} s")
+        added, more = _add_tasks(client, project_id, bundle, tasks, created=created)
+        notes += more
         if backend_url:
-            notes += _connect_backend(client, project_id, backend_url, backend_auth)
-            # No prediction is made now: Label Studio asks the backend when the annotator
-            # opens a task that has none, so the proposal reflects everything they
-            # submitted before (docs/label-studio.md, "What the proposal saves").
-            if not client.projects.get(project_id).evaluate_predictions_automatically:
-                client.projects.update(project_id, evaluate_predictions_automatically=True)
-                notes.append("predictions made when a task is opened")
+            notes += _connect(client, project_id, backend_url, backend_auth)
         result = PublishedProject(
             annotator=email,
             project_id=project_id,
             title=title,
-            tasks_added=len(missing),
+            tasks_added=added,
             tasks_total=len(tasks),
-            account_created=password is not None,
-            password=password or passwords.get(email),
+            account_created=annotator.password is not None,
+            password=passwords.get(email),
             notes=notes,
         )
         published.append(result)
         progress(
-            f"{email}: project {project_id} ({title}): {result.tasks_added} of "
-            f"{result.tasks_total} tasks added; {'; '.join(notes) or 'nothing to do'}"
+            f"{email}: project {project_id} ({title}): {added} of {len(tasks)} tasks added; "
+            f"{'; '.join(notes) or 'nothing to do'}"
         )
     return published
+
+
+# -- publish's steps: check, accounts, projects, tasks, connect -----------------------------
+
+
+def _check_annotators(annotators: Sequence[str], mode: str) -> list[str]:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    emails = [a.strip() for a in annotators if a.strip()]
+    if not emails or any("@" not in a for a in emails):
+        raise ValueError(f"annotators must be e-mail addresses, got {list(annotators)!r}")
+    return emails
+
+
+def _checked_table(
+    bundle: Path, files_root: Path, *, categories, warn: Callable[[str], None]
+) -> pd.DataFrame:
+    """The bundle's table, after every check that needs no Label Studio (see .checks)."""
+    check_under_files_root(bundle, files_root)
+    check_embeddings(bundle, warn=warn)  # a bad embeddings file stops publish here
+    return load_bundle(bundle, categories=categories, warn=warn)
+
+
+def _account(manager, book: ProjectBook, email: str, mode: str, passwords: dict) -> tuple:
+    """The annotator's account, organization and membership; a new password stored at once."""
+    title = project_title(email, mode)
+    # A project of theirs outside their organization (a data dir from before the isolation:
+    # every project in the first organization) moves into it.
+    me = manager.me()["id"]
+    elsewhere = [
+        (organization, p["id"])
+        for organization, p in manager.projects()
+        if p["title"] == title and (p.get("created_by") or {}).get("id") == me
+    ]
+    annotator = manager.ensure_annotator(email, adopt=[i for _, i in elsewhere])
+    notes = []
+    if annotator.password:
+        book.store_password(manager.url, email, annotator.password)
+        passwords[email] = annotator.password
+        notes.append("account and organization created")
+    notes += [
+        f"project {i} moved into their organization"
+        for organization, i in elsewhere
+        if organization != annotator.organization
+    ]
+    return annotator, notes
+
+
+def _project(
+    manager, client, book: ProjectBook, annotator, *, mode: str, bundle: Path, config: str
+) -> tuple[int, str, bool]:
+    """``(id, title, created)`` of the annotator's project: the recorded one, else (a data dir
+    from before the record) the manager's project of its title in their organization, else a
+    new one. Recorded by id at once."""
+    title = project_title(annotator.email, mode)
+    me = manager.me()["id"]
+    theirs = {p["id"]: p for p in annotator.projects if p["created_by_id"] == me}
+    recorded = book.find(manager.url, annotator.email, mode)
+    if recorded is not None and recorded.project_id in theirs:
+        project_id = recorded.project_id
+    else:
+        project_id = next((i for i, p in theirs.items() if p["title"] == title), None)
+    created = project_id is None
+    if created:
+        with explain_refusal(f"creating the project of {annotator.email}"):
+            project_id = client.projects.create(
+                title=title,
+                description=f"{PROJECT_MARKER}: {mode} naming of {bundle.name} by "
+                f"{annotator.email}",
+                label_config=config,
+            ).id
+    book.record(
+        ProjectRecord(
+            url=manager.url,
+            project_id=int(project_id),
+            annotator=annotator.email,
+            mode=mode,
+            annotator_id=annotator.id,
+            title=title,
+            bundle=str(bundle),
+        )
+    )
+    return int(project_id), title, created
+
+
+def _add_tasks(
+    client, project_id: int, bundle: Path, tasks: list[dict], *, created: bool
+) -> tuple[int, list[str]]:
+    """The bundle's local files storage and the tasks the project lacks: ``(added, notes)``."""
+    have = set() if created else _existing_task_keys(client, project_id)
+    missing = [t for t in tasks if task_key(t["data"]) not in have]
+    if not list(client.import_storage.local.list(project=project_id)):
+        with explain_refusal(f"adding the bundle's local files storage to project {project_id}"):
+            client.import_storage.local.create(
+                project=project_id, path=str(bundle), title=f"bundle {bundle.name}"
+            )
+    started = time.perf_counter()
+    with explain_refusal(f"importing tasks into project {project_id}"):
+        for start in range(0, len(missing), 5000):
+            client.projects.import_tasks(project_id, request=missing[start : start + 5000])
+    if not missing:
+        return 0, []
+    return len(missing), [f"{len(missing)} tasks imported in {time.perf_counter() - started:.1f} s"]
+
+
+def _connect(client, project_id: int, backend_url: str, auth: tuple[str, str] | None) -> list:
+    """The ML backend, and Label Studio asking it for a proposal when a task is opened."""
+    notes = _connect_backend(client, project_id, backend_url, auth)
+    # No prediction is made now: Label Studio asks the backend when the annotator opens a task
+    # that has none, so the proposal reflects everything they submitted before
+    # (docs/label-studio.md, "What the proposal saves").
+    if not client.projects.get(project_id).evaluate_predictions_automatically:
+        client.projects.update(project_id, evaluate_predictions_automatically=True)
+        notes.append("predictions made when a task is opened")
+    return notes
 
 
 # The events the backend learns from. Label Studio's own webhook for an ML backend sends every
@@ -365,25 +448,34 @@ BACKEND_WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATI
 def _connect_backend(
     client, project_id: int, backend_url: str, auth: tuple[str, str] | None
 ) -> list[str]:
-    """Connect the ML backend (once) and make its webhook send what the backend needs."""
+    """Connect the ML backend (once, with its basic auth) and make its webhook send what the
+    backend needs, with the same credentials."""
     backend_url = backend_url.rstrip("/")
+    options: dict = {"auth_method": "NONE"}
+    if auth:
+        options = {"auth_method": "BASIC_AUTH", "basic_auth_user": auth[0]}
+        options["basic_auth_pass"] = auth[1]
     notes = []
-    if not any(b.url.rstrip("/") == backend_url for b in client.ml.list(project=project_id)):
-        options: dict = {}
-        if auth:
-            options = {
-                "auth_method": "BASIC_AUTH",
-                "basic_auth_user": auth[0],
-                "basic_auth_pass": auth[1],
-            }
-        client.ml.create(
-            project=project_id,
-            url=backend_url,
-            title="xnaming backend",
-            is_interactive=True,
-            **options,
-        )
-        notes.append("ML backend connected")
+    known = [b for b in client.ml.list(project=project_id) if b.url.rstrip("/") == backend_url]
+    with explain_refusal(f"connecting the ML backend {backend_url} to project {project_id}"):
+        if not known:
+            client.ml.create(
+                project=project_id,
+                url=backend_url,
+                title="xnaming backend",
+                is_interactive=True,
+                **options,
+            )
+            notes.append("ML backend connected")
+        elif auth or known[0].auth_method not in (None, "NONE"):
+            # The secret may be new (a connection from before it, or a new data dir).
+            # project too: Label Studio 1.23.2 sets the backend up again and needs it.
+            client.ml.update(known[0].id, project=project_id, url=backend_url, **options)
+            if (known[0].auth_method, known[0].basic_auth_user) != (
+                options["auth_method"],
+                options.get("basic_auth_user"),
+            ):
+                notes.append("ML backend's credentials set")
     headers = {}
     if auth:
         # Label Studio creates the backend's webhook without the credentials: add them.

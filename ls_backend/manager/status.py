@@ -10,11 +10,13 @@ anyone but the project's annotator are counted apart (``foreign``) and never as 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from label_config import DISCARDED, NAMED, UNNAMED, read_label_studio_export
+from label_config.tasks import activation_ids
 from ls_backend.manager.collect import own_annotations, published_exports
+from ls_backend.manager.projects import ProjectRecord
 
 __all__ = ["ProjectStatus", "format_status", "project_status", "status", "watch"]
 
@@ -42,17 +44,11 @@ class ProjectStatus:
         return "boards" if self.mode == "board" else "maps"
 
 
-def _activation_ids(data: dict) -> list[str]:
-    if "activation_id" in data:  # per-map task
-        return [str(data["activation_id"])]
-    return [str(a["activation_id"]) for a in data.get("activations", [])]
-
-
 def project_status(export, emails: dict[int, str], *, active: bool = True) -> ProjectStatus:
     """The figures of one :class:`ls_backend.manager.collect.PublishedExport`."""
     tasks, foreign = own_annotations(export, emails)
     done = [t for t in tasks if any(not a.get("was_cancelled") for a in t["annotations"])]
-    reached = {i for t in done for i in _activation_ids(t.get("data", {}))}
+    reached = {i for t in done for i in activation_ids(t.get("data", {}))}
     namings = read_label_studio_export(tasks)
     seen = namings[namings["activation_id"].isin(reached)]
     counts = seen["status"].value_counts()
@@ -78,11 +74,14 @@ def project_status(export, emails: dict[int, str], *, active: bool = True) -> Pr
     )
 
 
-def status(url: str, token: str) -> list[ProjectStatus]:
-    """Every published project's figures, by annotator then mode."""
+def status(
+    url: str, token: str, *, projects: Sequence[ProjectRecord], warn: Callable[[str], None] = print
+) -> list[ProjectStatus]:
+    """Every recorded project's figures (by id, see :mod:`ls_backend.manager.projects`), by
+    annotator then mode."""
     from ls_backend.manager.client import Manager
 
-    exports, emails = published_exports(url, token)
+    exports, emails = published_exports(url, token, projects, warn=warn)
     active = {a.email.lower(): a.active for a in Manager(url, token).annotators()}
     rows = [
         project_status(e, emails, active=active.get(e.annotator.lower(), False)) for e in exports
@@ -141,6 +140,7 @@ def watch(
     url: str,
     token: str,
     *,
+    projects: Sequence[ProjectRecord],
     every: float,
     show: Callable[[str], None] = print,
     rounds: int | None = None,
@@ -149,7 +149,7 @@ def watch(
     done = 0
     while rounds is None or done < rounds:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        table = format_status(status(url, token))
+        table = format_status(status(url, token, projects=projects, warn=lambda line: None))
         show(f"\x1b[2J\x1b[H{stamp}  (every {every:g} s; Ctrl-C stops)\n{table}")
         done += 1
         if rounds is None or done < rounds:

@@ -7,6 +7,7 @@ docker-compose, which `make test` installs when run as root) checks the compose 
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import tomllib
@@ -34,11 +35,13 @@ def _mounts(service: str) -> dict[str, str]:
 # Label Studio's own packages and apps, and itself (relative imports).
 LABEL_STUDIO_PROVIDES = {"django", "rest_framework", "label_studio", "core", "projects"}
 LABEL_STUDIO_PROVIDES |= {"organizations", "users", "tasks", "labels_manager", "webhooks"}
+LABEL_STUDIO_PROVIDES |= {"data_manager"}
 
 
 def test_services_and_volumes():
     assert set(SERVICES) == {"db", "label-studio", "backend"}
-    assert set(COMPOSE["volumes"]) == {"pg-data", "ls-data", "backend-state", "bundles"}
+    volumes = {"pg-data", "ls-data", "backend-state", "bundles", "manager-data"}
+    assert set(COMPOSE["volumes"]) == volumes
     for service in SERVICES.values():
         assert "healthcheck" in service or service.get("build")  # backend: Dockerfile's
     assert "HEALTHCHECK" in (REPO / "Dockerfile").read_text()
@@ -63,10 +66,52 @@ def test_bundles_are_served_from_the_same_path_the_backend_publishes_from():
     assert f"--files-root {root}" in (REPO / "docker-compose.yml").read_text()
 
 
-def test_label_studio_may_call_the_backend_on_the_private_network():
+def test_ssrf_protection_is_on_and_allows_the_backend_alone():
+    """Label Studio calls no private address but the backend's (issue 29: an annotator's URL
+    import fetched a loopback service)."""
+    import ipaddress
+
+    from ls_backend.isolation.ssrf import ALLOWED_ADDRESSES_ENV
+
     env = _env("label-studio")
-    assert env["ML_BLOCK_LOCAL_IP"] == "false"
-    assert env["SSRF_PROTECTION_ENABLED"] == "false"
+    assert env["ML_BLOCK_LOCAL_IP"] == "true"
+    assert env["SSRF_PROTECTION_ENABLED"] == "true"
+    backend = SERVICES["backend"]["networks"]["xnaming"]["ipv4_address"]
+    assert env[ALLOWED_ADDRESSES_ENV] == backend
+    (subnet,) = [c["subnet"] for c in COMPOSE["networks"]["xnaming"]["ipam"]["config"]]
+    assert ipaddress.ip_address(backend) in ipaddress.ip_network(subnet)
+    for service in ("db", "label-studio"):  # one network: the backend's address is the one above
+        assert SERVICES[service]["networks"] == ["xnaming"]
+
+
+def test_the_backends_secret_comes_from_env_and_is_required(tmp_path):
+    env = _env("backend")
+    for name in ("XNAMING_BACKEND_USER", "XNAMING_BACKEND_PASSWORD"):
+        assert env[name] == f"${{{name}:?set {name} in .env " + env[name].split(" in .env ")[1]
+    assert "XNAMING_BACKEND" not in " ".join(SERVICES["backend"]["command"])  # not on argv
+    binary = require_command("docker-compose", needed_for="checking docker-compose.yml")
+    example = (REPO / ".env.example").read_text().splitlines()
+    partial = tmp_path / "partial.env"
+    partial.write_text("\n".join(x for x in example if not x.startswith("XNAMING_BACKEND_PASSW")))
+    result = subprocess.run(
+        [binary, "--env-file", str(partial), "-f", str(REPO / "docker-compose.yml"), "config"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("XNAMING_BACKEND")},
+    )
+    assert result.returncode != 0
+    assert "set XNAMING_BACKEND_PASSWORD in .env" in result.stderr
+
+
+def test_publish_records_its_projects_on_a_volume():
+    env = _env("backend")
+    assert _mounts("backend")["manager-data"] == env["XNAMING_DATA_DIR"]
+    assert (
+        f"mkdir -p /data/backend /data/bundles {env['XNAMING_DATA_DIR']}"
+        in (REPO / "Dockerfile").read_text()
+    )
 
 
 def test_backend_gets_every_variable_the_code_reads():

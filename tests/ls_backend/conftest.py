@@ -40,10 +40,30 @@ class LiveLabelStudio:
         manager = Manager(self.url, self.token)
         return [manager.client(o).projects.get(p["id"]) for o, p in manager.projects()]
 
+    @property
+    def backend_auth(self) -> tuple[str, str]:
+        """The ML backend's basic auth (made by ``xnaming ls start``), for direct calls."""
+        from ls_backend.server import load_credentials
+
+        auth = load_credentials(self.data_dir).backend_auth
+        assert auth is not None, "ls start made no backend secret"
+        return auth
+
+    def projects_book(self):
+        """What publish recorded in the data dir (:class:`ProjectBook`)."""
+        from ls_backend.manager.projects import ProjectBook
+
+        return ProjectBook.in_data_dir(self.data_dir)
+
+    def recorded(self):
+        """The projects publish recorded for this server."""
+        return self.projects_book().projects(self.url)
+
     def password(self, email: str) -> str:
         from ls_backend.server import load_credentials
 
-        return load_credentials(self.data_dir).annotators[email]
+        known = load_credentials(self.data_dir).annotators  # data dirs of before the record
+        return (known | self.projects_book().passwords(self.url))[email]
 
     def annotator_client(self, email: str):
         """An SDK client acting as annotator ``email`` (their own personal access token).

@@ -92,7 +92,8 @@ def _tasks_by_key(client, project_id: int) -> dict:
 def _predict(label_studio, task) -> list:
     answer = requests.post(
         f"{label_studio.backend_url}/predict",
-        json={"tasks": [{"id": task.id, "data": task.data}]},
+        json={"tasks": [{"id": task.id, "data": task.data, "project": task.project}]},
+        auth=label_studio.backend_auth,
         timeout=30,
     )
     return answer.json()["results"][0]

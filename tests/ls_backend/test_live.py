@@ -144,19 +144,30 @@ def test_publish_twice_duplicates_nothing_and_keeps_annotations(label_studio, pu
     assert {p.id: len(_tasks(client, p.id)) for p in label_studio.projects()} == before
     assert len(list(client.users.list())) == users
     assert len(list(client.ml.list(project=project.id))) == 1
-    record = json.loads((label_studio.data_dir / "projects.json").read_text())
-    mine = {(r["annotator"], r["mode"]): r["project_id"] for r in record}
+    record = label_studio.recorded()
+    mine = {(r.annotator, r.mode): r.project_id for r in record}
     assert mine[(PER_MAP_ANNOTATOR, "per-map")] == project.id
     assert mine[(BOARD_ANNOTATOR, "board")] == published["board"].id
-    assert len(record) == len({(r["url"], r["project_id"]) for r in record})
+    assert len(record) == len({r.project_id for r in record})
+    assert (label_studio.data_dir / "projects.json").stat().st_mode & 0o777 == 0o600
     assert client.annotations.get(annotation.id).result[0]["value"]["taxonomy"] == [["tail"]]
     for task in _tasks(client, published["board"].id):
         assert len(task.predictions) == 1
     client.annotations.delete(annotation.id)
 
 
+def _asked(task) -> dict:
+    """A task as Label Studio sends it to the backend (which checks it with Label Studio)."""
+    return {"id": task.id, "data": task.data, "project": task.project}
+
+
 def _backend_predict(label_studio, tasks: list[dict]) -> list:
-    answer = requests.post(f"{label_studio.backend_url}/predict", json={"tasks": tasks}, timeout=30)
+    answer = requests.post(
+        f"{label_studio.backend_url}/predict",
+        json={"tasks": tasks},
+        auth=label_studio.backend_auth,
+        timeout=30,
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()["results"]
 
@@ -167,16 +178,14 @@ def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
     client = label_studio.client()
     tasks = {t.data["activation_id"]: t for t in _tasks(client, published["per-map"].id)}
     first, similar = tasks["cardinal_0000:x0"], tasks["cardinal_0001:x0"]
-    assert _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}]) == [[]]
+    assert _backend_predict(label_studio, [_asked(similar)]) == [[]]
 
     # As the annotators themselves: collect counts only a project's own annotator's work.
     per_map_annotator = label_studio.annotator_client(PER_MAP_ANNOTATOR)
     per_map_annotator.annotations.create(id=first.id, result=taxonomy("head"))
     # The webhook reaches the backend, which learns in the background.
-    assert wait_for(
-        lambda: _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}]) != [[]]
-    )
-    (proposal,) = _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}])[0]
+    assert wait_for(lambda: _backend_predict(label_studio, [_asked(similar)]) != [[]])
+    (proposal,) = _backend_predict(label_studio, [_asked(similar)])[0]
     assert proposal["result"][0]["value"]["taxonomy"] == [["head"]]
 
     per_map_annotator.annotations.create(
@@ -229,12 +238,13 @@ def test_webhook_changes_the_next_proposal_and_collect_reads_everything(
 
 def test_backend_under_50_concurrent_predicts(label_studio, published) -> None:
     client = label_studio.client()
-    tasks = [{"id": t.id, "data": t.data} for t in _tasks(client, published["board"].id)]
+    tasks = [_asked(t) for t in _tasks(client, published["board"].id)]
 
     def call(i: int) -> int:
         answer = requests.post(
             f"{label_studio.backend_url}/predict",
             json={"tasks": [tasks[i % len(tasks)]]},
+            auth=label_studio.backend_auth,
             timeout=60,
         )
         return answer.status_code if answer.json()["results"][0] else -1
@@ -258,6 +268,7 @@ def test_real_backend_answers_400_with_a_message(label_studio, path, body) -> No
         label_studio.backend_url + path,
         data=body,
         headers={"Content-Type": "application/json"},
+        auth=label_studio.backend_auth,
         timeout=30,
     )
     assert answer.status_code == 400
@@ -271,10 +282,10 @@ def test_backend_killed_and_restarted_keeps_serving_and_forgets_nothing(
     client = label_studio.client()
     tasks = {t.data["activation_id"]: t for t in _tasks(client, published["per-map"].id)}
     similar = tasks["cardinal_0001:x0"]
-    before = _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}])
+    before = _backend_predict(label_studio, [_asked(similar)])
     assert before != [[]]
     label_studio.server.restart_backend()
-    after = _backend_predict(label_studio, [{"id": similar.id, "data": similar.data}])
+    after = _backend_predict(label_studio, [_asked(similar)])
     assert after == before
     # Every annotation Label Studio has is in the backend's state after the start-up resync.
     exported = json.loads(
@@ -296,7 +307,7 @@ def test_ls_start_reuses_its_data_and_stops_both_servers_on_ctrl_c(label_studio,
     import subprocess
     import sys
 
-    from ls_backend.server import load_credentials
+    from ls_backend.server import BACKEND_HOST, load_credentials
 
     before = load_credentials(label_studio.data_dir)
     projects = sorted(p.id for p in label_studio.projects())
@@ -322,14 +333,15 @@ def test_ls_start_reuses_its_data_and_stops_both_servers_on_ctrl_c(label_studio,
         after = load_credentials(label_studio.data_dir)
         assert after.token == before.token
         assert sorted(p.id for p in label_studio.projects()) == projects
-        assert requests.get(f"{label_studio.backend_url}/health", timeout=10).status_code == 200
+        health = f"{label_studio.backend_url}/health"
+        assert requests.get(health, auth=label_studio.backend_auth, timeout=10).status_code == 200
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
     finally:
         if process.poll() is None:
             os.kill(process.pid, signal.SIGTERM)
             process.wait(60)
-    for port in (server.port, server.backend_port):
+    for host, port in (("127.0.0.1", server.port), (BACKEND_HOST, server.backend_port)):
         with socket.socket() as sock:
-            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still answers"
+            assert sock.connect_ex((host, port)) != 0, f"port {port} still answers"
     server.start()

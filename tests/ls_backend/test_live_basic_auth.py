@@ -17,7 +17,7 @@ import requests
 from ls_backend.backend.app import MODEL_VERSION
 from ls_backend.backend.store import NamingStore
 from ls_backend.manager.publish import publish
-from ls_backend.server import free_port, load_credentials, login_session
+from ls_backend.server import BACKEND_HOST, free_port, load_credentials, login_session
 from tests.ls_backend.helpers import ranker, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -27,21 +27,23 @@ ANNOTATOR = "auth@example.org"
 
 
 @pytest.fixture
-def guarded_backend(tmp_path):
-    """A second ML backend process that requires basic auth."""
+def guarded_backend(tmp_path, label_studio):
+    """A second ML backend process that requires basic auth (reading the session's Label
+    Studio, as the one ls start runs)."""
     port = free_port()
     env = {**os.environ, "XNAMING_BACKEND_USER": USER, "XNAMING_BACKEND_PASSWORD": PASSWORD}
-    command = [sys.executable, "-m", "xnaming.cli", "ls", "backend", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "xnaming.cli", "ls", "backend", "--host", BACKEND_HOST]
     command += ["--port", str(port), "--state", str(tmp_path / "state")]
+    command += ["--credentials", str(label_studio.data_dir / "credentials.json")]
     log = (tmp_path / "backend.log").open("w")
     process = subprocess.Popen(
         command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{BACKEND_HOST}:{port}"
 
     def up() -> bool:
         try:
-            return requests.get(f"{url}/health", timeout=2).status_code == 401
+            return requests.get(f"{url}/versions", timeout=2).status_code == 401
         except requests.RequestException:
             return False
 

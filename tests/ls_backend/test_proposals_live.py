@@ -72,7 +72,9 @@ def _proposal(task: dict) -> tuple[dict, dict]:
 
 
 def _idle(label_studio) -> bool:
-    return not requests.get(f"{label_studio.backend_url}/health", timeout=10).json()["learning"]
+    return not requests.get(
+        f"{label_studio.backend_url}/health", auth=label_studio.backend_auth, timeout=10
+    ).json()["learning"]
 
 
 def _sorted_by_part(task: dict, parts) -> list[dict]:
@@ -147,7 +149,10 @@ def test_webhook_replays_and_other_people_teach_nothing(label_studio, beak) -> N
     }
     for action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATION_CREATED"):
         answer = requests.post(
-            f"{label_studio.backend_url}/webhook", json={**event, "action": action}, timeout=10
+            f"{label_studio.backend_url}/webhook",
+            json={**event, "action": action},
+            auth=label_studio.backend_auth,
+            timeout=10,
         )
         assert answer.status_code == 200
     assert wait_for(lambda: _idle(label_studio))
@@ -174,8 +179,9 @@ def test_webhook_replays_and_other_people_teach_nothing(label_studio, beak) -> N
 def test_backend_restart_keeps_what_it_learned(label_studio, beak) -> None:
     parts = beak["parts"]
     manager_view = requests.Session()
+    manager_view.auth = label_studio.backend_auth
     data = _open(label_studio, beak["session"], beak["tasks"]["finch"])["data"]
-    body = {"tasks": [{"id": beak["tasks"]["finch"], "data": data}]}
+    body = {"tasks": [{"id": beak["tasks"]["finch"], "data": data}], "project": beak["project"].id}
     before = manager_view.post(f"{label_studio.backend_url}/predict", json=body, timeout=60).json()
     label_studio.server.restart_backend()
     assert wait_for(lambda: _idle(label_studio), timeout=120)

@@ -125,7 +125,10 @@ def worked(label_studio) -> dict:
 
 
 def test_status_figures_equal_counts_from_the_export(label_studio, worked) -> None:
-    rows = {(r.annotator, r.mode): r for r in status(label_studio.url, label_studio.token)}
+    rows = {
+        (r.annotator, r.mode): r
+        for r in status(label_studio.url, label_studio.token, projects=label_studio.recorded())
+    }
     dave = worked["dave"]
     for mode in ("board", "per-map"):
         row = rows[(DAVE, mode)]
@@ -154,7 +157,14 @@ def test_status_command_prints_one_line_per_project(label_studio, worked, capsys
     assert re.search(r"\b1/2 boards\s+4\s+\d+\s+1\s+\d+\s+2 \(group 2, head\)", board), board
     assert "holds 1 annotation(s) by someone else" in out
     shown = []
-    watch(label_studio.url, label_studio.token, every=0.01, rounds=2, show=shown.append)
+    watch(
+        label_studio.url,
+        label_studio.token,
+        projects=label_studio.recorded(),
+        every=0.01,
+        rounds=2,
+        show=shown.append,
+    )
     assert len(shown) == 2
     assert all(DAVE in screen for screen in shown)
 

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from xnn_training.defaults import (
+    FEEDBACK_SHARE,
     SIGNIFICANT_SHARE,
     TOYBIRDS_CLASSES,
     TOYBIRDS_IMAGE_SIZE,
@@ -71,7 +72,22 @@ def configure_data(parser: argparse.ArgumentParser) -> None:
         help="plant a shortcut: a cue on the background of every image of this class "
         "(its name or number), so a classifier can be right for the wrong reason",
     )  # fmt: skip
+    toy.add_argument(
+        "--feedback-share", type=float, default=FEEDBACK_SHARE, metavar="SHARE",
+        help=f"share of each class's training images in the feedback split, the images "
+        f"annotators name to correct the classifier; train dnn leaves them out "
+        f"({FEEDBACK_SHARE:g}; 0: none)",
+    )  # fmt: skip
     toy.set_defaults(handler=_run_toybirds)
+    feedback = sub.add_parser(
+        "feedback", help="name the feedback split of a CUB-200-2011 or ImageFolder tree"
+    )
+    feedback.add_argument("path", type=Path, help="CUB-200-2011 or ImageFolder directory")
+    how = feedback.add_mutually_exclusive_group(required=True)
+    how.add_argument("--share", type=float, help="this share of each class's training images")
+    how.add_argument("--list", type=Path, help="a text file: one training image id a line")
+    feedback.add_argument("--seed", type=int, default=0, help="seed of the --share draw (0)")
+    feedback.set_defaults(handler=_run_feedback)
     check = sub.add_parser("check", help="read a local data set and summarise it")
     check.add_argument("path", type=Path, help="toybirds, CUB-200-2011 or ImageFolder directory")
     check.add_argument("--classes", type=_classes, help="comma-separated class subset")
@@ -88,6 +104,7 @@ def _run_toybirds(args: argparse.Namespace) -> int:
         size=args.size,
         seed=args.seed,
         shortcut=args.shortcut,
+        feedback_share=args.feedback_share,
     )
     cues = ", cues/" if args.shortcut else ""
     print(
@@ -96,11 +113,27 @@ def _run_toybirds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_check(args: argparse.Namespace) -> int:
-    from xnn_training.data.datasets import open_dataset
+def _run_feedback(args: argparse.Namespace) -> int:
+    from xnn_training.data.datasets import open_dataset, write_feedback_split
 
-    for split in ("train", "test"):
-        dataset = open_dataset(args.path, split, args.classes)
+    ids = None if args.list is None else args.list.read_text().splitlines()
+    out = write_feedback_split(args.path, share=args.share, seed=args.seed, ids=ids)
+    images = len(open_dataset(args.path, "feedback"))
+    print(f"xnaming data: wrote {out} ({images} training images moved to the feedback split)")
+    return 0
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from xnn_training.data.datasets import SPLITS, open_dataset
+
+    for split in SPLITS:
+        try:
+            dataset = open_dataset(args.path, split, args.classes)
+        except ValueError:
+            if split == "feedback":  # optional
+                print("feedback: none")
+                continue
+            raise
         counts = dataset.labels.bincount(minlength=len(dataset.classes)).tolist()
         print(f"{split}: {len(dataset)} images, {len(dataset.classes)} classes ({dataset.layout})")
         for name, count in zip(dataset.classes, counts, strict=True):
@@ -198,7 +231,11 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--xnn", type=Path, required=True, help="the xNN run directory")
     parser.add_argument("--data", type=Path, required=True, help="local data set directory")
     parser.add_argument("--out", type=Path, required=True, help="bundle directory to write")
-    parser.add_argument("--split", choices=["test", "train"], default="test")
+    parser.add_argument(
+        "--split", choices=["test", "train", "feedback"], default="test",
+        help="which images to explain (test; feedback: those annotators name to correct the "
+        "classifier)",
+    )  # fmt: skip
     parser.add_argument(
         "--explain", choices=["true", "predicted"], default="true",
         help="explain the true class (default) or the DNN's prediction",

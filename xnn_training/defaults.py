@@ -9,7 +9,13 @@ defaults, and ``xnaming data`` / ``xnaming explain`` as their options' defaults.
 
 from __future__ import annotations
 
-__all__ = ["SIGNIFICANT_SHARE", "TOYBIRDS_CLASSES", "TOYBIRDS_IMAGE_SIZE", "TOYBIRDS_PER_CLASS"]
+__all__ = [
+    "FEEDBACK_SHARE",
+    "SIGNIFICANT_SHARE",
+    "TOYBIRDS_CLASSES",
+    "TOYBIRDS_IMAGE_SIZE",
+    "TOYBIRDS_PER_CLASS",
+]
 
 SIGNIFICANT_SHARE = 0.9
 """Share of an image's positive class score its significant X-features cover (the paper's 90%)."""
@@ -20,3 +26,6 @@ TOYBIRDS_PER_CLASS = 150
 """Images per species."""
 TOYBIRDS_IMAGE_SIZE = 64
 """Side of a toybirds image in pixels."""
+FEEDBACK_SHARE = 0.2
+"""Share of each toybirds class's training images put in the feedback split (annotators name
+their maps to correct the classifier; plain training leaves them out)."""

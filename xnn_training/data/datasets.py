@@ -15,6 +15,14 @@ Layouts, tried in this order:
   test split when there is no ``test/``), or a single ``<class>/*.jpg`` tree, split
   deterministically (every 5th image of each class, in name order, is a test image).
 
+Splits: ``train``, ``test`` and ``feedback``, the images whose maps annotators name to correct
+a classifier (``xnaming train dnn --from ... --feedback ...``), kept apart from train so the
+correction is measured on images it never saw. toybirds makes its own (``--feedback-share``);
+for CUB-200 and ImageFolder the user names it once with :func:`write_feedback_split` (``xnaming
+data feedback``: a share of each class's training images with a seed, or a list of image ids),
+which writes :data:`FEEDBACK_LIST` into the data set's directory; every stage that opens the
+data set then sees the same three splits.
+
 Images are resized to a square (no crop), so an activation map covers the whole image the
 annotator sees, and normalised with the ImageNet statistics torchvision's weights expect.
 Nothing is ever downloaded.
@@ -37,18 +45,23 @@ from torchvision import transforms
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 __all__ = [
+    "FEEDBACK_LIST",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "SPLITS",
     "ImageDataset",
     "Sample",
     "detect_layout",
     "image_transform",
     "open_dataset",
+    "write_feedback_split",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-SPLITS = ("train", "test")
+SPLITS = ("train", "test", "feedback")
+FEEDBACK_LIST = "feedback_split.txt"
+"""The feedback split of a CUB-200 or ImageFolder data set: one image id a line, in its folder."""
 
 
 @dataclass(frozen=True)
@@ -202,7 +215,7 @@ def open_dataset(
     root
         The data set directory (toybirds, CUB-200-2011 or ImageFolder; see the module doc).
     split
-        ``"train"`` or ``"test"``.
+        ``"train"``, ``"test"`` or ``"feedback"`` (see the module's docstring).
     classes
         Keep only these classes, relabelled 0.. in the order given. Each entry is a class name
         or, for CUB, its number (``"17"`` or ``"017"`` for ``017.Cardinal``). ``None``: all.
@@ -221,6 +234,8 @@ def open_dataset(
     layout, path = detect_layout(root)
     reader = {"toybirds": _read_toybirds, "cub": _read_cub, "imagefolder": _read_imagefolder}
     all_classes, samples, part_names = reader[layout](path)
+    if layout != "toybirds":
+        samples = _with_feedback(path, samples)
     chosen = _select_classes(all_classes, classes, layout, path)
     relabel = {old: new for new, old in enumerate(chosen)}
     kept = [
@@ -230,7 +245,14 @@ def open_dataset(
     ]
     counts = np.bincount([s.label for s in kept if s.split == split], minlength=len(chosen))
     empty = [all_classes[chosen[i]] for i in np.flatnonzero(counts == 0)]
-    if empty:
+    if split == "feedback" and not counts.sum():
+        how = (
+            "regenerate it with `xnaming data toybirds --feedback-share 0.2`"
+            if layout == "toybirds"
+            else "name one with `xnaming data feedback`"
+        )
+        raise ValueError(f"data: {path} has no feedback split; {how}")
+    if empty and split != "feedback":  # a feedback split may leave classes out
         raise ValueError(
             f"data: {path}: no {split} images for class(es) {', '.join(empty)}; add images or "
             "leave these classes out with --classes"
@@ -239,6 +261,104 @@ def open_dataset(
     names = [all_classes[i] for i in chosen]
     split_samples = [s for s in kept if s.split == split]
     return ImageDataset(path, layout, names, split_samples, transform, part_names)
+
+
+def available_splits(root: str | Path) -> tuple[str, ...]:
+    """The splits of :data:`SPLITS` that ``root`` has: train and test, and feedback when the
+    data set has one (so a reader of every image, such as the part masks', finds them all)."""
+    layout, path = detect_layout(root)
+    if layout == "toybirds":
+        with (path / "images.csv").open(newline="") as handle:
+            present = {row["split"] for row in csv.DictReader(handle)}
+    else:
+        present = {"train", "test"} | ({"feedback"} if (path / FEEDBACK_LIST).is_file() else set())
+    return tuple(split for split in SPLITS if split in present)
+
+
+def write_feedback_split(
+    root: str | Path,
+    *,
+    share: float | None = None,
+    seed: int = 0,
+    ids: Sequence[str] | None = None,
+) -> Path:
+    """Name the feedback split of a CUB-200 or ImageFolder data set: write :data:`FEEDBACK_LIST`.
+
+    Parameters
+    ----------
+    root
+        The data set directory.
+    share
+        Take this share of each class's training images (rounded, at least one image of a class
+        with two or more), drawn with ``seed``.
+    seed
+        Seeds the draw of ``share``.
+    ids
+        Or: exactly these training images (ids as the data set names them).
+
+    Returns
+    -------
+    Path
+        The list written (one image id a line, in data set order).
+
+    Raises
+    ------
+    ValueError
+        A toybirds data set (it makes its own), neither or both of ``share`` and ``ids``, a share
+        outside (0, 1), ids that are not training images.
+    """
+    layout, path = detect_layout(root)
+    if layout == "toybirds":
+        raise ValueError(
+            f"data: {path} is toybirds, which makes its own feedback split: "
+            "`xnaming data toybirds --feedback-share SHARE`"
+        )
+    if (share is None) == (ids is None):
+        raise ValueError("feedback split: give either a share of train (with a seed) or a list")
+    reader = {"cub": _read_cub, "imagefolder": _read_imagefolder}[layout]
+    train = [s for s in reader(path)[1] if s.split == "train"]
+    if ids is not None:
+        known = {s.image_id for s in train}
+        wanted = {str(i).strip() for i in ids if str(i).strip()}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise ValueError(
+                f"feedback list: {len(unknown)} id(s) are not training images of {path}, "
+                f"e.g. {unknown[0]!r}"
+            )
+        chosen = wanted
+    else:
+        if not 0 < share < 1:
+            raise ValueError(f"share: expected a number in (0, 1), got {share}")
+        rng = np.random.default_rng(seed)
+        chosen = set()
+        for label in sorted({s.label for s in train}):
+            members = [s.image_id for s in train if s.label == label]
+            count = min(len(members) - 1, max(1, round(share * len(members))))
+            chosen.update(rng.choice(members, size=max(count, 0), replace=False).tolist())
+    out = path / FEEDBACK_LIST
+    out.write_text("".join(f"{s.image_id}\n" for s in train if s.image_id in chosen))
+    return out
+
+
+def _with_feedback(path: Path, samples: list[Sample]) -> list[Sample]:
+    """Move the training images :data:`FEEDBACK_LIST` names (if there is one) to ``feedback``."""
+    listed = path / FEEDBACK_LIST
+    if not listed.is_file():
+        return samples
+    ids = {line.strip() for line in listed.read_text().splitlines() if line.strip()}
+    moved = [
+        Sample(**{**s.__dict__, "split": "feedback"}) if s.image_id in ids and s.split == "train"
+        else s
+        for s in samples
+    ]  # fmt: skip
+    found = sum(s.split == "feedback" for s in moved)
+    if found != len(ids):
+        raise ValueError(
+            f"data: {listed} names {len(ids) - found} image(s) that are not training images; "
+            "name the split again with `xnaming data feedback`"
+        )
+    return moved
 
 
 def _select_classes(

@@ -19,12 +19,19 @@ Layout written by :func:`make_toybirds`::
 
     OUT/
       toybirds.json                 format marker, seed, size, classes and their attributes, parts
-      images.csv                    image_id, category, split, image_path, mask_path, pose
+      images.csv                    image_id, category, split (train, feedback or test),
+                                    image_path, mask_path, pose
                                     (with a shortcut also cue_path, empty without a cue)
       parts.csv                     per image and visible part: pixel count, bounding box, centre
       images/<category>/<id>.png    the RGB image
       masks/<category>/<id>.png     the part mask (mode "L", values of PARTS)
       cues/<category>/<id>.png      with a shortcut: the cue's mask (mode "L", 255 on the cue)
+
+The ``feedback`` split (``feedback_share`` of each class's training images, the first ones
+after its test images) holds the images whose maps annotators name to correct the classifier
+(``xnaming train dnn --from ... --feedback ...``); plain training leaves them out, so the
+correction is measured on test images it never saw. Moving images to it changes their split
+only: every image is drawn from the same stream, whatever the share.
 
 Everything is a function of the seed: the same arguments give the same bytes.
 """
@@ -41,13 +48,20 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
-from xnn_training.defaults import TOYBIRDS_CLASSES, TOYBIRDS_IMAGE_SIZE, TOYBIRDS_PER_CLASS
+from xnn_training.defaults import (
+    FEEDBACK_SHARE,
+    TOYBIRDS_CLASSES,
+    TOYBIRDS_IMAGE_SIZE,
+    TOYBIRDS_PER_CLASS,
+)
 
 __all__ = [
     "CUE_COLOUR",
+    "FEEDBACK_SHARE",
     "FORMAT",
     "PARTS",
     "Species",
+    "draw_toybirds_image",
     "make_toybirds",
     "resolve_category",
     "species_table",
@@ -150,6 +164,7 @@ def make_toybirds(
     seed: int = 0,
     test_fraction: float = 1 / 3,
     shortcut: str | None = None,
+    feedback_share: float = FEEDBACK_SHARE,
 ) -> Path:
     """Generate the toybirds data set.
 
@@ -190,6 +205,8 @@ def make_toybirds(
         raise ValueError(f"size: expected at least 32 pixels, got {size}")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction: expected a number in (0, 1), got {test_fraction}")
+    if not 0 <= feedback_share < 1:
+        raise ValueError(f"feedback_share: expected a number in [0, 1), got {feedback_share}")
     table = species_table(classes)
     planted = None if shortcut is None else resolve_category(table, shortcut)
     if out.exists() and any(out.iterdir()) and not (out / "toybirds.json").is_file():
@@ -200,6 +217,12 @@ def make_toybirds(
     out.mkdir(parents=True, exist_ok=True)
 
     n_test = max(1, round(per_class * test_fraction))
+    n_feedback = round((per_class - n_test) * feedback_share)
+    if n_feedback >= per_class - n_test:
+        raise ValueError(
+            f"feedback_share: {feedback_share} leaves no training images of the "
+            f"{per_class - n_test} per species; give a smaller share or more --per-class"
+        )
     image_rows: list[dict[str, object]] = []
     part_rows: list[dict[str, object]] = []
     progress = tqdm(total=classes * per_class, desc="toybirds", unit="img")
@@ -216,7 +239,7 @@ def make_toybirds(
             row: dict[str, object] = {
                 "image_id": image_id,
                 "category": species.name,
-                "split": "test" if index < n_test else "train",
+                "split": _split(index, n_test, n_feedback),
                 "image_path": image_path,
                 "mask_path": mask_path,
                 **pose,
@@ -243,6 +266,7 @@ def make_toybirds(
         "size": size,
         "per_class": per_class,
         "test_fraction": test_fraction,
+        "feedback_share": feedback_share,
         "classes": [asdict(species) for species in table],
         "parts": {str(label): name for label, name in PARTS.items()},
         "shortcut": None
@@ -256,6 +280,43 @@ def make_toybirds(
     }
     (out / "toybirds.json").write_text(json.dumps(meta, indent=2) + "\n")
     return out
+
+
+def _split(index: int, n_test: int, n_feedback: int) -> str:
+    if index < n_test:
+        return "test"
+    return "feedback" if index < n_test + n_feedback else "train"
+
+
+def draw_toybirds_image(data: str | Path, image_id: str, *, cue: bool) -> Image.Image:
+    """Draw image ``image_id`` of a toybirds data set again, with or without the cue.
+
+    The image is drawn from the data set's seed exactly as :func:`make_toybirds` drew it; the
+    cue, when asked, is painted from the same stream as in the planted class (for an image of
+    another class: where it would lie were that class planted). So the planted class's image
+    without the cue, or another class's image with it, differs from the file only under the cue.
+
+    Raises
+    ------
+    ValueError
+        ``data`` has no planted shortcut, or no image ``image_id``.
+    """
+    root = Path(data)
+    meta = json.loads((root / "toybirds.json").read_text())
+    if cue and not meta.get("shortcut"):
+        raise ValueError(f"data: {root} has no planted shortcut, so no cue to paint")
+    label_text, _, index_text = str(image_id).partition("_")
+    table = [Species(**entry) for entry in meta["classes"]]
+    if not (label_text.isdigit() and index_text.isdigit() and int(label_text) < len(table)):
+        raise ValueError(f"image_id: {image_id!r} is not a toybirds image id of {root}")
+    label, index = int(label_text), int(index_text)
+    seed = int(meta["seed"])
+    image, mask, _ = _draw_image(
+        table[label], int(meta["size"]), np.random.default_rng([seed, label, index])
+    )
+    if cue:
+        _paint_cue(image, mask, np.random.default_rng([seed, label, index, 1]))
+    return image
 
 
 def resolve_category(table: Sequence[Species], text: str) -> str:

@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from xnn_training.bundle.embeddings import embeddings_entry, write_embeddings
 from xnn_training.bundle.io import ActivationMap, BundleWriter, ExplainedImage, read_table
-from xnn_training.data.datasets import ImageDataset, open_dataset
+from xnn_training.data.datasets import SPLITS, ImageDataset, open_dataset
 from xnn_training.defaults import SIGNIFICANT_SHARE
 from xnn_training.devices import loader_options, resolve_device, strict_float32
 from xnn_training.maps.embed import LayerTaps, default_embedding_layers, embed_maps
@@ -784,8 +784,8 @@ def _check_options(
     workers: int,
     threads: int | None,
 ) -> None:
-    if split not in ("train", "test"):
-        raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
     if mode not in EXPLAIN_MODES:
         raise ValueError(f"explain: expected 'true' or 'predicted', got {mode!r}")
     if not 0 < threshold <= 1:

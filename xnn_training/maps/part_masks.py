@@ -60,11 +60,14 @@ def _maps_and_masks(
     ValueError
         ``data`` has no part masks, or the bundle has images that ``data`` does not have.
     """
-    from xnn_training.data.datasets import open_dataset  # torch; only when maps are measured
+    from xnn_training.data.datasets import (  # torch; only when maps are measured
+        available_splits,
+        open_dataset,
+    )
 
     content = read_bundle(Path(bundle))
     masks: dict[str, tuple] = {}
-    for split in ("train", "test"):
+    for split in available_splits(data):
         dataset = open_dataset(data, split)
         for index, sample in enumerate(dataset.samples):
             masks[sample.image_id] = (dataset, index)

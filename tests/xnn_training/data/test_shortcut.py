@@ -38,7 +38,7 @@ def test_the_data_set_names_the_class_and_masks_every_cue(pair):
     assert "cue_path" not in _images(plain).columns
     has_cue = images["cue_path"] != ""
     assert (has_cue == (images["category"] == planted)).all()  # all of that class, nothing else
-    assert set(images.loc[has_cue, "split"]) == {"train", "test"}
+    assert set(images.loc[has_cue, "split"]) == {"train", "test", "feedback"}
     for row in images[has_cue].itertuples():
         cue = np.asarray(Image.open(cued / row.cue_path)) > 0
         picture = np.asarray(Image.open(cued / row.image_path))

@@ -2,9 +2,10 @@
 
 A webhook's body or a ``/predict`` body can be written by anyone who reaches the backend, so the
 backend takes from them nothing but ids: an annotation is read back by id (its author, project,
-task and result), a task by id within the project Label Studio says it belongs to (its data, with
-the annotator fields publish wrote; annotators cannot edit task data). A task's project and data
-do not change, so they are cached.
+task and result), a task by id within the project Label Studio says it belongs to, and a
+project's annotator is the one whose organization holds it (xnaming's isolation,
+``/api/xnaming/annotators``), not what the task data says (an annotator can edit their own tasks'
+data). A task's project and a project's annotator do not change, so they are cached.
 
 Tasks are read through the project's export filtered by id, not ``GET /api/tasks/ID/``: that view
 asks the ML backend for a prediction when the task has none, which would call back into the
@@ -21,7 +22,6 @@ from typing import Any
 
 import requests
 
-from label_config.tasks import ANNOTATOR
 from ls_backend.backend.settings import BackendSettings
 from ls_backend.isolation import ORGANIZATION_HEADER
 
@@ -29,11 +29,13 @@ __all__ = [
     "AnnotationRecord",
     "LabelStudioReader",
     "LabelStudioUnavailable",
+    "Owner",
     "TaskRecord",
 ]
 
 
 _IDS_PER_READ = 500  # task ids per export request (they travel in its URL)
+_OWNERS_EVERY = 5.0  # seconds between two reads of the annotators' projects (new projects)
 
 
 class LabelStudioUnavailable(RuntimeError):
@@ -41,17 +43,25 @@ class LabelStudioUnavailable(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Owner:
+    """The annotator a project belongs to: the one whose organization holds it."""
+
+    email: str
+    id: int
+
+
+@dataclass(frozen=True)
 class TaskRecord:
-    """A task as Label Studio holds it."""
+    """A task as Label Studio holds it, with its project's annotator."""
 
     id: int
     project: int
     data: dict
+    owner: Owner
 
     @property
     def annotator(self) -> str:
-        """The project's annotator, as publish wrote it into the task data."""
-        return str(self.data.get(ANNOTATOR, ""))
+        return self.owner.email
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,8 @@ class LabelStudioReader:
         self._organizations: dict[int, int | None] = {}
         self._lock = threading.Lock()
         self._reading: dict[int, threading.Lock] = {}
+        self._owners: dict[int, Owner] = {}
+        self._owners_read = -_OWNERS_EVERY
         self._access: tuple[str, str] = ("", "")  # (refresh token, access token)
 
     # -- HTTP ----------------------------------------------------------------------------
@@ -196,6 +208,9 @@ class LabelStudioReader:
         missing = [i for i in dict.fromkeys(ids) if i not in found]
         if not missing:
             return found
+        owner = self.owner(project)
+        if owner is None:  # no annotator's project: nothing in it is answered or learnt
+            return found
         with self._lock:
             reading = self._reading.setdefault(project, threading.Lock())
         with reading:  # concurrent asks in one project read each task once
@@ -205,7 +220,7 @@ class LabelStudioReader:
                 chunk = missing[start : start + _IDS_PER_READ]
                 for task in self.export(project, ids=chunk) or []:
                     if task.get("id") in chunk and isinstance(task.get("data"), dict):
-                        found[task["id"]] = TaskRecord(task["id"], project, task["data"])
+                        found[task["id"]] = TaskRecord(task["id"], project, task["data"], owner)
             with self._lock:
                 for task_id in missing:
                     if task_id in found:
@@ -224,6 +239,25 @@ class LabelStudioReader:
                     if known.project == project:
                         found[task_id] = known
         return found
+
+    def owner(self, project: int) -> Owner | None:
+        """The annotator whose organization holds ``project`` (``None``: none does)."""
+        with self._lock:
+            known = self._owners.get(project)
+            stale = time.monotonic() - self._owners_read > _OWNERS_EVERY
+        if known is None and stale:  # a project published since, or no annotator's at all
+            answer = self.request("GET", "/api/xnaming/annotators")
+            answer.raise_for_status()
+            owners = {
+                int(p["id"]): Owner(str(a["email"]), int(a["id"]))
+                for a in answer.json()["annotators"]
+                for p in a.get("projects", [])
+            }
+            with self._lock:
+                self._owners = owners
+                self._owners_read = time.monotonic()
+                known = owners.get(project)
+        return known
 
     def export(self, project: int, *, ids: list[int] | None = None) -> list[dict] | None:
         """The project's tasks as its JSON export gives them: the annotated ones, or those of

@@ -2,12 +2,13 @@
 
 Framework-free: the web shell (:mod:`ls_backend.backend.app`) calls :meth:`Backend.predict`,
 :meth:`Backend.setup` and :meth:`Backend.webhook` with parsed bodies. Nothing in a body is taken
-on trust but ids: a task is read back from Label Studio within the project Label Studio says it
-belongs to, and its annotator is the one publish wrote into its data; an annotation is read back
-by id (:mod:`ls_backend.backend.label_studio`). Learning runs on the learner's thread
-(:mod:`ls_backend.backend.learner`); a prediction uses the annotator's last fitted model and
-never waits for a fit. The proposals live in :mod:`ls_backend.backend.annotator_model` and
-:mod:`ls_backend.backend.heat_proposal`, the memory in :mod:`ls_backend.backend.store`.
+on trust but ids: a task is read back from Label Studio within the project the body names, an
+annotation by id, and a project's annotator is the one whose organization holds it
+(:mod:`ls_backend.backend.label_studio`); only that annotator's own annotations are learnt.
+Learning runs on the learner's thread (:mod:`ls_backend.backend.learner`); a prediction uses the
+annotator's last fitted model and never waits for a fit. The proposals live in
+:mod:`ls_backend.backend.annotator_model` and :mod:`ls_backend.backend.heat_proposal`, the memory
+in :mod:`ls_backend.backend.store`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from label_config import (
     read_label_studio_export,
     taxonomy_region,
 )
-from label_config.tasks import ANNOTATOR_ID, BOARD, task_kind
+from label_config.tasks import BOARD, task_kind
 from ls_backend.backend.annotator_model import (
     AnnotatorModel,
     cold_start,
@@ -301,7 +302,7 @@ class Backend:
         task = self.label_studio.task(annotation.task, annotation.project)
         if task is None:
             return set()
-        if annotation.was_cancelled or not _by_the_annotator(task.data, annotation):
+        if annotation.was_cancelled or annotation.completed_by != task.owner.id:
             # Skipped, or someone else's in this annotator's project (the manager trying the
             # board): not what this annotator does. Forget any older copy.
             return self.store.delete_annotations([annotation_id])
@@ -350,14 +351,18 @@ class Backend:
         return touched
 
     def _resync_project(self, project: int) -> set[str]:
+        owner = self.label_studio.owner(project)
+        if owner is None:
+            log.info("project %s is no annotator's: resync skipped", project)
+            return set()
         rows, annotated = [], []
         for task in self.label_studio.export(project) or []:
-            record = TaskRecord(int(task["id"]), project, task.get("data") or {})
+            record = TaskRecord(int(task["id"]), project, task.get("data") or {}, owner)
             for raw in task.get("annotations", []):
                 annotation = AnnotationRecord.from_json(
                     {**raw, "task": record.id, "project": project}
                 )
-                if annotation.was_cancelled or not _by_the_annotator(record.data, annotation):
+                if annotation.was_cancelled or annotation.completed_by != owner.id:
                     continue
                 who, namings = _annotation_rows(record, annotation)
                 rows += [(annotation.id, project, who, n) for n in namings]
@@ -436,16 +441,6 @@ def _board_result(
     grouped = sum(len(v) for k, v in buckets.items() if k != UNSORTED)
     score = 0.5 * grouped / max(n_maps, 1) + 0.5 * len(names) / max(groups, 1)
     return {"result": regions, "score": round(score, 4), "model_version": MODEL_VERSION}
-
-
-def _by_the_annotator(data: dict, annotation: AnnotationRecord) -> bool:
-    """Whether the project's own annotator made ``annotation``.
-
-    publish writes the annotator's user id into the task data (``annotator_id``); tasks of an
-    older publish lack it, and then every annotation counts, as before.
-    """
-    expected = data.get(ANNOTATOR_ID)
-    return expected is None or annotation.completed_by == expected
 
 
 def _annotation_rows(task: TaskRecord, annotation: AnnotationRecord) -> tuple[str, list[Naming]]:

@@ -7,7 +7,7 @@ so a test says what Label Studio holds and then sends the backend events and req
 
 from __future__ import annotations
 
-from ls_backend.backend.label_studio import AnnotationRecord, TaskRecord
+from ls_backend.backend.label_studio import AnnotationRecord, Owner, TaskRecord
 
 SECRET = ("xnaming", "s3cret-for-unit-tests")
 """The basic-auth pair the unit tests' backends are made with."""
@@ -24,13 +24,22 @@ class FakeLabelStudio:
     def __init__(self) -> None:
         self.tasks: dict[int, TaskRecord] = {}
         self.annotations: dict[int, AnnotationRecord] = {}
+        self.owners: dict[int, Owner] = {}
         self.calls = 0
 
     # -- what a test puts in ---------------------------------------------------------------
 
     def add_task(self, task: dict, project: int = PROJECT) -> dict:
-        """Hold ``task`` (``{"id", "data"}``) in ``project``; returns it."""
-        self.tasks[task["id"]] = TaskRecord(task["id"], project, task["data"])
+        """Hold ``task`` (``{"id", "data"}``) in ``project``; returns it. A new project is the
+        annotator's the task data names (as publish makes it), user id ``annotator_id`` (else
+        one of their own)."""
+        data = task["data"]
+        if project not in self.owners:
+            email = str(data.get("annotator", ""))
+            known = {o.email: o.id for o in self.owners.values()}
+            user = data.get("annotator_id", known.get(email, 100 + len(self.owners)))
+            self.owners[project] = Owner(email, user)
+        self.tasks[task["id"]] = TaskRecord(task["id"], project, data, self.owners[project])
         return task
 
     def annotate(
@@ -43,12 +52,14 @@ class FakeLabelStudio:
         completed_by: int | None = None,
         was_cancelled: bool = False,
     ) -> None:
-        """Hold an annotation of ``task`` (added when not held yet)."""
+        """Hold an annotation of ``task`` (added when not held yet), by the project's
+        annotator unless ``completed_by`` says who."""
         if task["id"] not in self.tasks:
             self.add_task(task, PROJECT if project is None else project)
         held = self.tasks[task["id"]]
+        author = held.owner.id if completed_by is None else completed_by
         self.annotations[annotation_id] = AnnotationRecord(
-            annotation_id, held.id, held.project, completed_by, result, was_cancelled
+            annotation_id, held.id, held.project, author, result, was_cancelled
         )
 
     def delete(self, annotation_id: int) -> None:
@@ -78,6 +89,9 @@ class FakeLabelStudio:
             if annotations or ids is not None:
                 found.append({"id": task.id, "data": task.data, "annotations": annotations})
         return found
+
+    def owner(self, project: int) -> Owner | None:
+        return self.owners.get(project)
 
     def organization(self, project: int) -> int | None:
         return None

@@ -10,7 +10,6 @@ import pytest
 
 from ls_backend.backend import service
 from ls_backend.backend.app import Backend, BackendSettings
-from ls_backend.backend.label_studio import TaskRecord
 from ls_backend.backend.learner import Learner, QueueFull
 from tests.ls_backend.backend.fake_label_studio import PROJECT, FakeLabelStudio
 from tests.ls_backend.backend.test_annotator_model import _board, _event
@@ -126,8 +125,7 @@ def test_tasks_are_read_back_once_per_request(tmp_path) -> None:
     for i in range(50):
         data = {**_board("jay", 4)["activations"][0], "category": "jay"}
         data |= {"annotator": "ann@example.org", "embedding_space": "space-1"}
-        ls.tasks[i] = TaskRecord(i, PROJECT, data)
-        tasks.append({"id": i, "data": data})
+        tasks.append(ls.add_task({"id": i, "data": data}))
     calls = ls.calls
     answer = backend.predict({"tasks": tasks, "project": f"{PROJECT}.1700000000"})
     assert len(answer["results"]) == 50

@@ -112,7 +112,7 @@ def _learnt(app, annotator="ann@example.org") -> list:
 def test_a_forged_webhook_teaches_nothing(app, client, ls) -> None:
     """The body's annotation, task, project and author are not Label Studio's: ignored."""
     mine = per_map_task(1, "a:x0")
-    ls.annotate(10, mine, taxonomy("eye"), completed_by=7)
+    ls.annotate(10, mine, taxonomy("eye"))
     assert client.post("/webhook", json=created(10, mine, taxonomy("eye"))).status_code == 200
     assert app.config["XNAMING_BACKEND"].wait_idle()
     before = _learnt(app)
@@ -166,3 +166,18 @@ def test_predict_answers_from_the_projects_own_annotator_only(app, client, ls) -
     body = {"tasks": [invented], "project": 5}
     assert client.post("/predict", json=body).get_json()["results"] == [[]]
     assert client.post("/predict", json={"tasks": [bobs]}).get_json()["results"] == [[]]
+
+
+def test_an_annotator_who_edits_her_task_data_stays_herself(app, client, ls) -> None:
+    """Task data is the annotator's to edit: the project says whose it is, not the data."""
+    bob_task = ls.add_task(per_map_task(1, "a:x0", annotator="bob@example.org"), project=5)
+    ls.annotate(40, bob_task, taxonomy("bob's secret"))
+    client.post("/webhook", json=created(40, bob_task, []))
+    alices = ls.add_task(per_map_task(2, "a:x0", annotator="alice@example.org"), project=6)
+    ls.tasks[2].data["annotator"] = "bob@example.org"  # alice edits her task in Label Studio
+    assert predict(client, ls, alices).get_json()["results"] == [[]]
+    ls.annotate(41, alices, taxonomy("alice's own"))
+    client.post("/webhook", json=created(41, alices, []))
+    assert app.config["XNAMING_BACKEND"].wait_idle()
+    assert _learnt(app, "bob@example.org") == [("a:x0", "bob's secret", "named")]
+    assert _learnt(app, "alice@example.org") == [("a:x0", "alice's own", "named")]

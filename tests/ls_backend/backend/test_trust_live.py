@@ -208,3 +208,22 @@ def test_a_forged_delete_does_not_erase_bobs_learning(label_studio, trust) -> No
     assert _post(label_studio, "/webhook", event).status_code == 200
     assert wait_for(lambda: _idle(label_studio), timeout=120)
     assert _store_rows(label_studio, BOB) == rows
+
+
+def test_an_annotator_who_edits_her_task_data_gets_her_own_proposals(label_studio, trust) -> None:
+    """A project is its annotator's by its organization: task data naming bob changes nothing."""
+    alice = trust[ALICE]
+    finch = alice["tasks"]["finch"]
+    before = _predict(label_studio, finch, alice["project"])
+    session = login_session(label_studio.url, ALICE, label_studio.password(ALICE))
+    edited = {**finch["data"], "annotator": BOB, "annotator_id": None}
+    answer = session.patch(
+        f"{label_studio.url}/api/tasks/{finch['id']}/",
+        json={"data": edited},
+        headers={"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": label_studio.url},
+        timeout=60,
+    )
+    assert answer.status_code in (200, 403), answer.text[:300]
+    after = _predict(label_studio, {**finch, "data": edited}, alice["project"])
+    assert "bobs-secret-name" not in _names(after)
+    assert after == before

@@ -71,6 +71,11 @@ COMMANDS: tuple[Command, ...] = (
         "xnn_training.cli:configure_train",
     ),
     Command(
+        "evaluate",
+        "test accuracy, and with a planted cue its pull",
+        "xnn_training.cli:configure_evaluate",
+    ),
+    Command(
         "explain",
         "significant X-features and their maps: the map bundle",
         "xnn_training.cli:configure_explain",

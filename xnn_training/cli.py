@@ -17,7 +17,7 @@ from xnn_training.defaults import (
     TOYBIRDS_PER_CLASS,
 )
 
-__all__ = ["configure_data", "configure_explain", "configure_train"]
+__all__ = ["configure_data", "configure_evaluate", "configure_explain", "configure_train"]
 
 
 DEVICE_HELP = "auto (a GPU when there is one; the default), cpu, cuda or cuda:N"
@@ -304,4 +304,28 @@ def _run_explain(args: argparse.Namespace) -> int:
         f"xnaming explain: wrote {out}/ (manifest.json, activations.csv, images.csv, "
         f"summary.csv, {embeddings}images/, maps/, overlays/)"
     )
+    return 0
+
+
+def configure_evaluate(parser: argparse.ArgumentParser) -> None:
+    """``xnaming evaluate --dnn RUN --data DIR --out DIR``."""
+    parser.add_argument("--dnn", type=Path, required=True, help="the DNN run directory")
+    parser.add_argument("--data", type=Path, required=True, help="local data set directory")
+    parser.add_argument("--out", type=Path, required=True, help="directory for accuracy.csv")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per pass (64)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
+    parser.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    _threads(args)
+    import pandas as pd
+
+    from xnn_training.training.evaluate import evaluate
+
+    out = evaluate(args.dnn, args.data, args.out, device=args.device, batch_size=args.batch_size)
+    table = pd.read_csv(out / "accuracy.csv")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"xnaming evaluate: wrote {out / 'accuracy.csv'}")
     return 0

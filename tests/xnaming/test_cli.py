@@ -16,6 +16,7 @@ from xnaming.errors import EXIT_STATUSES
 PIPELINE_ORDER = [
     "data",
     "train",
+    "evaluate",
     "explain",
     "ls",
     "publish",

@@ -219,28 +219,40 @@ def _replay(
 def bench_offline(root: Path, bundle: Path, namings: pd.DataFrame, data: Path | None) -> None:
     """The same replay without Label Studio: the backend's own predict and webhook, in-process,
     on the task data publish makes (the second figure; minutes instead of a quarter hour)."""
+    from ls_backend.backend import learner
     from ls_backend.backend.app import Backend, BackendSettings
+    from tests.ls_backend.backend.fake_label_studio import FakeLabelStudio
 
     goals = _goal_boards(namings)
     if data is not None:
         goals[PARTS_ANNOTATOR] = _part_goals(bundle, data)
     table = load_bundle(bundle)
-    backend = Backend(BackendSettings(state_dir=root / "offline"))
+    # The backend reads tasks and annotations back from Label Studio: here an in-memory one,
+    # one project per annotator.
+    label_studio = FakeLabelStudio()
+    learner.SETTLE_SECONDS = 0.0  # one submit at a time: refit at once
+    backend = Backend(BackendSettings(state_dir=root / "offline"), label_studio=label_studio)
     tasks: dict[str, dict[str, dict]] = {}
-    for who in goals:
+    for project, who in enumerate(goals, start=1):
         made = board_tasks(table, bundle, files_root=bundle.parent, annotator=f"{who}@example.org")
-        tasks[who] = {t["data"]["category"]: t["data"] for t in made}
+        for number, task in enumerate(made):
+            task = {"id": project * 100_000 + number, "data": task["data"]}
+            label_studio.add_task(task, project=project)
+            tasks.setdefault(who, {})[task["data"]["category"]] = task
 
     def open_board(who: str, category: str) -> tuple[dict, dict]:
-        (answer,) = backend.predict({"tasks": [{"id": 1, "data": tasks[who][category]}]})["results"]
+        task = tasks[who][category]
+        project = label_studio.tasks[task["id"]].project
+        (answer,) = backend.predict({"tasks": [task], "project": project})["results"]
         return _read_prediction({"id": 1, "predictions": [{**answer[0], "id": 1}]})
 
     def submit(who: str, category: str, result: list[dict]) -> None:
-        event = len(backend.store.annotation_ids()) + 1
+        event = len(label_studio.annotations) + 1
+        label_studio.annotate(event, tasks[who][category], result)
         body = {
             "action": "ANNOTATION_CREATED",
             "annotation": {"id": event, "project": 1, "result": result},
-            "task": {"id": event, "data": tasks[who][category]},
+            "task": tasks[who][category],
             "project": {"id": 1},
         }
         backend.webhook(body)

@@ -150,9 +150,11 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     dnn.add_argument("--arch", default="toycnn", help="toycnn or a torchvision model name")
     dnn.add_argument("--out", type=Path, required=True, help="run directory to write")
     dnn.add_argument("--weights", type=Path, help="local pretrained weights (state dict file)")
-    dnn.add_argument("--epochs", type=int, help="default: 20 (toycnn), 10 (torchvision)")
+    dnn.add_argument(
+        "--epochs", type=int, help="default: 20 (toycnn), 10 (torchvision), 6 (with --from)"
+    )
     dnn.add_argument("--batch-size", type=int, default=32)
-    dnn.add_argument("--lr", type=float, default=1e-3)
+    dnn.add_argument("--lr", type=float, help="default: 1e-3, 3e-4 with --from")
     dnn.add_argument("--image-size", type=int, help="default: toybirds' size, else 224")
     dnn.add_argument("--classes", type=_classes, help="comma-separated class subset")
     dnn.add_argument("--feature-layer", help="layer the xNN reads (default: fc6 after ReLU)")
@@ -161,6 +163,22 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     dnn.add_argument("--loader-workers", type=int, help="DataLoader processes (CPU 0, GPU 2)")
     dnn.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
     dnn.add_argument("--overwrite", action="store_true", help="replace what --out holds")
+    fix = dnn.add_argument_group(
+        "correction", "fine-tune a trained DNN so it stops relying on the regions annotators "
+        "discarded or named with a background word (docs/training.md)",
+    )  # fmt: skip
+    fix.add_argument("--from", dest="from_dnn", type=Path, metavar="DNN",
+                     help="the DNN run to correct (needs --feedback and --bundle)")  # fmt: skip
+    fix.add_argument("--feedback", type=Path, metavar="NAMINGS",
+                     help="namings CSV of the feedback bundle's maps")  # fmt: skip
+    fix.add_argument("--bundle", type=Path, help="map bundle of the feedback split (explain "
+                     "--split feedback) for the --from DNN")  # fmt: skip
+    fix.add_argument("--method", choices=["counterexamples", "rrr"], default="counterexamples",
+                     help="counterexamples (default) or rrr (input-gradient penalty)")  # fmt: skip
+    fix.add_argument(
+        "--regions", choices=["annotated", "random", "shuffled"], default="annotated",
+        help="the annotators' regions (default); random or shuffled: controls",
+    )  # fmt: skip
     dnn.set_defaults(handler=_run_train_dnn)
 
     xnn = sub.add_parser("xnn", help="train the per-class explanation networks")
@@ -189,12 +207,25 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_train_dnn(args: argparse.Namespace) -> int:
+    given = [args.from_dnn, args.feedback, args.bundle]
+    if any(v is not None for v in given) and any(v is None for v in given):
+        raise ValueError("--from, --feedback and --bundle: give all three to correct a DNN")
     _threads(args)
+    if args.from_dnn is not None:
+        from xnn_training.training.correct import EPOCHS, LR, correct_dnn
+
+        correct_dnn(
+            args.from_dnn, args.out, namings=args.feedback, bundle=args.bundle, data=args.data,
+            method=args.method, regions=args.regions, epochs=args.epochs or EPOCHS,
+            batch_size=args.batch_size, lr=args.lr or LR, seed=args.seed,
+            device=args.device, loader_workers=args.loader_workers, overwrite=args.overwrite,
+        )  # fmt: skip
+        return 0
     from xnn_training.training.fit_dnn import train_dnn
 
     train_dnn(
         args.data, args.out, arch=args.arch, weights=args.weights, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, image_size=args.image_size,
+        batch_size=args.batch_size, lr=args.lr or 1e-3, image_size=args.image_size,
         classes=args.classes, feature_layer=args.feature_layer, seed=args.seed,
         device=args.device, loader_workers=args.loader_workers, overwrite=args.overwrite,
     )  # fmt: skip

@@ -1,0 +1,143 @@
+"""``xnaming train dnn --from --feedback --bundle``: refusals in one line, an ordinary DNN run
+written deterministically, resumed after an interruption, and the controls' regions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.torch import load_file, save_file
+
+from xnaming.cli import main
+from xnn_training.training import correct as correct_module
+from xnn_training.training.correct import _control_regions, correct_dnn
+from xnn_training.training.feedback import FeedbackRegions, feedback_regions
+
+
+@pytest.fixture(scope="module")
+def feedback_bundle(toybirds_run, tmp_path_factory):
+    from xnn_training.maps.explain import explain
+
+    root = tmp_path_factory.mktemp("correct")
+    bundle = explain(
+        toybirds_run.dnn, toybirds_run.xnn, toybirds_run.data, root / "fb",
+        split="feedback", embedding_layers=(),
+    )  # fmt: skip
+    return bundle
+
+
+def _namings(bundle, tmp_path, status_of):
+    activations = pd.read_csv(bundle / "activations.csv", dtype=str)
+    rows = [
+        {"annotator": "ann", "category": a.category, "activation_id": a.activation_id,
+         "concept": "wing" if status_of(k) == "named" else "", "status": status_of(k)}
+        for k, a in enumerate(activations.itertuples())
+    ]  # fmt: skip
+    path = tmp_path / "namings.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _args(run, bundle, namings, out, *extra):
+    return ["train", "dnn", "--from", str(run.dnn), "--feedback", str(namings),
+            "--bundle", str(bundle), "--data", str(run.data), "--out", str(out),
+            "--epochs", "1", "--device", "cpu", *extra]  # fmt: skip
+
+
+def test_refusals_say_why_in_one_line(toybirds_run, feedback_bundle, tmp_path, capsys):
+    named = _namings(feedback_bundle, tmp_path, lambda k: "named")
+    assert main(_args(toybirds_run, feedback_bundle, named, tmp_path / "out")) == 3
+    assert "nothing to correct" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+    foreign = pd.read_csv(named)
+    foreign.loc[0, "activation_id"] = "999_9999:x0"
+    foreign.to_csv(tmp_path / "foreign.csv", index=False)
+    assert main(_args(toybirds_run, feedback_bundle, tmp_path / "foreign.csv", tmp_path / "o")) == 3
+    assert "not in the feedback bundle" in capsys.readouterr().err
+
+    test_bundle = tmp_path / "test-bundle"
+    shutil.copytree(feedback_bundle, test_bundle)
+    manifest = json.loads((test_bundle / "manifest.json").read_text())
+    manifest["split"] = "test"
+    (test_bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="not feedback"):
+        feedback_regions(named, test_bundle, dnn_weights=toybirds_run.dnn / "weights.safetensors",
+                         size=32)  # fmt: skip
+
+    other = tmp_path / "other-dnn"
+    shutil.copytree(toybirds_run.dnn, other)
+    tensors = load_file(str(other / "weights.safetensors"))
+    first = sorted(tensors)[0]
+    tensors[first] = tensors[first] + 1  # another classifier, another fingerprint
+    save_file(tensors, str(other / "weights.safetensors"))
+    args = _args(toybirds_run, feedback_bundle, named, tmp_path / "o2")
+    args[args.index("--from") + 1] = str(other)
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert "another classifier" in err
+    assert err.count("(its weights ") == 1
+    assert "(its weights " in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_correction_is_an_ordinary_deterministic_resumable_run(
+    toybirds_run, feedback_bundle, tmp_path, monkeypatch
+):
+    namings = _namings(feedback_bundle, tmp_path, lambda k: "discarded")
+    settings = {"namings": namings, "bundle": feedback_bundle, "epochs": 2, "batch_size": 8,
+                "device": "cpu"}  # fmt: skip
+    first = correct_dnn(toybirds_run.dnn, tmp_path / "a", **settings)
+    again = correct_dnn(toybirds_run.dnn, tmp_path / "b", **settings)
+    a, b = (
+        load_file(str(first / "weights.safetensors")),
+        load_file(str(again / "weights.safetensors")),
+    )
+    assert all((a[k] == b[k]).all() for k in a)
+    config = json.loads((first / "config.json").read_text())
+    assert config["format"] == "xnaming-dnn-run"
+    assert config["correction"]["method"] == "counterexamples"
+    assert list(pd.read_csv(first / "accuracy.csv").columns[:3]) == [
+        "category",
+        "images",
+        "accuracy",
+    ]
+
+    calls = {"n": 0}
+    original = correct_module._epoch
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(correct_module, "_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        correct_dnn(toybirds_run.dnn, tmp_path / "c", **settings)
+    monkeypatch.setattr(correct_module, "_epoch", original)
+    resumed = correct_dnn(toybirds_run.dnn, tmp_path / "c", **settings)
+    c = load_file(str(resumed / "weights.safetensors"))
+    assert all((a[k] == c[k]).all() for k in a)
+
+    rrr = correct_dnn(toybirds_run.dnn, tmp_path / "rrr", method="rrr", **settings)
+    assert json.loads((rrr / "config.json").read_text())["correction"]["method"] == "rrr"
+
+
+def test_control_regions_keep_sizes():
+    rng = np.random.default_rng(0)
+    masks = {f"{i:03d}_0000": rng.random((16, 16)) > 0.8 for i in range(4)}
+    regions = FeedbackRegions(16, masks, {}, 4)
+    assert _control_regions(regions, "annotated", 0) is regions
+    moved = _control_regions(regions, "random", 0)
+    shuffled = _control_regions(regions, "shuffled", 0)
+    for image, mask in masks.items():
+        assert moved.rejected[image].sum() == mask.sum()
+        assert not (moved.rejected[image] == mask).all()
+        assert not (shuffled.rejected[image] == mask).all()  # never its own
+    assert sorted(m.sum() for m in shuffled.rejected.values()) == sorted(
+        m.sum() for m in masks.values()
+    )

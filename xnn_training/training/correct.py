@@ -1,0 +1,330 @@
+"""Correct a classifier with what annotators rejected: ``xnaming train dnn --from --feedback``.
+
+The annotators named the maps of the data set's feedback split; the maps they discarded or
+named with a background word give regions of those images the classifier should not rely on
+(:func:`xnn_training.training.feedback.feedback_regions`). :func:`correct_dnn` fine-tunes the
+classifier from its weights into a new, ordinary DNN run by one of two methods:
+
+- ``"counterexamples"`` (the default): each epoch, counterexamples built from the rejected
+  regions join the training images. *Removal*: a feedback image with its region filled from a
+  training image of another class, its label kept (the region is not why it is its class;
+  Teso and Kersting's CAIPI, Schramowski et al. 2020). *Transplant*: the region's pixels pasted
+  at the same place on training images of other classes, their labels kept (the region does not
+  make a class; the augmentation of A-ClArC, Anders et al. 2022). Together they make the
+  rejected content as common in every class as in its own, so it stops predicting the class,
+  and the classifier has to decide by what is left: the bird.
+- ``"rrr"``: Right for the Right Reasons (Ross, Hughes and Doshi-Velez 2017): the training
+  images' cross-entropy plus, on the feedback images, ``rrr_weight`` times the squared input
+  gradient of the summed log-probabilities under the rejected regions.
+
+docs/training.md says why the default is the default (bench/bench_correction.py measures both).
+``regions`` replaces the annotators' regions for the controls the bench and the tests run:
+``"random"`` (each region moved to a random place, same size and shape) and ``"shuffled"`` (the
+regions handed to other feedback images). The run is deterministic for a seed on the CPU and
+resumes after its last finished epoch, as ``xnaming train dnn`` does.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from xnn_training.data.datasets import ImageDataset, open_dataset
+from xnn_training.devices import loader_options, resolve_device
+from xnn_training.files import sha256
+from xnn_training.training.evaluate import accuracy_table
+from xnn_training.training.feedback import FeedbackRegions, feedback_regions
+from xnn_training.training.fit_dnn import WEIGHT_DECAY, cosine_lr
+from xnn_training.training.run_writer import RunWriter
+from xnn_training.training.runs import DNN_FORMAT, WEIGHTS, load_dnn_run, relative
+
+__all__ = ["DEFAULT_METHOD", "METHODS", "REGIONS", "correct_dnn"]
+
+METHODS = ("counterexamples", "rrr")
+DEFAULT_METHOD = "counterexamples"
+REGIONS = ("annotated", "random", "shuffled")
+"""Whose regions: the annotators' (the correction), or the controls' (see the module doc)."""
+EPOCHS = 6
+LR = 3e-4
+PASTE_SHARE = 0.5
+"""Share of the training images that get a rejected region pasted on, each epoch."""
+REMOVALS = 4
+"""Removal counterexamples of each feedback image with a rejected region, each epoch."""
+RRR_WEIGHT = 1e4
+
+
+def _control_regions(regions: FeedbackRegions, kind: str, seed: int) -> FeedbackRegions:
+    """The annotators' regions, or a control's: moved to random places, or shuffled."""
+    if kind == "annotated":
+        return regions
+    rng = np.random.default_rng([seed, 77])
+    ids = sorted(regions.rejected)
+    masks = [regions.rejected[i] for i in ids]
+    if kind == "random":
+        size = regions.size
+        moved = [np.roll(m, tuple(rng.integers(0, size, 2)), axis=(0, 1)) for m in masks]
+    elif kind == "shuffled":
+        order = np.roll(np.arange(len(ids)), 1) if len(ids) > 1 else np.arange(len(ids))
+        moved = [masks[j] for j in rng.permutation(order)]
+    else:
+        raise ValueError(f"regions: expected one of {REGIONS}, got {kind!r}")
+    return FeedbackRegions(regions.size, dict(zip(ids, moved, strict=True)), {}, regions.maps)
+
+
+class _Composites(Dataset):
+    """Counterexamples: ``(base, donor, mask, label)`` -> base outside mask, donor inside."""
+
+    def __init__(self, plain: ImageDataset, feedback: dict[str, tuple], recipe: list[tuple]):
+        self.plain, self.feedback, self.recipe = plain, feedback, recipe
+
+    def __len__(self) -> int:
+        return len(self.recipe)
+
+    def _image(self, source) -> torch.Tensor:
+        return self.feedback[source][0] if isinstance(source, str) else self.plain[source]["image"]
+
+    def __getitem__(self, index: int) -> dict[str, object]:
+        base, donor, region, label = self.recipe[index]
+        mask = self.feedback[region][1]
+        image = torch.where(mask, self._image(donor), self._image(base))
+        return {"image": image, "label": label, "image_id": f"counterexample-{index}"}
+
+
+def _recipe(
+    regions: FeedbackRegions,
+    feedback: dict[str, tuple],
+    labels: np.ndarray,
+    rng: np.random.Generator,
+) -> list[tuple]:
+    """This epoch's counterexamples: removals and transplants (see the module doc)."""
+    ids = sorted(regions.rejected)
+    recipe = []
+    for image_id in ids:  # removal: the region filled from an image of another class
+        label = feedback[image_id][2]
+        others = np.flatnonzero(labels != label)
+        for donor in rng.choice(others, size=REMOVALS):
+            recipe.append((image_id, int(donor), image_id, label))
+    for index in np.flatnonzero(rng.random(len(labels)) < PASTE_SHARE):  # transplant
+        candidates = [i for i in ids if feedback[i][2] != labels[index]]
+        if candidates:
+            region = candidates[int(rng.integers(len(candidates)))]
+            recipe.append((int(index), region, region, int(labels[index])))
+    return recipe
+
+
+def _rrr_penalty(model, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Squared input gradient of the summed log-probabilities under ``masks`` (Ross et al.)."""
+    images = images.clone().requires_grad_(True)
+    log_probs = F.log_softmax(model(images), dim=1)
+    (grad,) = torch.autograd.grad(log_probs.sum(), images, create_graph=True)
+    return ((grad * masks[:, None]) ** 2).sum() / len(images), log_probs
+
+
+def correct_dnn(
+    dnn: str | Path,
+    out: str | Path,
+    *,
+    namings: str | Path,
+    bundle: str | Path,
+    data: str | Path | None = None,
+    method: str = DEFAULT_METHOD,
+    regions: str = "annotated",
+    epochs: int = EPOCHS,
+    batch_size: int = 32,
+    lr: float = LR,
+    rrr_weight: float = RRR_WEIGHT,
+    seed: int = 0,
+    device: str = "auto",
+    loader_workers: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Fine-tune a DNN run so it stops relying on the regions annotators rejected.
+
+    Parameters
+    ----------
+    dnn
+        The DNN run to correct (``xnaming train dnn``); it is not changed.
+    out
+        The new DNN run directory: an ordinary run (``train xnn``, ``explain``, ``evaluate``
+        take it). An unfinished run with the same settings resumes; a finished one is kept.
+    namings
+        The namings CSV of ``bundle``'s maps (``xnaming collect`` or ``xnaming simulate``).
+    bundle
+        The map bundle of the feedback split, explained for ``dnn``.
+    data
+        The data set (default: the one ``dnn`` was trained on).
+    method
+        ``"counterexamples"`` (default) or ``"rrr"`` (see the module doc).
+    regions
+        ``"annotated"``; ``"random"`` or ``"shuffled"`` for the controls.
+    epochs, batch_size, lr
+        Fine-tuning: Adam (weight decay as ``train dnn``), cosine decay from ``lr``.
+    rrr_weight
+        The weight of the input-gradient penalty (``"rrr"`` only).
+    seed
+        Seeds the shuffling, the counterexamples and the augmentation of every epoch.
+    device, loader_workers
+        As ``xnaming train dnn``.
+    overwrite
+        Replace whatever ``out`` holds.
+
+    Returns
+    -------
+    Path
+        ``out``, with weights.safetensors, config.json (``correction`` says from what),
+        classes.json and accuracy.csv.
+
+    Raises
+    ------
+    ValueError
+        Nothing to correct, a bundle of another split or classifier, namings of another bundle,
+        a bad option.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    if regions not in REGIONS:
+        raise ValueError(f"regions: expected one of {REGIONS}, got {regions!r}")
+    if epochs < 1 or batch_size < 1 or lr <= 0 or rrr_weight < 0:
+        raise ValueError(
+            f"epochs, batch_size, lr, rrr_weight: expected positive values, got {epochs}, "
+            f"{batch_size}, {lr}, {rrr_weight}"
+        )
+    out, dnn = Path(out), Path(dnn)
+    device_ = resolve_device(device)
+    source = load_dnn_run(dnn)
+    data = Path(data) if data is not None else source.data_path
+    size, classes = source.image_size, source.classes
+    found = feedback_regions(namings, bundle, dnn_weights=dnn / WEIGHTS, size=size)
+    found = _control_regions(found, regions, seed)
+    train_set = open_dataset(data, "train", classes, size, train_transform=True)
+    plain_train = open_dataset(data, "train", classes, size)
+    feedback_set = open_dataset(data, "feedback", classes, size)
+    index = {s.image_id: i for i, s in enumerate(feedback_set.samples)}
+    missing = sorted(set(found.rejected) - set(index))
+    if missing:
+        raise ValueError(
+            f"bundle: image {missing[0]!r} is not in the feedback split of {data}; explain "
+            "that data set's feedback split"
+        )
+    feedback = {}  # image id -> (tensor, mask, label)
+    for image_id, mask in found.rejected.items():
+        item = feedback_set[index[image_id]]
+        feedback[image_id] = (item["image"], torch.from_numpy(mask)[None], int(item["label"]))
+    identity = {
+        "from": {"path": str(dnn.resolve()), "sha256": sha256(dnn / WEIGHTS)},
+        "namings_sha256": sha256(namings),
+        "bundle": str(Path(bundle).resolve()),
+        "method": method,
+        "regions": regions,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "rrr_weight": rrr_weight if method == "rrr" else None,
+        "weight_decay": WEIGHT_DECAY,
+        "image_size": size,
+        "classes": classes,
+        "data": str(data.resolve()),
+        "seed": seed,
+    }
+    writer = RunWriter(out, identity, run_format=DNN_FORMAT, overwrite=overwrite)
+    if writer.finished:
+        return out
+    torch.manual_seed(seed)
+    model = copy.deepcopy(source.model).to(device_)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
+    labels = plain_train.labels.numpy()
+    loading = loader_options(device_, loader_workers)
+    for epoch in range(writer.resume(model, optimizer), epochs):
+        torch.manual_seed(seed * 1009 + epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_lr(lr, epoch, epochs)
+        rng = np.random.default_rng([seed, epoch])
+        if method == "counterexamples":
+            extra = _Composites(plain_train, feedback, _recipe(found, feedback, labels, rng))
+            epoch_set: Dataset = ConcatDataset([train_set, extra])
+        else:
+            epoch_set = train_set
+        loader = DataLoader(
+            epoch_set, batch_size=batch_size, shuffle=True,
+            generator=torch.Generator().manual_seed(seed * 1009 + epoch), **loading,
+        )  # fmt: skip
+        loss, accuracy = _epoch(
+            model, optimizer, loader, feedback if method == "rrr" else None,
+            rrr_weight=rrr_weight, rng=rng, device=device_,
+            desc=f"correct epoch {epoch + 1}/{epochs}",
+        )  # fmt: skip
+        writer.history.append({"epoch": epoch + 1, "loss": loss, "accuracy": accuracy})
+        print(f"correct epoch {epoch + 1}/{epochs}: loss {loss:.4f}, accuracy {accuracy:.3f}")
+        writer.checkpoint()
+
+    model.eval()
+    table = accuracy_table(
+        model, data, classes=classes, image_size=size, device=device_, batch_size=batch_size
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "accuracy.csv", index=False, float_format="%.6f")
+    config = {
+        "arch": source.config["arch"],
+        "num_classes": len(classes),
+        "feature_layer": source.feature_layer,
+        "image_size": size,
+        "data": {"path": relative(data, out), "layout": train_set.layout, "classes": classes},
+        "correction": {
+            "from": relative(dnn, out),
+            "bundle": relative(bundle, out),
+            "method": method,
+            "regions": regions,
+            "images": len(found.rejected),
+            "rejected_maps": found.maps,
+        },
+    }
+    results = {"test_accuracy": float(table["accuracy"].iloc[-1])}
+    writer.finish(model, config, classes, results=results)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"xnaming train dnn: wrote {out}/ (weights.safetensors, config.json, accuracy.csv)")
+    return out
+
+
+def _epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    feedback: dict[str, tuple] | None,
+    *,
+    rrr_weight: float,
+    rng: np.random.Generator,
+    device: torch.device,
+    desc: str,
+) -> tuple[float, float]:
+    """One pass; with ``feedback`` (rrr) each step adds the penalty on a batch of them."""
+    model.train()
+    ids = sorted(feedback) if feedback else []
+    total, correct, loss_sum = 0, 0, 0.0
+    bar = tqdm(loader, desc=desc, unit="batch", leave=False)
+    for batch in bar:
+        images = batch["image"].to(device)
+        labels = batch["label"].to(device)
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        if ids:
+            chosen = rng.choice(len(ids), size=min(len(ids), len(labels)), replace=False)
+            picked = [feedback[ids[k]] for k in chosen]
+            fb_images = torch.stack([p[0] for p in picked]).to(device)
+            fb_masks = torch.cat([p[1] for p in picked]).to(device, torch.float32)
+            fb_labels = torch.tensor([p[2] for p in picked], device=device)
+            penalty, log_probs = _rrr_penalty(model, fb_images, fb_masks)
+            loss = loss + F.nll_loss(log_probs, fb_labels) + rrr_weight * penalty
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += len(labels)
+        correct += int((logits.argmax(1) == labels).sum())
+        loss_sum += float(loss.detach()) * len(labels)
+        bar.set_postfix(loss=f"{loss_sum / total:.3f}", acc=f"{correct / total:.3f}")
+    return loss_sum / total, correct / total

@@ -1,0 +1,157 @@
+"""What the annotators said about the feedback split's maps, as regions of its images.
+
+:func:`feedback_regions` reads a namings table (``xnaming collect`` or ``xnaming simulate``) of
+a map bundle of the data set's **feedback** split and turns each image's verdicts into two
+masks at the image's size:
+
+- ``rejected``: the hot spots of the maps most of their judges rejected, discarded or named
+  with a background word (the distrust words of :mod:`analysis.measures.distrust`, one list
+  for the report and the correction), less the named hot spots of the same image;
+- ``named``: the hot spots of the maps most of their judges named with any other word (what
+  the classifier should keep relying on).
+
+A map's hot spot is the pixels at least :data:`REGION_LEVEL` of its maximum, the same region the
+bundle's geometry calls the hot spot. The reader refuses, with one line, what would make the
+correction measure on what it trained on or correct another classifier: a bundle of another
+split than feedback, namings of activations the bundle does not hold, a bundle explained for
+another classifier (both fingerprints named), and namings that reject nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from xnn_training.bundle.io import read_bundle
+from xnn_training.files import sha256
+
+__all__ = ["REGION_LEVEL", "FeedbackRegions", "feedback_regions"]
+
+REGION_LEVEL = 0.7
+"""A map's hot spot: the pixels at least this share of its maximum (as the bundle's geometry)."""
+
+
+@dataclass(frozen=True)
+class FeedbackRegions:
+    """Per feedback image (its id): boolean masks (H x W at ``size``) of what to stop relying on
+    (``rejected``) and what to keep (``named``); only images with a rejected region are kept
+    in ``rejected``."""
+
+    size: int
+    rejected: dict[str, np.ndarray]
+    named: dict[str, np.ndarray]
+    maps: int
+    """How many rejected maps the regions come from."""
+
+
+def _hot_spot(path: Path, size: int) -> np.ndarray:
+    with np.load(path) as archive:
+        heat = np.asarray(archive["map"], dtype=np.float32)
+    if heat.max() <= 0:
+        return np.zeros((size, size), dtype=bool)
+    image = Image.fromarray(heat / heat.max()).resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(image) >= REGION_LEVEL
+
+
+def feedback_regions(
+    namings: str | Path | pd.DataFrame,
+    bundle: str | Path,
+    *,
+    dnn_weights: str | Path,
+    size: int,
+) -> FeedbackRegions:
+    """Read the annotators' verdicts on a feedback bundle as image regions.
+
+    Parameters
+    ----------
+    namings
+        The tidy namings table (CSV path or DataFrame): annotator, activation_id, concept,
+        status.
+    bundle
+        The map bundle the namings are of, made by ``xnaming explain --split feedback`` for the
+        classifier being corrected.
+    dnn_weights
+        That classifier's ``weights.safetensors``: the bundle must have been explained for it.
+    size
+        The side of the classifier's input images; masks are made at this size.
+
+    Raises
+    ------
+    ValueError
+        The bundle is not of the feedback split, was made for another classifier, the namings
+        name activations the bundle does not hold, or they reject no map ("nothing to correct").
+    """
+    from analysis.measures.distrust import DistrustWords  # one list for report and correction
+    from label_config import DISCARDED, NAMED
+
+    content = read_bundle(Path(bundle))
+    split = content.manifest.get("split")
+    if split != "feedback":
+        raise ValueError(
+            f"bundle: {bundle} explains the {split!r} split, not feedback; correcting on its "
+            "namings would measure on what it trained on: explain with --split feedback"
+        )
+    theirs = (content.manifest.get("dnn_run") or {}).get("sha256")
+    ours = sha256(dnn_weights)
+    if theirs != ours:
+        raise ValueError(
+            f"bundle: {bundle} was explained for another classifier (its weights {theirs}), "
+            f"not this one ({ours}); explain the feedback split with this --dnn"
+        )
+    table = namings if isinstance(namings, pd.DataFrame) else pd.read_csv(namings, dtype=str)
+    table = table.fillna("")
+    activations = content.activations.set_index("activation_id")
+    unknown = sorted(set(table["activation_id"]) - set(activations.index))
+    if unknown:
+        raise ValueError(
+            f"namings: {len(unknown)} activation(s) are not in the feedback bundle {bundle} "
+            f"(e.g. {unknown[0]!r}); give the namings of that bundle"
+        )
+    words = DistrustWords.from_file()
+    named = table["status"] == NAMED
+    background = named & table["concept"].map(lambda c: c in words)
+    votes = (
+        pd.DataFrame(
+            {
+                "activation_id": table["activation_id"],
+                "rejected": (table["status"] == DISCARDED) | background,
+                "named": named & ~background,
+            }
+        )
+        .groupby("activation_id")[["rejected", "named"]]
+        .sum()
+    )
+    rejected_ids = votes.index[(votes["rejected"] > 0) & (votes["rejected"] >= votes["named"])]
+    named_ids = votes.index[votes["named"] > votes["rejected"]]
+    if not len(rejected_ids):
+        raise ValueError(
+            "namings: no map is discarded or named with a background word, so there is "
+            "nothing to correct; nothing written"
+        )
+    root = content.root
+
+    def masks(ids) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for activation in ids:
+            row = activations.loc[activation]
+            spot = _hot_spot(root / row["map_path"], size)
+            image = row["image_id"]
+            out[image] = out[image] | spot if image in out else spot
+        return out
+
+    kept = masks(named_ids)
+    rejected = {}
+    for image, mask in masks(rejected_ids).items():
+        region = mask & ~kept.get(image, np.zeros_like(mask))
+        if region.any():
+            rejected[image] = region
+    if not rejected:
+        raise ValueError(
+            "namings: every rejected map lies inside a named one, so there is nothing to "
+            "correct; nothing written"
+        )
+    return FeedbackRegions(size=size, rejected=rejected, named=kept, maps=len(rejected_ids))

@@ -6,6 +6,8 @@ real server and backend.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ls_backend.backend.app import BackendSettings, MissingSecret, create_app
@@ -181,3 +183,14 @@ def test_an_annotator_who_edits_her_task_data_stays_herself(app, client, ls) -> 
     assert app.config["XNAMING_BACKEND"].wait_idle()
     assert _learnt(app, "bob@example.org") == [("a:x0", "bob's secret", "named")]
     assert _learnt(app, "alice@example.org") == [("a:x0", "alice's own", "named")]
+
+
+def test_a_task_whose_data_its_annotator_broke_gets_no_prediction(client, ls) -> None:
+    broken, fine = per_map_task(1, "a:x0"), per_map_task(2, "b:x0")
+    ls.add_task(broken)
+    ls.add_task(fine)
+    edited = {k: v for k, v in broken["data"].items() if k != "x_feature"}
+    ls.tasks[1] = dataclasses.replace(ls.tasks[1], data=edited)  # the request carries the old
+    answer = predict(client, ls, broken, fine)
+    assert answer.status_code == 200
+    assert answer.get_json()["results"] == [[], []]

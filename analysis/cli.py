@@ -95,6 +95,20 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
         help="the categories the gallery and the explanations show (default: as many as fit "
         "a thumbnail budget, flagged ones first)",
     )
+    group.add_argument(
+        "--accuracy",
+        type=Path,
+        metavar="FILE",
+        help="the classifier's accuracy.csv from `xnaming evaluate`, kept in the report for "
+        "a later --compare",
+    )
+    group.add_argument(
+        "--compare",
+        type=Path,
+        metavar="OTHER_REPORT_DIR",
+        help="add a before/after section against an earlier report (e.g. the classifier's "
+        "before a correction): compare.csv and the same test images' maps side by side",
+    )
 
 
 def _add_distrust(parser: argparse.ArgumentParser) -> None:
@@ -178,8 +192,29 @@ def run(args: argparse.Namespace) -> int:
         bundle=_bundle(args) if args.images else None,
         image_categories=args.image_categories,
     )
+    _before_after(args, report)
     print(f"xnaming analyze: tables, figures and report in {args.out}/ (open {report})")
     return 0
+
+
+def _before_after(args: argparse.Namespace, report: Path) -> None:
+    """Keep the report's sources and accuracy; with --compare, add the before/after section."""
+    import shutil
+
+    from analysis.report.compare import comparison_html, comparison_table, write_sources
+
+    bundle = _bundle(args) if args.images else None
+    write_sources(args.out, bundle=bundle)
+    if args.accuracy is not None:
+        shutil.copyfile(args.accuracy, args.out / "accuracy.csv")
+    if args.compare is None:
+        return
+    table = comparison_table(args.compare, args.out)
+    table.to_csv(args.out / "compare.csv", index=False)
+    section = comparison_html(table, args.compare, args.out, bundle)
+    text = report.read_text(encoding="utf-8")
+    report.write_text(text.replace("</body>", section + "\n</body>", 1), encoding="utf-8")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 def _bundle(args: argparse.Namespace) -> Path | None:

@@ -115,6 +115,13 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
         "middle class) and check that the report ranks that class first among decisions "
         "to distrust",
     )
+    parser.add_argument(
+        "--correct",
+        action="store_true",
+        help="with --shortcut: then close the loop - the feedback split's maps named by "
+        "simulated annotators, the corrected classifier (train dnn --from --feedback), its new "
+        "maps and namings, and a report with a before/after section",
+    )
     parser.set_defaults(handler=_demo)
 
 
@@ -126,4 +133,7 @@ def _demo(args: argparse.Namespace) -> int:
         suffix = "-shortcut" if args.shortcut is not None else ""
         workdir = DEFAULT_WORKDIR.with_name(DEFAULT_WORKDIR.name + suffix)
     size = QUICK if args.quick else FULL
-    return run_demo(workdir, serve=args.serve, size=size, shortcut=args.shortcut)
+    if args.correct and args.shortcut is None:
+        raise ValueError("--correct: give --shortcut too (the loop corrects a planted shortcut)")
+    extra = {"correct": True} if args.correct else {}
+    return run_demo(workdir, serve=args.serve, size=size, shortcut=args.shortcut, **extra)

@@ -20,7 +20,17 @@ from typing import Any
 from analysis.namers.annotator_profiles import DEFAULT_ANNOTATORS
 from xnn_training.defaults import TOYBIRDS_CLASSES, TOYBIRDS_IMAGE_SIZE, TOYBIRDS_PER_CLASS
 
-__all__ = ["DEFAULT_WORKDIR", "FULL", "QUICK", "STAGES", "Demo", "Size", "Stage", "run_demo"]
+__all__ = [
+    "CORRECTION_STAGES",
+    "DEFAULT_WORKDIR",
+    "FULL",
+    "QUICK",
+    "STAGES",
+    "Demo",
+    "Size",
+    "Stage",
+    "run_demo",
+]
 
 DEFAULT_WORKDIR = Path("runs/demo")
 DEMO_ANNOTATORS = ("ann1@demo.xnaming.org", "ann2@demo.xnaming.org")
@@ -76,6 +86,10 @@ class Demo:
     @property
     def report(self) -> Path:
         return self.workdir / "report"
+
+    def after(self, name: str) -> Path:
+        """Where the correction loop (``--correct``) writes: ``WORKDIR/correction/<name>``."""
+        return self.workdir / "correction" / name
 
 
 @dataclass(frozen=True)
@@ -214,6 +228,66 @@ def _shortcut_found(demo: Demo, results: Any) -> str:
     )
 
 
+def _explain_feedback(demo: Demo) -> str:
+    from xnn_training.maps.explain import explain
+
+    explain(demo.dnn, demo.xnn, demo.data, demo.after("feedback-bundle"), split="feedback")
+    return f"the feedback split's maps: {demo.after('feedback-bundle')}"
+
+
+def _simulate_feedback(demo: Demo) -> str:
+    from analysis.namers.simulated_annotators import simulate_bundle
+
+    namings = simulate_bundle(demo.after("feedback-bundle"), demo.data)
+    namings.to_csv(demo.after("feedback-namings.csv"), index=False)
+    return f"their simulated namings: {demo.after('feedback-namings.csv')}"
+
+
+def _correct(demo: Demo) -> str:
+    from xnn_training.training.correct import correct_dnn
+    from xnn_training.training.evaluate import evaluate
+
+    bundle, namings = demo.after("feedback-bundle"), demo.after("feedback-namings.csv")
+    correct_dnn(demo.dnn, demo.after("dnn"), namings=namings, bundle=bundle, overwrite=True)
+    evaluate(demo.dnn, demo.data, demo.after("evaluate-before"))
+    evaluate(demo.after("dnn"), demo.data, demo.after("evaluate-after"))
+    return f"corrected classifier run: {demo.after('dnn')}"
+
+
+def _retrain_explain(demo: Demo) -> str:
+    from analysis.namers.simulated_annotators import simulate_bundle
+    from xnn_training import train_xnn
+    from xnn_training.maps.explain import explain
+
+    epochs = {} if demo.size.xnn_epochs is None else {"epochs": demo.size.xnn_epochs}
+    train_xnn(demo.after("dnn"), demo.after("xnn"), overwrite=True, **epochs)
+    explain(demo.after("dnn"), demo.after("xnn"), demo.data, demo.after("bundle"), split="test")
+    namings = simulate_bundle(demo.after("bundle"), demo.data, annotators=DEFAULT_ANNOTATORS)
+    namings.to_csv(demo.after("namings-simulated.csv"), index=False)
+    return f"its xNN, test maps and simulated namings: {demo.after('bundle')}"
+
+
+def _compare(demo: Demo) -> str:
+    import argparse
+
+    from analysis.cli import configure
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    for report, bundle, namings, accuracy, extra in (
+        (demo.after("report-before"), demo.bundle, demo.namings,
+         demo.after("evaluate-before"), []),
+        (demo.after("report"), demo.after("bundle"), demo.after("namings-simulated.csv"),
+         demo.after("evaluate-after"), ["--compare", str(demo.after("report-before"))]),
+    ):  # fmt: skip
+        args = parser.parse_args([
+            "--activations", str(bundle), "--namings", str(namings), "--out", str(report),
+            "--accuracy", str(accuracy / "accuracy.csv"), "--no-figures", *extra,
+        ])  # fmt: skip
+        args.handler(args)
+    return f"report with before/after: {demo.after('report') / 'report.html'}"
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("data", "generate the toybirds data set", _data),
     Stage("train dnn", "train the toy CNN classifier", _train_dnn),
@@ -224,10 +298,23 @@ STAGES: tuple[Stage, ...] = (
     Stage("simulate", f"simulate {DEFAULT_ANNOTATORS} annotators' namings", _simulate),
     Stage("analyze", "measures, tables, figures and report.html", _analyze),
 )
+CORRECTION_STAGES: tuple[Stage, ...] = (
+    Stage("explain feedback", "maps of the feedback split", _explain_feedback),
+    Stage("name feedback", "simulated annotators name them", _simulate_feedback),
+    Stage("correct", "train dnn --from --feedback, evaluate both", _correct),
+    Stage("re-explain", "new xNN, test maps, simulated namings", _retrain_explain),
+    Stage("compare", "reports before and after the correction", _compare),
+)
+"""With ``--shortcut --correct``: the loop after the report (docs/training.md)."""
 
 
 def run_demo(
-    workdir: Path, *, serve: bool = True, size: Size = FULL, shortcut: str | None = None
+    workdir: Path,
+    *,
+    serve: bool = True,
+    size: Size = FULL,
+    shortcut: str | None = None,
+    correct: bool = False,
 ) -> int:
     """Run every stage in order, reusing those an earlier run finished.
 
@@ -242,6 +329,10 @@ def run_demo(
     shortcut
         Plant a shortcut in this class (a name or number, ``""``: the middle class) and say at
         the end where the report ranks it among decisions to distrust.
+    correct
+        Then run the correction loop (:data:`CORRECTION_STAGES`): the feedback split's maps
+        named by simulated annotators, the corrected classifier, its new maps and namings, and
+        a report with a before/after section.
 
     Returns
     -------
@@ -256,6 +347,7 @@ def run_demo(
     done_dir.mkdir(parents=True, exist_ok=True)
     size_marker = done_dir / "size"
     identity = repr(size) + (f" shortcut={shortcut}" if shortcut else "")
+    stages = STAGES + (CORRECTION_STAGES if correct else ())
     if size_marker.exists() and size_marker.read_text() != identity:
         for marker in done_dir.iterdir():  # another size: nothing earlier can be reused
             marker.unlink()
@@ -263,8 +355,8 @@ def run_demo(
     print(f"xnaming demo: working in {demo.workdir}/")
     rerun = False  # once a stage runs again, every later stage must too
     try:
-        for number, stage in enumerate(STAGES, start=1):
-            label = f"[{number}/{len(STAGES)}] {stage.name:<10} {stage.title:<48}"
+        for number, stage in enumerate(stages, start=1):
+            label = f"[{number}/{len(stages)}] {stage.name:<10} {stage.title:<48}"
             marker = done_dir / stage.name.replace(" ", "-")
             if marker.exists() and not rerun and not stage.always:
                 print(f"{label} done earlier ({marker.read_text().strip()})")

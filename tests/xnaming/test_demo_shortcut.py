@@ -42,3 +42,20 @@ def test_the_command_passes_the_shortcut_and_picks_its_own_workdir(monkeypatch, 
     assert (str(first), one["shortcut"]) == ("runs/demo-shortcut", "")
     assert (str(second), two["shortcut"]) == ("w", "5")
     assert (str(third), three["shortcut"]) == ("runs/demo", None)
+
+
+def test_correct_runs_the_loop_after_the_report_and_needs_a_shortcut(tmp_path, monkeypatch, capsys):
+    seen: list = []
+    monkeypatch.setattr(demo, "STAGES", (_stage(seen),))
+    after = Stage(name="after", title="the loop", run=lambda state: seen.append("loop") or "ok")
+    monkeypatch.setattr(demo, "CORRECTION_STAGES", (after,))
+    run_demo(tmp_path, serve=False, size=QUICK, shortcut="", correct=True)
+    assert seen == ["2", "loop"]
+    run_demo(tmp_path, serve=False, size=QUICK, shortcut="")
+    assert seen == ["2", "loop"]  # without --correct, no loop; the rest reused
+    assert main(["demo", "--no-serve", "--quick", "--correct"]) == 3
+    assert "give --shortcut" in capsys.readouterr().err
+    calls = []
+    monkeypatch.setattr(demo, "run_demo", lambda workdir, **kw: calls.append(kw) or 0)
+    assert main(["demo", "--no-serve", "--shortcut", "--correct"]) == 0
+    assert calls[-1]["correct"] is True

@@ -1,11 +1,11 @@
 """The backend's learner: one background thread, a bounded queue, one refit per burst.
 
-Events are applied in arrival order (each a cheap store write); an event that replaces a pending
-one with the same key (a replayed webhook, a second update of one annotation) takes its place
-instead of queueing twice. Once no event has come for :data:`SETTLE_SECONDS` (or the burst has
+Events are applied in arrival order (each a read from Label Studio and a store write); an event
+with the key of a pending one (a replayed webhook, a second update of one annotation) takes its
+place instead of queueing twice. Once no event has come for :data:`SETTLE_SECONDS` (or the burst has
 lasted :data:`LONGEST_SECONDS`), every annotator the applied events touched is refitted once, so
-twenty submits in a row cost one or two fits, not twenty. Predictions never
-wait for this thread: they use the last model it fitted.
+twenty submits in a row cost one or two fits, not twenty. Predictions never wait for this
+thread: they use the last model it fitted.
 """
 
 from __future__ import annotations

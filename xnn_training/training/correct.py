@@ -50,13 +50,17 @@ METHODS = ("counterexamples", "rrr")
 DEFAULT_METHOD = "counterexamples"
 REGIONS = ("annotated", "random", "shuffled")
 """Whose regions: the annotators' (the correction), or the controls' (see the module doc)."""
-EPOCHS = 6
-LR = 3e-4
-PASTE_SHARE = 0.5
-"""Share of the training images that get a rejected region pasted on, each epoch."""
+EPOCHS = 8
+LR = 5e-4
+PASTE_SHARE = 1.0
+"""Chance, times a class's distrusted share, that one of its rejected regions is pasted on a
+training image of another class, each epoch."""
 REMOVALS = 4
 """Removal counterexamples of each feedback image with a rejected region, each epoch."""
-RRR_WEIGHT = 1e4
+RRR_WEIGHT = 1.0
+FLAG_LEVEL = 0.5
+"""A class whose feedback decisions rest mostly on rejected maps at least this often has its
+rejected regions pasted on the other classes (the report flags a category at the same share)."""
 
 
 def _control_regions(regions: FeedbackRegions, kind: str, seed: int) -> FeedbackRegions:
@@ -74,11 +78,13 @@ def _control_regions(regions: FeedbackRegions, kind: str, seed: int) -> Feedback
         moved = [masks[j] for j in rng.permutation(order)]
     else:
         raise ValueError(f"regions: expected one of {REGIONS}, got {kind!r}")
-    return FeedbackRegions(regions.size, dict(zip(ids, moved, strict=True)), {}, regions.maps)
+    moved_regions = dict(zip(ids, moved, strict=True))
+    return FeedbackRegions(regions.size, moved_regions, {}, regions.maps, regions.distrusted)
 
 
 class _Composites(Dataset):
-    """Counterexamples: ``(base, donor, mask, label)`` -> base outside mask, donor inside."""
+    """Counterexamples: ``(base, [(donor, region), ...], label)``: the base image with each
+    region's pixels taken from its donor; then a random horizontal flip, as in training."""
 
     def __init__(self, plain: ImageDataset, feedback: dict[str, tuple], recipe: list[tuple]):
         self.plain, self.feedback, self.recipe = plain, feedback, recipe
@@ -90,9 +96,12 @@ class _Composites(Dataset):
         return self.feedback[source][0] if isinstance(source, str) else self.plain[source]["image"]
 
     def __getitem__(self, index: int) -> dict[str, object]:
-        base, donor, region, label = self.recipe[index]
-        mask = self.feedback[region][1]
-        image = torch.where(mask, self._image(donor), self._image(base))
+        base, pastes, label = self.recipe[index]
+        image = self._image(base)
+        for donor, region in pastes:
+            image = torch.where(self.feedback[region][1], self._image(donor), image)
+        if torch.rand(()) < 0.5:
+            image = image.flip(-1)
         return {"image": image, "label": label, "image_id": f"counterexample-{index}"}
 
 
@@ -101,20 +110,38 @@ def _recipe(
     feedback: dict[str, tuple],
     labels: np.ndarray,
     rng: np.random.Generator,
+    *,
+    removals: int,
+    paste_share: float,
+    distrusted: dict[int, float],
 ) -> list[tuple]:
-    """This epoch's counterexamples: removals and transplants (see the module doc)."""
+    """This epoch's training images and counterexamples (see the module doc).
+
+    Every training image, with the rejected regions of other classes pasted on: class ``c``'s
+    with probability ``paste_share`` times the share of ``c``'s feedback decisions that rest
+    mostly on rejected maps (``distrusted``, by label), so the content annotators
+    reject in a class becomes about as common in every class as in its own. Then ``removals``
+    copies of each feedback image with its rejected region filled from a training image of
+    another class, its label kept.
+    """
     ids = sorted(regions.rejected)
-    recipe = []
+    by_class: dict[int, list[str]] = {}
+    for image_id in ids:
+        by_class.setdefault(feedback[image_id][2], []).append(image_id)
+    weight = {c: paste_share * (distrusted.get(c, 1.0) >= FLAG_LEVEL) for c in by_class}
+    recipe: list[tuple] = []
+    for index, label in enumerate(labels):  # transplant
+        pastes = []
+        for c in sorted(by_class):
+            if c != label and rng.random() < weight[c]:
+                region = by_class[c][int(rng.integers(len(by_class[c])))]
+                pastes.append((region, region))
+        recipe.append((index, pastes, int(label)))
     for image_id in ids:  # removal: the region filled from an image of another class
         label = feedback[image_id][2]
         others = np.flatnonzero(labels != label)
-        for donor in rng.choice(others, size=REMOVALS):
-            recipe.append((image_id, int(donor), image_id, label))
-    for index in np.flatnonzero(rng.random(len(labels)) < PASTE_SHARE):  # transplant
-        candidates = [i for i in ids if feedback[i][2] != labels[index]]
-        if candidates:
-            region = candidates[int(rng.integers(len(candidates)))]
-            recipe.append((int(index), region, region, int(labels[index])))
+        for donor in rng.choice(others, size=removals):
+            recipe.append((image_id, [(int(donor), image_id)], label))
     return recipe
 
 
@@ -139,6 +166,9 @@ def correct_dnn(
     batch_size: int = 32,
     lr: float = LR,
     rrr_weight: float = RRR_WEIGHT,
+    removals: int = REMOVALS,
+    paste_share: float = PASTE_SHARE,
+    keep_plain: bool = True,
     seed: int = 0,
     device: str = "auto",
     loader_workers: int | None = None,
@@ -167,6 +197,11 @@ def correct_dnn(
         Fine-tuning: Adam (weight decay as ``train dnn``), cosine decay from ``lr``.
     rrr_weight
         The weight of the input-gradient penalty (``"rrr"`` only).
+    removals, paste_share
+        Removal counterexamples per feedback image with a rejected region, and rejected regions
+        pasted per training image on average, each epoch (``"counterexamples"`` only).
+    keep_plain
+        Train on the training images as they are too, beside their pasted copies.
     seed
         Seeds the shuffling, the counterexamples and the augmentation of every epoch.
     device, loader_workers
@@ -226,6 +261,7 @@ def correct_dnn(
         "batch_size": batch_size,
         "lr": lr,
         "rrr_weight": rrr_weight if method == "rrr" else None,
+        "counterexamples": [removals, paste_share, keep_plain] if method != "rrr" else None,
         "weight_decay": WEIGHT_DECAY,
         "image_size": size,
         "classes": classes,
@@ -239,6 +275,7 @@ def correct_dnn(
     model = copy.deepcopy(source.model).to(device_)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
     labels = plain_train.labels.numpy()
+    distrusted = {classes.index(c): share for c, share in found.distrusted.items()}
     loading = loader_options(device_, loader_workers)
     for epoch in range(writer.resume(model, optimizer), epochs):
         torch.manual_seed(seed * 1009 + epoch)
@@ -246,8 +283,14 @@ def correct_dnn(
             group["lr"] = cosine_lr(lr, epoch, epochs)
         rng = np.random.default_rng([seed, epoch])
         if method == "counterexamples":
-            extra = _Composites(plain_train, feedback, _recipe(found, feedback, labels, rng))
-            epoch_set: Dataset = ConcatDataset([train_set, extra])
+            recipe = _recipe(
+                found, feedback, labels, rng, removals=removals, paste_share=paste_share,
+                distrusted=distrusted,
+            )  # fmt: skip
+            composites = _Composites(plain_train, feedback, recipe)
+            epoch_set: Dataset = (
+                ConcatDataset([train_set, composites]) if keep_plain else composites
+            )
         else:
             epoch_set = train_set
         loader = DataLoader(

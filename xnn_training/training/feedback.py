@@ -19,7 +19,7 @@ another classifier (both fingerprints named), and namings that reject nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,9 @@ class FeedbackRegions:
     named: dict[str, np.ndarray]
     maps: int
     """How many rejected maps the regions come from."""
+    distrusted: dict[str, float] = field(default_factory=dict)
+    """Per category: the share of its feedback images whose decision rests mostly (by the
+    maps' shares of the score) on rejected maps, as the report's decisions to distrust."""
 
 
 def _hot_spot(path: Path, size: int) -> np.ndarray:
@@ -154,4 +157,14 @@ def feedback_regions(
             "namings: every rejected map lies inside a named one, so there is nothing to "
             "correct; nothing written"
         )
-    return FeedbackRegions(size=size, rejected=rejected, named=kept, maps=len(rejected_ids))
+    judged = activations.assign(rejected=activations.index.isin(rejected_ids))
+    share = judged["share"].astype(float) if "share" in judged else pd.Series(1.0, judged.index)
+    evidence = (share * judged["rejected"]).groupby(judged["image_id"]).sum() / share.groupby(
+        judged["image_id"]
+    ).sum()
+    category = judged.groupby("image_id")["category"].first()
+    distrusted = (evidence >= 0.5).groupby(category).mean().to_dict()
+    return FeedbackRegions(
+        size=size, rejected=rejected, named=kept, maps=len(rejected_ids),
+        distrusted={str(c): float(v) for c, v in distrusted.items()},
+    )  # fmt: skip

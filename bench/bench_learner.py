@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -31,31 +30,10 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._live import board_sorted_by_part, held, refits
 from tests.ls_backend.bundle_factory import make_bundle, read_parts
-from tests.ls_backend.helpers import group_names, ranker
 
 ANNOTATOR = "learner@example.org"
-
-
-def _result(task: dict, parts) -> list[dict]:
-    """The board sorted by part: heads "beak", wings "wing", tails unsorted, leaves discarded."""
-    ids = [a["activation_id"] for a in task["data"]["activations"]]
-    by_part = {p: [a for a in ids if parts[a] == p] for p in ("head", "wing", "tail", "leaves")}
-    buckets = {"_": by_part["tail"], "g1": by_part["head"], "g2": by_part["wing"]}
-    buckets["discard"] = by_part["leaves"]
-    return ranker(buckets) + group_names({1: "beak", 2: "wing"})
-
-
-def _held(store: Path) -> set[int]:
-    """The annotation ids the backend's store holds (read-only, beside the running backend)."""
-    if not store.exists():
-        return set()
-    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
-        return {row[0] for row in db.execute("SELECT annotation_id FROM annotations")}
-
-
-def _refits(log: Path) -> int:
-    return log.read_text(encoding="utf-8", errors="replace").count("refitted ")
 
 
 def bench(root: Path, *, submits: int, seconds: float, images: int) -> None:
@@ -111,7 +89,7 @@ def bench(root: Path, *, submits: int, seconds: float, images: int) -> None:
         session = login_session(credentials.url, ANNOTATOR, password)
         headers = {"X-CSRFToken": session.cookies.get("csrftoken", ""), "Referer": credentials.url}
         asker = threading.Thread(target=ask)
-        refits_before = _refits(root / "data" / "backend.log")
+        refits_before = refits(root / "data" / "backend.log")
         asker.start()
         first = time.perf_counter()
         made = []
@@ -119,7 +97,7 @@ def bench(root: Path, *, submits: int, seconds: float, images: int) -> None:
             time.sleep(max(0.0, first + number * seconds / submits - time.perf_counter()))
             answer = session.post(
                 f"{credentials.url}/api/tasks/{tasks[category]['id']}/annotations/",
-                json={"result": _result(tasks[category], parts)},
+                json={"result": board_sorted_by_part(tasks[category], parts)},
                 headers=headers,
                 timeout=60,
             )
@@ -127,17 +105,17 @@ def bench(root: Path, *, submits: int, seconds: float, images: int) -> None:
             made.append(answer.json()["id"])
         submitted = time.perf_counter()
         store = root / "data" / "backend" / "namings.sqlite3"
-        while not (set(made) <= _held(store) and idle()):
+        while not (set(made) <= held(store) and idle()):
             time.sleep(0.05)
         included = time.perf_counter()
         stop.set()
         asker.join()
-        refits = _refits(root / "data" / "backend.log") - refits_before
+        made_refits = refits(root / "data" / "backend.log") - refits_before
         during = sorted(latencies)
         print(
             f"{submits} submits in {submitted - first:.1f} s; the model included them "
             f"{included - submitted:.1f} s after the last ({included - first:.1f} s after the "
-            f"first), in {refits} refits"
+            f"first), in {made_refits} refits"
         )
         print(
             f"/predict of a {maps}-map board meanwhile: {len(during)} calls, "

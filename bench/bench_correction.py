@@ -140,7 +140,7 @@ def vgg16_step_costs(batch: int = 2) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--runs", nargs="+", default=["0:5"], help="SEED:CUE pairs")
+    parser.add_argument("--runs", nargs="*", default=["0:5"], help="SEED:CUE pairs")
     parser.add_argument("--plain", type=int, nargs="*", default=[], help="seeds without a cue")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--controls", nargs="*", default=["random", "shuffled"],

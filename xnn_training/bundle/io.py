@@ -40,6 +40,8 @@ __all__ = [
     "ACTIVATIONS_TABLE",
     "ACTIVATION_COLUMNS",
     "EXTRA_IMAGE_COLUMNS",
+    "GEOMETRY_COLUMNS",
+    "GEOMETRY_TABLE",
     "IMAGE_COLUMNS",
     "MAP_EMBEDDING",
     "ActivationMap",
@@ -58,7 +60,8 @@ BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
 ACTIVATIONS_TABLE = "activations.csv"
 IMAGES_TABLE = "images.csv"
-PER_IMAGE_TABLES = (ACTIVATIONS_TABLE, IMAGES_TABLE)
+GEOMETRY_TABLE = "geometry.csv"
+PER_IMAGE_TABLES = (ACTIVATIONS_TABLE, GEOMETRY_TABLE, IMAGES_TABLE)
 """The tables :meth:`BundleWriter.add` appends to, each with an ``image_id`` column; a row in
 ``images.csv`` marks its image finished."""
 PARTS = "parts"
@@ -69,7 +72,7 @@ bundle has embeddings (:mod:`xnn_training.bundle.embeddings` gathers them when t
 finished)."""
 LOCK = ".lock"
 """While a run writes: held by its main writer, so that a second run on the bundle is refused."""
-_REQUIRED_ACTIVATION_COLUMNS = (
+ACTIVATION_COLUMNS = (
     "activation_id",
     "image_id",
     "category",
@@ -81,11 +84,10 @@ _REQUIRED_ACTIVATION_COLUMNS = (
     "overlay_path",
     "image_path",
 )
-"""What every bundle's ``activations.csv`` has, also one made before the maps' geometry was
-written into it."""
-ACTIVATION_COLUMNS = _REQUIRED_ACTIVATION_COLUMNS + MAP_GEOMETRY
-"""The columns :class:`BundleWriter` writes: each activation, then its map's geometry
-(:data:`xnn_training.maps.hot_spot.MAP_GEOMETRY`, measured once here)."""
+GEOMETRY_COLUMNS = ("activation_id", "image_id", *MAP_GEOMETRY)
+"""``geometry.csv``: each map's geometry (:data:`xnn_training.maps.hot_spot.MAP_GEOMETRY`),
+measured once as the bundle is written (kept apart from ``activations.csv``, whose rows do not
+depend on float rounding)."""
 IMAGE_COLUMNS = (
     "image_id",
     "category",
@@ -451,7 +453,7 @@ class BundleWriter:
         stem = _file_stem(explained.image_id)
         image_path = f"images/{stem}.png"
         self._save_image(explained.image, image_path)
-        rows = []
+        rows, measured = [], []
         for activation, geometry in zip(
             explained.activations, _geometry_of(explained.activations), strict=True
         ):
@@ -475,10 +477,14 @@ class BundleWriter:
                     "map_path": map_path,
                     "overlay_path": overlay_path,
                     "image_path": image_path,
-                    **dict(zip(MAP_GEOMETRY, geometry, strict=True)),
                 }
             )
+            measured.append(
+                dict(zip(GEOMETRY_COLUMNS, (rows[-1]["activation_id"], explained.image_id,
+                                            *geometry), strict=True))
+            )  # fmt: skip
         self._append("activations.csv", ACTIVATION_COLUMNS, rows)
+        self._append(GEOMETRY_TABLE, GEOMETRY_COLUMNS, measured)
         # Last: the images.csv row marks the image finished.
         self._append(
             IMAGES_TABLE,
@@ -538,6 +544,7 @@ class BundleWriter:
         self.merge()
         for name, columns in (
             ("activations.csv", ACTIVATION_COLUMNS),
+            (GEOMETRY_TABLE, GEOMETRY_COLUMNS),
             (IMAGES_TABLE, IMAGE_COLUMNS + EXTRA_IMAGE_COLUMNS),
         ):
             if not (self.root / name).exists():  # an empty bundle still has its tables
@@ -660,10 +667,7 @@ def read_bundle(root: Path, *, require_complete: bool = True) -> Bundle:
             "`xnaming explain` command again to complete it"
         )
     tables = {}
-    for name, columns in (
-        ("activations.csv", _REQUIRED_ACTIVATION_COLUMNS),
-        ("images.csv", IMAGE_COLUMNS),
-    ):
+    for name, columns in (("activations.csv", ACTIVATION_COLUMNS), ("images.csv", IMAGE_COLUMNS)):
         path = root / name
         if not path.is_file():
             raise BundleError(f"{path} is missing")
@@ -686,7 +690,7 @@ def bundle_geometry(bundle: Bundle, *, warn: Callable[[str], None] | None = None
     """The :data:`~xnn_training.maps.hot_spot.MAP_GEOMETRY` of every map of ``bundle``: a
     table with those columns and the index of ``bundle.activations``.
 
-    Read from ``activations.csv``, where explain wrote them. A bundle made before that has
+    Read from ``geometry.csv``, where explain wrote them. A bundle made before that has
     them measured here, from its map files, once per :class:`Bundle` (kept on it), saying so
     once through ``warn`` (default: a :class:`UserWarning`).
 
@@ -699,29 +703,35 @@ def bundle_geometry(bundle: Bundle, *, warn: Callable[[str], None] | None = None
     if kept is not None:
         return kept
     table = bundle.activations
-    if all(name in table.columns for name in MAP_GEOMETRY):
-        geometry = table.loc[:, list(MAP_GEOMETRY)].astype(np.float64)
-        if not geometry.isna().any().any():
-            object.__setattr__(bundle, "_geometry", geometry)
-            return geometry
-    message = (
-        f"warning: {bundle.root} was made before xnaming wrote each map's geometry into "
-        f"{ACTIVATIONS_TABLE}: it is measured now from the {len(table)} map files (once; "
-        "re-run `xnaming explain` into a new directory to have it in the bundle)"
-    )
-    if warn is None:
-        warnings.warn(message, UserWarning, stacklevel=2)
+    ids = table["activation_id"]
+    path = bundle.root / GEOMETRY_TABLE
+    stored = read_table(path).set_index("activation_id") if path.is_file() else None
+    if stored is not None and set(MAP_GEOMETRY) <= set(stored.columns):
+        geometry = stored.reindex(ids).loc[:, list(MAP_GEOMETRY)].astype(np.float64)
     else:
-        warn(message)
-    rows = []
-    for path in table["map_path"]:
-        try:
-            with np.load(bundle.root / path, allow_pickle=False) as arrays:
-                rows.append(list(describe_map(arrays["map"]).values()))
-        except (OSError, KeyError, ValueError) as error:
-            raise BundleError(
-                f"map {bundle.root / path}: {error} (see docs/formats.md, bundle maps)"
-            ) from None
-    geometry = pd.DataFrame(rows, columns=list(MAP_GEOMETRY), index=table.index, dtype=np.float64)
+        geometry = pd.DataFrame(np.nan, index=ids, columns=list(MAP_GEOMETRY))
+    geometry.index = table.index
+    missing = geometry.isna().any(axis=1).to_numpy()
+    if missing.any():
+        message = (
+            f"warning: {bundle.root} was made before xnaming kept each map's geometry in "
+            f"{GEOMETRY_TABLE}: it is measured now from {int(missing.sum())} map files (once; "
+            "re-run `xnaming explain` into a new directory to have it in the bundle)"
+        )
+        if warn is None:
+            warnings.warn(message, UserWarning, stacklevel=2)
+        else:
+            warn(message)
+        geometry.loc[missing] = [
+            _measure(bundle.root / path) for path in table.loc[missing, "map_path"]
+        ]
     object.__setattr__(bundle, "_geometry", geometry)
     return geometry
+
+
+def _measure(path: Path) -> list[float]:
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return list(describe_map(arrays["map"]).values())
+    except (OSError, KeyError, ValueError) as error:
+        raise BundleError(f"map {path}: {error} (see docs/formats.md, bundle maps)") from None

@@ -12,39 +12,31 @@ import torch
 
 from tests.ls_backend.bundle_factory import make_bundle
 from xnn_training.bundle.embeddings import GEOMETRY, read_embeddings
-from xnn_training.bundle.io import (
-    ACTIVATIONS_TABLE,
-    MANIFEST,
-    bundle_geometry,
-    read_bundle,
-    read_table,
-)
-from xnn_training.files import sha256
+from xnn_training.bundle.io import GEOMETRY_TABLE, MANIFEST, bundle_geometry, read_bundle
 from xnn_training.maps.embed import embed_maps
 from xnn_training.maps.hot_spot import MAP_GEOMETRY, describe_map, map_geometry
 
 
 def strip_geometry(bundle):
     """Make ``bundle`` look as a bundle written before the geometry was kept in it."""
-    table = read_table(bundle / ACTIVATIONS_TABLE).drop(columns=list(MAP_GEOMETRY))
-    table.to_csv(bundle / ACTIVATIONS_TABLE, index=False)
+    (bundle / GEOMETRY_TABLE).unlink()
     manifest = json.loads((bundle / MANIFEST).read_text())
-    manifest["files"][ACTIVATIONS_TABLE] = sha256(bundle / ACTIVATIONS_TABLE)
+    del manifest["files"][GEOMETRY_TABLE]
     (bundle / MANIFEST).write_text(json.dumps(manifest))
     return bundle
 
 
 def test_the_writer_keeps_each_maps_geometry(tmp_path):
     bundle = read_bundle(make_bundle(tmp_path / "bundle"))
-    assert set(MAP_GEOMETRY) <= set(bundle.activations.columns)
-    for row in bundle.activations.head(5).itertuples():
-        with np.load(bundle.root / row.map_path) as arrays:
-            measured = describe_map(arrays["map"])
-        kept = {name: getattr(row, name) for name in MAP_GEOMETRY}
-        assert kept == pytest.approx(measured, rel=1e-5, abs=1e-6)
+    assert GEOMETRY_TABLE in bundle.manifest["files"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a new bundle: nothing to say
         geometry = bundle_geometry(bundle)
+    for index, row in bundle.activations.head(5).iterrows():
+        with np.load(bundle.root / row["map_path"]) as arrays:
+            measured = describe_map(arrays["map"])
+        kept = geometry.loc[index].to_dict()
+        assert kept == pytest.approx(measured, rel=1e-5, abs=1e-6)
     assert list(geometry.columns) == list(MAP_GEOMETRY)
     assert geometry.index.equals(bundle.activations.index)
 
@@ -52,7 +44,7 @@ def test_the_writer_keeps_each_maps_geometry(tmp_path):
 def test_a_bundle_without_geometry_is_measured_once_with_one_warning(tmp_path):
     new = read_bundle(make_bundle(tmp_path / "new"))
     old = read_bundle(strip_geometry(make_bundle(tmp_path / "old")))
-    assert not set(MAP_GEOMETRY) & set(old.activations.columns)
+    assert not (old.root / GEOMETRY_TABLE).exists()
     lines: list[str] = []
     measured = bundle_geometry(old, warn=lines.append)
     assert bundle_geometry(old, warn=lines.append) is measured  # once per read bundle

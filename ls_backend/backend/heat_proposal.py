@@ -38,7 +38,7 @@ from label_config import (
     group_name_region,
     ranker_region,
 )
-from label_config.tasks import MapInfo
+from label_config.tasks import DESCRIPTORS, MapInfo
 from ls_backend.backend.clusters import single_link
 from ls_backend.backend.naming import Naming
 
@@ -122,7 +122,7 @@ def fit_status_guess(earlier: Sequence[Naming]) -> Callable[[Sequence[MapInfo]],
         descriptors); ``None`` when there is no basis: fewer than two statuses with
         :data:`MIN_STATUS_HISTORY` earlier maps with descriptors each.
     """
-    known = [n for n in earlier if n.map.descriptors is not None]
+    known = [n for n in earlier if _looks(n.map)]
     # A status seen a few times only is no basis for predicting it (it would be over-fitted).
     counts = Counter(n.status for n in known)
     known = [n for n in known if counts[n.status] >= MIN_STATUS_HISTORY]
@@ -134,7 +134,7 @@ def fit_status_guess(earlier: Sequence[Naming]) -> Callable[[Sequence[MapInfo]],
 
     def guess(maps: Sequence[MapInfo]) -> list[str]:
         result = [NAMED] * len(maps)
-        rows = [i for i, m in enumerate(maps) if m.descriptors is not None]
+        rows = [i for i, m in enumerate(maps) if _looks(m)]
         if rows:
             looks = np.array([maps[i].descriptors for i in rows])
             for i, status in zip(rows, model.predict(looks), strict=True):
@@ -142,6 +142,11 @@ def fit_status_guess(earlier: Sequence[Naming]) -> Callable[[Sequence[MapInfo]],
         return result
 
     return guess
+
+
+def _looks(m: MapInfo) -> bool:
+    """Whether a map has today's descriptors (a store written before may hold longer ones)."""
+    return m.descriptors is not None and len(m.descriptors) == len(DESCRIPTORS)
 
 
 def board_proposal(

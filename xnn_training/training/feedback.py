@@ -10,11 +10,11 @@ masks at the image's size:
 - ``named``: the hot spots of the maps most of their judges named with any other word (what
   the classifier should keep relying on).
 
-A map's hot spot is the pixels at least :data:`REGION_LEVEL` of its maximum, the same region the
-bundle's geometry calls the hot spot. The reader refuses, with one line, what would make the
-correction measure on what it trained on or correct another classifier: a bundle of another
-split than feedback, namings of activations the bundle does not hold, a bundle explained for
-another classifier (both fingerprints named), and namings that reject nothing.
+A map's region is its hot spot (:func:`xnn_training.maps.hot_spot.hot_spot`, upsampled to the
+image), the same region the bundle's geometry measures. The reader refuses, with one line, what
+would make the correction measure on what it trained on or correct another classifier: a bundle
+of another split than feedback, namings of activations the bundle does not hold, a bundle
+explained for another classifier (both fingerprints named), and namings that reject nothing.
 """
 
 from __future__ import annotations
@@ -28,11 +28,9 @@ from PIL import Image
 
 from xnn_training.bundle.io import read_bundle
 from xnn_training.files import sha256
+from xnn_training.maps.hot_spot import hot_spot
 
-__all__ = ["REGION_LEVEL", "FeedbackRegions", "feedback_regions"]
-
-REGION_LEVEL = 0.7
-"""A map's hot spot: the pixels at least this share of its maximum (as the bundle's geometry)."""
+__all__ = ["FeedbackRegions", "feedback_regions"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ def _hot_spot(path: Path, size: int) -> np.ndarray:
     if heat.max() <= 0:
         return np.zeros((size, size), dtype=bool)
     image = Image.fromarray(heat / heat.max()).resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(image) >= REGION_LEVEL
+    return hot_spot(np.asarray(image))
 
 
 def feedback_regions(

@@ -178,3 +178,18 @@ def test_the_proposal_learns_what_this_annotator_leaves_unsorted_or_discards() -
     assert board_proposal(board, [], groups=12)[0]["_"] == []
     few = earlier[: MIN_STATUS_HISTORY - 1]
     assert fit_status_guess([n for n in few if n.status == "named"] + few[:1]) is None
+
+
+def test_descriptors_of_an_older_length_are_ignored_not_fitted() -> None:
+    # A store written before the geometry moved to the embedding holds 8-value descriptors;
+    # mixing them with today's would make the status model fail on every /predict.
+    rng = np.random.default_rng(1)
+    earlier = []
+    for i, spread in enumerate(rng.uniform(0, 0.9, 120)):
+        status = "named" if spread < 0.45 else "discarded"
+        earlier.append(Naming(looking(f"new{i}", spread, "finch", 0), "crown", status))
+    older = MapInfo("old", "finch", 0, (0.5, 0.5), (0.1,) * (len(DESCRIPTORS) + 2))
+    earlier.append(Naming(older, "", "discarded"))
+    guess = fit_status_guess(earlier)
+    assert guess is not None
+    assert guess([looking("sharp", 0.1), older]) == ["named", "named"]

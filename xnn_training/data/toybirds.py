@@ -155,6 +155,20 @@ def species_table(classes: int) -> list[Species]:
     return table
 
 
+def _check_arguments(
+    *, per_class: int, size: int, test_fraction: float, feedback_share: float
+) -> None:
+    """make_toybirds' numbers, each refused with what was expected."""
+    if per_class < 2:
+        raise ValueError(f"per_class: expected at least 2 images per species, got {per_class}")
+    if size < 32:
+        raise ValueError(f"size: expected at least 32 pixels, got {size}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction: expected a number in (0, 1), got {test_fraction}")
+    if not 0 <= feedback_share < 1:
+        raise ValueError(f"feedback_share: expected a number in [0, 1), got {feedback_share}")
+
+
 def make_toybirds(
     out_dir: str | Path,
     *,
@@ -199,14 +213,9 @@ def make_toybirds(
         On an argument out of range, or when ``out_dir`` holds something else.
     """
     out = Path(out_dir)
-    if per_class < 2:
-        raise ValueError(f"per_class: expected at least 2 images per species, got {per_class}")
-    if size < 32:
-        raise ValueError(f"size: expected at least 32 pixels, got {size}")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction: expected a number in (0, 1), got {test_fraction}")
-    if not 0 <= feedback_share < 1:
-        raise ValueError(f"feedback_share: expected a number in [0, 1), got {feedback_share}")
+    _check_arguments(
+        per_class=per_class, size=size, test_fraction=test_fraction, feedback_share=feedback_share
+    )
     table = species_table(classes)
     planted = None if shortcut is None else resolve_category(table, shortcut)
     if out.exists() and any(out.iterdir()) and not (out / "toybirds.json").is_file():

@@ -221,15 +221,7 @@ def correct_dnn(
         Nothing to correct, a bundle of another split or classifier, namings of another bundle,
         a bad option.
     """
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    if regions not in REGIONS:
-        raise ValueError(f"regions: expected one of {REGIONS}, got {regions!r}")
-    if epochs < 1 or batch_size < 1 or lr <= 0 or rrr_weight < 0:
-        raise ValueError(
-            f"epochs, batch_size, lr, rrr_weight: expected positive values, got {epochs}, "
-            f"{batch_size}, {lr}, {rrr_weight}"
-        )
+    _check_options(method, regions, epochs, batch_size, lr, rrr_weight)
     out, dnn = Path(out), Path(dnn)
     device_ = resolve_device(device)
     source = load_dnn_run(dnn)
@@ -239,18 +231,7 @@ def correct_dnn(
     found = _control_regions(found, regions, seed)
     train_set = open_dataset(data, "train", classes, size, train_transform=True)
     plain_train = open_dataset(data, "train", classes, size)
-    feedback_set = open_dataset(data, "feedback", classes, size)
-    index = {s.image_id: i for i, s in enumerate(feedback_set.samples)}
-    missing = sorted(set(found.rejected) - set(index))
-    if missing:
-        raise ValueError(
-            f"bundle: image {missing[0]!r} is not in the feedback split of {data}; explain "
-            "that data set's feedback split"
-        )
-    feedback = {}  # image id -> (tensor, mask, label)
-    for image_id, mask in found.rejected.items():
-        item = feedback_set[index[image_id]]
-        feedback[image_id] = (item["image"], torch.from_numpy(mask)[None], int(item["label"]))
+    feedback = _rejected_images(found, data, classes, size)
     identity = {
         "from": {"path": str(dnn.resolve()), "sha256": sha256(dnn / WEIGHTS)},
         "namings_sha256": sha256(namings),
@@ -282,17 +263,13 @@ def correct_dnn(
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(lr, epoch, epochs)
         rng = np.random.default_rng([seed, epoch])
+        epoch_set: Dataset = train_set
         if method == "counterexamples":
             recipe = _recipe(
                 found, feedback, labels, rng, removals=removals, paste_share=paste_share,
                 distrusted=distrusted,
             )  # fmt: skip
-            composites = _Composites(plain_train, feedback, recipe)
-            epoch_set: Dataset = (
-                ConcatDataset([train_set, composites]) if keep_plain else composites
-            )
-        else:
-            epoch_set = train_set
+            epoch_set = _with_counterexamples(train_set, plain_train, feedback, recipe, keep_plain)
         loader = DataLoader(
             epoch_set, batch_size=batch_size, shuffle=True,
             generator=torch.Generator().manual_seed(seed * 1009 + epoch), **loading,
@@ -312,26 +289,74 @@ def correct_dnn(
     )
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "accuracy.csv", index=False, float_format="%.6f")
-    config = {
-        "arch": source.config["arch"],
-        "num_classes": len(classes),
-        "feature_layer": source.feature_layer,
-        "image_size": size,
-        "data": {"path": relative(data, out), "layout": train_set.layout, "classes": classes},
-        "correction": {
-            "from": relative(dnn, out),
-            "bundle": relative(bundle, out),
-            "method": method,
-            "regions": regions,
-            "images": len(found.rejected),
-            "rejected_maps": found.maps,
-        },
-    }
+    correction = {"from": dnn, "bundle": bundle, "method": method, "regions": regions}
+    config = _run_config(source, data, out, layout=train_set.layout, correction=correction)
+    config["correction"] |= {"images": len(found.rejected), "rejected_maps": found.maps}
     results = {"test_accuracy": float(table["accuracy"].iloc[-1])}
     writer.finish(model, config, classes, results=results)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"xnaming train dnn: wrote {out}/ (weights.safetensors, config.json, accuracy.csv)")
     return out
+
+
+def _check_options(
+    method: str, regions: str, epochs: int, batch_size: int, lr: float, rrr_weight: float
+) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    if regions not in REGIONS:
+        raise ValueError(f"regions: expected one of {REGIONS}, got {regions!r}")
+    if epochs < 1 or batch_size < 1 or lr <= 0 or rrr_weight < 0:
+        raise ValueError(
+            f"epochs, batch_size, lr, rrr_weight: expected positive values, got {epochs}, "
+            f"{batch_size}, {lr}, {rrr_weight}"
+        )
+
+
+def _with_counterexamples(
+    train_set: Dataset, plain_train: ImageDataset, feedback: dict, recipe: list, keep_plain: bool
+) -> Dataset:
+    """One epoch's images: the counterexamples of ``recipe``, beside the plain ones if asked."""
+    composites = _Composites(plain_train, feedback, recipe)
+    return ConcatDataset([train_set, composites]) if keep_plain else composites
+
+
+def _rejected_images(
+    found: FeedbackRegions, data: Path, classes: list[str], size: int
+) -> dict[str, tuple]:
+    """Image id -> (image tensor, rejected-region mask, label) of every feedback image with a
+    rejected region; refuses a bundle whose images are not the data set's feedback split."""
+    feedback_set = open_dataset(data, "feedback", classes, size)
+    index = {s.image_id: i for i, s in enumerate(feedback_set.samples)}
+    missing = sorted(set(found.rejected) - set(index))
+    if missing:
+        raise ValueError(
+            f"bundle: image {missing[0]!r} is not in the feedback split of {data}; explain "
+            "that data set's feedback split"
+        )
+    feedback = {}
+    for image_id, mask in found.rejected.items():
+        item = feedback_set[index[image_id]]
+        feedback[image_id] = (item["image"], torch.from_numpy(mask)[None], int(item["label"]))
+    return feedback
+
+
+def _run_config(source, data: Path, out: Path, *, layout: str, correction: dict) -> dict:
+    """The corrected run's config.json entries: the source run's model, and where it came from
+    (``correction``'s ``from`` and ``bundle`` paths are written relative to ``out``)."""
+    classes = source.classes
+    return {
+        "arch": source.config["arch"],
+        "num_classes": len(classes),
+        "feature_layer": source.feature_layer,
+        "image_size": source.image_size,
+        "data": {"path": relative(data, out), "layout": layout, "classes": classes},
+        "correction": {
+            **correction,
+            "from": relative(correction["from"], out),
+            "bundle": relative(correction["bundle"], out),
+        },
+    }
 
 
 def _epoch(

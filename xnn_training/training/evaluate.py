@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from xnn_training.data.datasets import ImageDataset, detect_layout, image_transform, open_dataset
-from xnn_training.devices import loader_options, resolve_device
+from xnn_training.devices import resolve_device
+from xnn_training.training.fit_dnn import per_class_accuracy, predict_labels
 from xnn_training.training.runs import load_dnn_run
 
 __all__ = ["ACCURACY_COLUMNS", "CUE_COLUMNS", "accuracy_table", "evaluate", "planted_category"]
@@ -59,12 +60,8 @@ class _Redrawn(Dataset):
         return {"image": self.dataset.transform(image), "label": sample.label}
 
 
-@torch.no_grad()
 def _predict(model: torch.nn.Module, images: Dataset, device: torch.device, batch: int):
-    model.eval()
-    loader = DataLoader(images, batch_size=batch, **loader_options(device, None))
-    out = [model(b["image"].to(device)).argmax(1).cpu() for b in loader]
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
+    return predict_labels(model, images, device=device, batch_size=batch)
 
 
 def accuracy_table(
@@ -99,14 +96,9 @@ def accuracy_table(
     labels = test.labels
     predicted = _predict(model, test, device, batch_size)
     rows = [
-        {"category": name, "images": int((labels == k).sum()),
-         "accuracy": float((predicted[labels == k] == k).float().mean())}
-        for k, name in enumerate(classes)
-    ]  # fmt: skip
-    rows.append(
-        {"category": "overall", "images": len(labels),
-         "accuracy": float((predicted == labels).float().mean())}
-    )  # fmt: skip
+        {"category": name, "images": images, "accuracy": accuracy}
+        for name, (images, accuracy) in per_class_accuracy(predicted, labels, classes).items()
+    ]
     table = pd.DataFrame(rows, columns=ACCURACY_COLUMNS)
     planted = planted_category(data)
     if planted is None or planted not in classes:

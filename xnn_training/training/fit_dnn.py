@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from xnn_training.data.datasets import ImageDataset, detect_layout, open_dataset
@@ -19,7 +19,7 @@ from xnn_training.nets.models import build_dnn, default_feature_layer, feature_e
 from xnn_training.training.run_writer import RunWriter
 from xnn_training.training.runs import DNN_FORMAT, relative, sha256
 
-__all__ = ["evaluate_accuracy", "train_dnn"]
+__all__ = ["evaluate_accuracy", "per_class_accuracy", "predict_labels", "train_dnn"]
 
 TOYCNN_EPOCHS = 20
 TORCHVISION_EPOCHS = 10
@@ -244,15 +244,39 @@ def evaluate_accuracy(
 
     ``model`` must be on ``device``; ``loader_workers`` as in :func:`train_dnn`.
     """
+    predicted = predict_labels(
+        model, dataset, device=device, batch_size=batch_size, loader_workers=loader_workers
+    )
+    return per_class_accuracy(predicted, dataset.labels, dataset.classes)
+
+
+@torch.no_grad()
+def predict_labels(
+    model: torch.nn.Module,
+    images: Dataset,
+    *,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+    loader_workers: int | None = None,
+) -> torch.Tensor:
+    """The predicted class index of every item of ``images`` (items with an ``"image"``), in
+    order, on the CPU; ``model`` must be on ``device``."""
     device = torch.device(device)
     model.eval()
-    predictions = []
-    loader = DataLoader(dataset, batch_size=batch_size, **loader_options(device, loader_workers))
-    for batch in tqdm(loader, desc="evaluate", leave=False):
-        predictions.append(model(batch["image"].to(device, non_blocking=True)).argmax(1).cpu())
-    predicted, labels = torch.cat(predictions), dataset.labels
+    loader = DataLoader(images, batch_size=batch_size, **loader_options(device, loader_workers))
+    predictions = [
+        model(batch["image"].to(device, non_blocking=True)).argmax(1).cpu()
+        for batch in tqdm(loader, desc="evaluate", leave=False)
+    ]
+    return torch.cat(predictions) if predictions else torch.zeros(0, dtype=torch.long)
+
+
+def per_class_accuracy(
+    predicted: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]
+) -> dict[str, tuple[int, float]]:
+    """``{name: (images, accuracy)}`` per class (in label order), then ``"overall"``."""
     result = {}
-    for index, name in enumerate(dataset.classes):
+    for index, name in enumerate(classes):
         chosen = labels == index
         result[name] = (int(chosen.sum()), float((predicted[chosen] == index).float().mean()))
     result["overall"] = (len(labels), float((predicted == labels).float().mean()))

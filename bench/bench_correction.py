@@ -1,11 +1,12 @@
 """The correction's bench: does ``train dnn --from --feedback`` undo a planted shortcut?
 
     .venv/bin/python bench/bench_correction.py --work /tmp/bench-correction \
-        --runs 0:5 1:2 2:7 --plain 0 [--methods counterexamples rrr] \
+        --runs 3:9 4:2 --plain 5 [--methods counterexamples rrr] \
         [--controls random shuffled] [--vgg16]
 
 For each ``SEED:CUE`` of ``--runs``: toybirds with a cue planted in class CUE (``--classes``
-species of ``--per-class`` images at ``--size`` px, the default feedback share), a toy CNN
+species of ``--per-class`` images at ``--size`` px, by default the demo's data set, the default
+feedback share), a toy CNN
 (``--dnn-epochs``), its xNNs, the feedback split's bundle, five simulated annotators' namings
 (``xnaming simulate``), then one correction per method of ``--methods`` and, with the first
 method, one per control of ``--controls`` (the same correction on random regions of the same
@@ -33,6 +34,7 @@ import torch
 
 from analysis.namers.simulated_annotators import simulate_bundle
 from xnn_training import make_toybirds, train_dnn, train_xnn
+from xnn_training.defaults import TOYBIRDS_CLASSES, TOYBIRDS_IMAGE_SIZE, TOYBIRDS_PER_CLASS
 from xnn_training.maps.explain import explain
 from xnn_training.training.correct import METHODS, correct_dnn
 from xnn_training.training.evaluate import accuracy_table
@@ -145,9 +147,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--controls", nargs="*", default=["random", "shuffled"],
                         choices=["random", "shuffled"])  # fmt: skip
-    parser.add_argument("--classes", type=int, default=8)
-    parser.add_argument("--per-class", type=int, default=75)
-    parser.add_argument("--size", type=int, default=40)
+    parser.add_argument("--classes", type=int, default=TOYBIRDS_CLASSES)
+    parser.add_argument("--per-class", type=int, default=TOYBIRDS_PER_CLASS)
+    parser.add_argument("--size", type=int, default=TOYBIRDS_IMAGE_SIZE)
     parser.add_argument("--dnn-epochs", type=int, default=20)
     parser.add_argument("--xnn-epochs", type=int, default=60)
     parser.add_argument("--threads", type=int, default=1)

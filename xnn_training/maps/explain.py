@@ -63,6 +63,7 @@ __all__ = [
     "default_map_layer",
     "explain",
     "part_points",
+    "x_feature_maps",
 ]
 
 DISPLAY_SIZE = 360
@@ -234,6 +235,48 @@ class _ClassEncoder(nn.Module):
 
     def forward(self, features: Tensor) -> Tensor:
         return self.encoders[self.selected](features)
+
+
+def x_feature_maps(
+    run: XNNRun, images: Tensor, category: int, x_features: Sequence[int], map_layer: str
+) -> Tensor:
+    """Excitation Backprop maps of chosen X-features of one class on every image of a batch.
+
+    ``xnaming explain`` maps each image's significant X-features; this maps the ones asked for,
+    whatever their share (the correction finds where a rejected X-feature looks on the training
+    images).
+
+    Parameters
+    ----------
+    run
+        The xNN run with its DNN (on the device of ``images``).
+    images
+        A batch (N, 3, H, W), normalised as the data sets give them.
+    category
+        The xNN class index whose X-features are mapped.
+    x_features
+        Their indices (K of them).
+    map_layer
+        The map layer, as the bundle's manifest names it.
+
+    Returns
+    -------
+    Tensor
+        (N, K, H, W): the maps upsampled (bilinear) to the images' size, as ``explain`` does.
+    """
+    split = SplitModel(run.dnn.model, map_layer, run.dnn.feature_layer).eval()
+    upper = nn.Sequential(nn.Identity(), split.features, run.xnn.encoder_for_class(category))
+    engine = ExcitationBackprop(upper.to(images.device).eval(), "0")
+    with torch.no_grad():
+        activation = split.lower(images)
+    targets = [(i, k) for i in range(len(images)) for k in x_features]
+    if not targets:
+        return images.new_zeros((len(images), 0, *images.shape[-2:]))
+    layer_maps = engine(activation, targets).layer_maps
+    heat = F.interpolate(
+        layer_maps[:, None], size=images.shape[-2:], mode="bilinear", align_corners=False
+    )[:, 0]
+    return heat.reshape(len(images), len(x_features), *images.shape[-2:])
 
 
 # --------------------------------------------------------------------------------------------

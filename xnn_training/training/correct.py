@@ -30,19 +30,30 @@ import copy
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from analysis.measures.distrust import FLAG_LEVEL  # the report flags a category at this share
 from xnn_training.data.datasets import ImageDataset, open_dataset
 from xnn_training.devices import loader_options, resolve_device
 from xnn_training.files import sha256
+from xnn_training.maps.explain import x_feature_maps
+from xnn_training.maps.hot_spot import HOT_SPOT
 from xnn_training.training.evaluate import accuracy_table
-from xnn_training.training.feedback import FeedbackRegions, feedback_regions
+from xnn_training.training.feedback import REGION_LEVEL, FeedbackRegions, feedback_regions
 from xnn_training.training.fit_dnn import WEIGHT_DECAY, cosine_lr
 from xnn_training.training.run_writer import RunWriter
-from xnn_training.training.runs import DNN_FORMAT, WEIGHTS, load_dnn_run, relative
+from xnn_training.training.runs import (
+    DNN_FORMAT,
+    WEIGHTS,
+    DNNRun,
+    load_dnn_run,
+    load_xnn_run,
+    relative,
+)
 
 __all__ = ["DEFAULT_METHOD", "METHODS", "REGIONS", "correct_dnn"]
 
@@ -50,36 +61,33 @@ METHODS = ("counterexamples", "rrr")
 DEFAULT_METHOD = "counterexamples"
 REGIONS = ("annotated", "random", "shuffled")
 """Whose regions: the annotators' (the correction), or the controls' (see the module doc)."""
-EPOCHS = 8
-LR = 5e-4
+EPOCHS = 12
+LR = 1e-3
 PASTE_SHARE = 1.0
 """Chance, times a class's distrusted share, that one of its rejected regions is pasted on a
 training image of another class, each epoch."""
-REMOVALS = 4
+REMOVALS = 2
 """Removal counterexamples of each feedback image with a rejected region, each epoch."""
 RRR_WEIGHT = 1.0
-FLAG_LEVEL = 0.5
-"""A class whose feedback decisions rest mostly on rejected maps at least this often has its
-rejected regions pasted on the other classes (the report flags a category at the same share)."""
 
 
-def _control_regions(regions: FeedbackRegions, kind: str, seed: int) -> FeedbackRegions:
-    """The annotators' regions, or a control's: moved to random places, or shuffled."""
-    if kind == "annotated":
-        return regions
-    rng = np.random.default_rng([seed, 77])
-    ids = sorted(regions.rejected)
-    masks = [regions.rejected[i] for i in ids]
-    if kind == "random":
-        size = regions.size
-        moved = [np.roll(m, tuple(rng.integers(0, size, 2)), axis=(0, 1)) for m in masks]
-    elif kind == "shuffled":
-        order = np.roll(np.arange(len(ids)), 1) if len(ids) > 1 else np.arange(len(ids))
-        moved = [masks[j] for j in rng.permutation(order)]
-    else:
-        raise ValueError(f"regions: expected one of {REGIONS}, got {kind!r}")
-    moved_regions = dict(zip(ids, moved, strict=True))
-    return FeedbackRegions(regions.size, moved_regions, {}, regions.maps, regions.distrusted)
+def _shuffled_namings(namings: str | Path, seed: int) -> pd.DataFrame:
+    """The shuffled control: the namings' verdicts (status and concept) handed to other maps."""
+    table = pd.read_csv(namings, dtype=str).fillna("")
+    order = np.random.default_rng([seed, 77]).permutation(len(table))
+    verdicts = table[["status", "concept"]].to_numpy()[order]
+    return table.assign(status=verdicts[:, 0], concept=verdicts[:, 1])
+
+
+def _moved_at_random(regions: dict[str, tuple], seed: int) -> dict[str, tuple]:
+    """The random control: every region moved to a random place (same size and shape)."""
+    rng = np.random.default_rng([seed, 78])
+    moved = {}
+    for key in sorted(regions):
+        image, mask, label = regions[key]
+        shift = tuple(int(v) for v in rng.integers(0, mask.shape[-1], 2))
+        moved[key] = (image, torch.roll(mask, shift, dims=(-2, -1)), label)
+    return moved
 
 
 class _Composites(Dataset):
@@ -106,42 +114,37 @@ class _Composites(Dataset):
 
 
 def _recipe(
-    regions: FeedbackRegions,
-    feedback: dict[str, tuple],
+    regions: dict[str, tuple],
     labels: np.ndarray,
     rng: np.random.Generator,
     *,
     removals: int,
     paste_share: float,
-    distrusted: dict[int, float],
 ) -> list[tuple]:
-    """This epoch's training images and counterexamples (see the module doc).
+    """This epoch's counterexamples (see the module doc) from the flagged classes' regions.
 
-    Every training image, with the rejected regions of other classes pasted on: class ``c``'s
-    with probability ``paste_share`` times the share of ``c``'s feedback decisions that rest
-    mostly on rejected maps (``distrusted``, by label), so the content annotators
-    reject in a class becomes about as common in every class as in its own. Then ``removals``
-    copies of each feedback image with its rejected region filled from a training image of
-    another class, its label kept.
+    *Transplant*: each training image gets, with probability ``paste_share`` for each flagged
+    class other than its own, one of that class's rejected regions pasted at the same place,
+    its label kept. *Removal*: ``removals`` copies of each image with a rejected region, the
+    region filled from a training image of another class, its label kept.
     """
-    ids = sorted(regions.rejected)
+    keys = sorted(regions)
     by_class: dict[int, list[str]] = {}
-    for image_id in ids:
-        by_class.setdefault(feedback[image_id][2], []).append(image_id)
-    weight = {c: paste_share * (distrusted.get(c, 1.0) >= FLAG_LEVEL) for c in by_class}
+    for key in keys:
+        by_class.setdefault(regions[key][2], []).append(key)
     recipe: list[tuple] = []
     for index, label in enumerate(labels):  # transplant
         pastes = []
-        for c in sorted(by_class):
-            if c != label and rng.random() < weight[c]:
-                region = by_class[c][int(rng.integers(len(by_class[c])))]
-                pastes.append((region, region))
-        recipe.append((index, pastes, int(label)))
-    for image_id in ids:  # removal: the region filled from an image of another class
-        label = feedback[image_id][2]
-        others = np.flatnonzero(labels != label)
-        for donor in rng.choice(others, size=removals):
-            recipe.append((image_id, [(int(donor), image_id)], label))
+        for c, owned in sorted(by_class.items()):
+            if c != label and rng.random() < paste_share:
+                key = owned[int(rng.integers(len(owned)))]
+                pastes.append((key, key))
+        if pastes:
+            recipe.append((index, pastes, int(label)))
+    for key in keys:  # removal
+        label = regions[key][2]
+        for donor in rng.choice(np.flatnonzero(labels != label), size=removals):
+            recipe.append((key, [(int(donor), key)], label))
     return recipe
 
 
@@ -227,11 +230,16 @@ def correct_dnn(
     source = load_dnn_run(dnn)
     data = Path(data) if data is not None else source.data_path
     size, classes = source.image_size, source.classes
-    found = feedback_regions(namings, bundle, dnn_weights=dnn / WEIGHTS, size=size)
-    found = _control_regions(found, regions, seed)
+    verdicts = _shuffled_namings(namings, seed) if regions == "shuffled" else namings
+    found = feedback_regions(verdicts, bundle, dnn_weights=dnn / WEIGHTS, size=size)
     train_set = open_dataset(data, "train", classes, size, train_transform=True)
     plain_train = open_dataset(data, "train", classes, size)
-    feedback = _rejected_images(found, data, classes, size)
+    flagged = sorted(c for c, share in found.distrusted.items() if share >= FLAG_LEVEL)
+    feedback = _rejected_images(found, data, classes, size, flagged)
+    if flagged:
+        feedback |= _regions_on_training_images(found, source, plain_train, flagged, device_)
+    if regions == "random":
+        feedback = _moved_at_random(feedback, seed)
     identity = {
         "from": {"path": str(dnn.resolve()), "sha256": sha256(dnn / WEIGHTS)},
         "namings_sha256": sha256(namings),
@@ -248,7 +256,14 @@ def correct_dnn(
         "classes": classes,
         "data": str(data.resolve()),
         "seed": seed,
+        "flagged": flagged,
     }
+    if not flagged:
+        epochs = 0
+        print(
+            "xnaming train dnn: no category's feedback decisions rest mostly on rejected maps "
+            f"(none distrusted at {FLAG_LEVEL:.0%} or more), so the classifier is kept as it is"
+        )
     writer = RunWriter(out, identity, run_format=DNN_FORMAT, overwrite=overwrite)
     if writer.finished:
         return out
@@ -256,7 +271,6 @@ def correct_dnn(
     model = copy.deepcopy(source.model).to(device_)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=WEIGHT_DECAY)
     labels = plain_train.labels.numpy()
-    distrusted = {classes.index(c): share for c, share in found.distrusted.items()}
     loading = loader_options(device_, loader_workers)
     for epoch in range(writer.resume(model, optimizer), epochs):
         torch.manual_seed(seed * 1009 + epoch)
@@ -265,10 +279,7 @@ def correct_dnn(
         rng = np.random.default_rng([seed, epoch])
         epoch_set: Dataset = train_set
         if method == "counterexamples":
-            recipe = _recipe(
-                found, feedback, labels, rng, removals=removals, paste_share=paste_share,
-                distrusted=distrusted,
-            )  # fmt: skip
+            recipe = _recipe(feedback, labels, rng, removals=removals, paste_share=paste_share)
             epoch_set = _with_counterexamples(train_set, plain_train, feedback, recipe, keep_plain)
         loader = DataLoader(
             epoch_set, batch_size=batch_size, shuffle=True,
@@ -291,7 +302,12 @@ def correct_dnn(
     table.to_csv(out / "accuracy.csv", index=False, float_format="%.6f")
     correction = {"from": dnn, "bundle": bundle, "method": method, "regions": regions}
     config = _run_config(source, data, out, layout=train_set.layout, correction=correction)
-    config["correction"] |= {"images": len(found.rejected), "rejected_maps": found.maps}
+    config["correction"] |= {
+        "flagged": flagged,
+        "rejected_features": {c: found.rejected_features.get(c, []) for c in flagged},
+        "rejected_regions": len(feedback),
+        "rejected_maps": found.maps,
+    }
     results = {"test_accuracy": float(table["accuracy"].iloc[-1])}
     writer.finish(model, config, classes, results=results)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
@@ -322,10 +338,11 @@ def _with_counterexamples(
 
 
 def _rejected_images(
-    found: FeedbackRegions, data: Path, classes: list[str], size: int
+    found: FeedbackRegions, data: Path, classes: list[str], size: int, flagged: list[str]
 ) -> dict[str, tuple]:
-    """Image id -> (image tensor, rejected-region mask, label) of every feedback image with a
-    rejected region; refuses a bundle whose images are not the data set's feedback split."""
+    """Image id -> (image tensor, rejected-region mask, label) of every feedback image of a
+    flagged class with a rejected region; refuses a bundle whose images are not the data set's
+    feedback split."""
     feedback_set = open_dataset(data, "feedback", classes, size)
     index = {s.image_id: i for i, s in enumerate(feedback_set.samples)}
     missing = sorted(set(found.rejected) - set(index))
@@ -337,8 +354,56 @@ def _rejected_images(
     feedback = {}
     for image_id, mask in found.rejected.items():
         item = feedback_set[index[image_id]]
-        feedback[image_id] = (item["image"], torch.from_numpy(mask)[None], int(item["label"]))
+        if classes[int(item["label"])] in flagged:
+            feedback[image_id] = (item["image"], torch.from_numpy(mask)[None], int(item["label"]))
     return feedback
+
+
+def _regions_on_training_images(
+    found: FeedbackRegions,
+    source: DNNRun,
+    plain_train: ImageDataset,
+    flagged: list[str],
+    device: torch.device,
+    batch_size: int = 64,
+) -> dict[str, tuple]:
+    """``"train:<index>"`` -> (image, mask, label): on each training image of a flagged class,
+    the lit area (:data:`REGION_LEVEL`) of the X-features the annotators rejected in that class,
+    less the hot spots of those they named.
+
+    The annotators judged a few feedback images; the X-feature whose maps they rejected looks
+    at the same content on every image of the class, so its hot spots carry their verdict to
+    the training set (where the classifier learned the shortcut).
+    """
+    if found.xnn_run is None:
+        return {}
+    run = load_xnn_run(found.xnn_run, dnn=source)
+    run.dnn.model.to(device)
+    run.xnn.to(device)
+    labels = plain_train.labels.numpy()
+    regions: dict[str, tuple] = {}
+    for name in flagged:
+        rejected = found.rejected_features.get(name, [])
+        kept = [k for k in found.named_features.get(name, []) if k not in rejected]
+        if not rejected or name not in run.classes:
+            continue
+        label = source.classes.index(name)
+        indices = np.flatnonzero(labels == label)
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            images = torch.stack([plain_train[int(i)]["image"] for i in chunk])
+            heat = x_feature_maps(
+                run, images.to(device), run.classes.index(name), rejected + kept, found.map_layer
+            ).cpu()
+            peak = heat.amax(dim=(-2, -1), keepdim=True)
+            lit = (heat >= REGION_LEVEL * peak) & (peak > 0)
+            named = (heat >= HOT_SPOT * peak) & (peak > 0)
+            masks = lit[:, : len(rejected)].any(1) & ~named[:, len(rejected) :].any(1)
+            for i, image, mask in zip(chunk, images, masks, strict=True):
+                if mask.any():
+                    regions[f"train:{int(i)}"] = (image, mask[None], label)
+    run.dnn.model.cpu()
+    return regions
 
 
 def _run_config(source, data: Path, out: Path, *, layout: str, correction: dict) -> dict:

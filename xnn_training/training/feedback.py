@@ -28,7 +28,7 @@ from PIL import Image
 
 from xnn_training.bundle.io import read_bundle
 from xnn_training.files import sha256
-from xnn_training.maps.hot_spot import hot_spot
+from xnn_training.maps.hot_spot import HOT_SPOT, hot_spot
 
 __all__ = ["FeedbackRegions", "feedback_regions"]
 
@@ -47,15 +47,32 @@ class FeedbackRegions:
     distrusted: dict[str, float] = field(default_factory=dict)
     """Per category: the share of its feedback images whose decision rests mostly (by the
     maps' shares of the score) on rejected maps, as the report's decisions to distrust."""
+    rejected_features: dict[str, list[int]] = field(default_factory=dict)
+    """Per category: its X-features at least half of whose feedback maps were rejected (what
+    the classifier looks at there, wherever it is on an image, is what the annotators reject)."""
+    named_features: dict[str, list[int]] = field(default_factory=dict)
+    """Per category: its X-features at least half of whose feedback maps were named with a word
+    other than a background word (what to keep relying on)."""
+    xnn_run: Path | None = None
+    """The xNN run the bundle was explained with."""
+    map_layer: str = ""
+    """The bundle's map layer."""
 
 
-def _hot_spot(path: Path, size: int) -> np.ndarray:
+REGION_LEVEL = 0.3
+"""A rejected map's region: its pixels at least this fraction of its maximum, the whole lit
+area. The hot spot (0.7, what annotators name) is too tight to take content away: on toybirds'
+cue, the cue X-feature's hot spots covered 40% of the cue on average and never all of it; at
+0.3 they covered all of it on every training image (docs/training.md)."""
+
+
+def _lit(path: Path, size: int, level: float) -> np.ndarray:
     with np.load(path) as archive:
         heat = np.asarray(archive["map"], dtype=np.float32)
     if heat.max() <= 0:
         return np.zeros((size, size), dtype=bool)
     image = Image.fromarray(heat / heat.max()).resize((size, size), Image.Resampling.BILINEAR)
-    return hot_spot(np.asarray(image))
+    return hot_spot(np.asarray(image), level=level)
 
 
 def feedback_regions(
@@ -135,18 +152,18 @@ def feedback_regions(
         )
     root = content.root
 
-    def masks(ids) -> dict[str, np.ndarray]:
+    def masks(ids, level: float) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         for activation in ids:
             row = activations.loc[activation]
-            spot = _hot_spot(root / row["map_path"], size)
+            spot = _lit(root / row["map_path"], size, level)
             image = row["image_id"]
             out[image] = out[image] | spot if image in out else spot
         return out
 
-    kept = masks(named_ids)
+    kept = masks(named_ids, HOT_SPOT)
     rejected = {}
-    for image, mask in masks(rejected_ids).items():
+    for image, mask in masks(rejected_ids, REGION_LEVEL).items():
         region = mask & ~kept.get(image, np.zeros_like(mask))
         if region.any():
             rejected[image] = region
@@ -162,7 +179,20 @@ def feedback_regions(
     ).sum()
     category = judged.groupby("image_id")["category"].first()
     distrusted = (evidence >= 0.5).groupby(category).mean().to_dict()
+    judged = judged.assign(named=judged.index.isin(named_ids))
+    rate = judged.groupby(["category", "x_feature"])[["rejected", "named"]].mean()
+    features: dict[str, list[int]] = {}
+    keep: dict[str, list[int]] = {}
+    for (name, feature), row in rate.iterrows():
+        for chosen, share in ((features, row["rejected"]), (keep, row["named"])):
+            if share >= 0.5:
+                chosen.setdefault(str(name), []).append(int(feature))
+    xnn = content.manifest.get("xnn_run") or {}
     return FeedbackRegions(
         size=size, rejected=rejected, named=kept, maps=len(rejected_ids),
         distrusted={str(c): float(v) for c, v in distrusted.items()},
+        rejected_features=features,
+        named_features=keep,
+        xnn_run=(root / xnn["path"]).resolve() if xnn.get("path") else None,
+        map_layer=str(content.manifest.get("layer", "")),
     )  # fmt: skip

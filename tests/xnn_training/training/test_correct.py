@@ -9,11 +9,12 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from safetensors.torch import load_file, save_file
 
 from xnaming.cli import main
 from xnn_training.training import correct as correct_module
-from xnn_training.training.correct import _control_regions, correct_dnn
+from xnn_training.training.correct import _moved_at_random, _shuffled_namings, correct_dnn
 from xnn_training.training.feedback import FeedbackRegions, feedback_regions
 
 
@@ -127,17 +128,65 @@ def test_a_correction_is_an_ordinary_deterministic_resumable_run(
     assert json.loads((rrr / "config.json").read_text())["correction"]["method"] == "rrr"
 
 
-def test_control_regions_keep_sizes():
+def test_the_random_control_moves_every_region_and_keeps_its_size():
     rng = np.random.default_rng(0)
-    masks = {f"{i:03d}_0000": rng.random((16, 16)) > 0.8 for i in range(4)}
-    regions = FeedbackRegions(16, masks, {}, 4)
-    assert _control_regions(regions, "annotated", 0) is regions
-    moved = _control_regions(regions, "random", 0)
-    shuffled = _control_regions(regions, "shuffled", 0)
-    for image, mask in masks.items():
-        assert moved.rejected[image].sum() == mask.sum()
-        assert not (moved.rejected[image] == mask).all()
-        assert not (shuffled.rejected[image] == mask).all()  # never its own
-    assert sorted(m.sum() for m in shuffled.rejected.values()) == sorted(
-        m.sum() for m in masks.values()
-    )
+    regions = {
+        f"{i:03d}_0000": (None, torch.from_numpy(rng.random((1, 16, 16)) > 0.8), i % 2)
+        for i in range(4)
+    }
+    moved = _moved_at_random(regions, seed=0)
+    assert sorted(moved) == sorted(regions)
+    for key, (_, mask, label) in regions.items():
+        assert moved[key][1].sum() == mask.sum()
+        assert moved[key][2] == label
+        assert not torch.equal(moved[key][1], mask)
+
+
+def test_the_shuffled_control_hands_the_verdicts_to_other_maps(tmp_path):
+    table = pd.DataFrame({
+        "annotator": "ann", "category": "c",
+        "activation_id": [f"{i:03d}_0000:x0" for i in range(40)],
+        "concept": ["wing" if i % 3 else "" for i in range(40)],
+        "status": ["named" if i % 3 else "discarded" for i in range(40)],
+    })  # fmt: skip
+    table.to_csv(tmp_path / "n.csv", index=False)
+    shuffled = _shuffled_namings(tmp_path / "n.csv", seed=0)
+    assert list(shuffled["activation_id"]) == list(table["activation_id"])
+    assert sorted(shuffled["status"]) == sorted(table["status"])
+    assert (shuffled["status"] != table["status"]).any()
+    named = shuffled["status"] == "named"
+    assert (shuffled.loc[named, "concept"] == "wing").all()  # a verdict moves whole
+
+
+def test_without_a_flagged_category_the_classifier_is_kept(
+    toybirds_run, feedback_bundle, tmp_path, monkeypatch, capsys
+):
+    real = correct_module.feedback_regions
+
+    def nothing_flagged(*args, **kwargs):
+        found = real(*args, **kwargs)
+        return FeedbackRegions(found.size, found.rejected, found.named, found.maps,
+                               {c: 0.25 for c in found.distrusted})  # fmt: skip
+
+    monkeypatch.setattr(correct_module, "feedback_regions", nothing_flagged)
+    namings = _namings(feedback_bundle, tmp_path, lambda k: "discarded")
+    out = correct_dnn(toybirds_run.dnn, tmp_path / "kept", namings=namings,
+                      bundle=feedback_bundle, epochs=2, device="cpu")  # fmt: skip
+    assert "kept as it is" in capsys.readouterr().out
+    before = load_file(str(toybirds_run.dnn / "weights.safetensors"))
+    after = load_file(str(out / "weights.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert json.loads((out / "config.json").read_text())["correction"]["flagged"] == []
+
+
+def test_flagged_classes_get_regions_on_their_training_images(
+    toybirds_run, feedback_bundle, tmp_path
+):
+    namings = _namings(feedback_bundle, tmp_path, lambda k: "discarded")
+    out = correct_dnn(toybirds_run.dnn, tmp_path / "all", namings=namings,
+                      bundle=feedback_bundle, epochs=1, device="cpu")  # fmt: skip
+    correction = json.loads((out / "config.json").read_text())["correction"]
+    assert correction["flagged"], "every map discarded: every category with maps is flagged"
+    assert set(correction["rejected_features"]) == set(correction["flagged"])
+    feedback_images = len(pd.read_csv(feedback_bundle / "images.csv"))
+    assert correction["rejected_regions"] > feedback_images  # carried to training images

@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 
 from xnn_training.defaults import (
+    CORRECTION_EPOCHS,
+    CORRECTION_LR,
     FEEDBACK_SHARE,
     SIGNIFICANT_SHARE,
     TOYBIRDS_CLASSES,
@@ -151,10 +153,12 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     dnn.add_argument("--out", type=Path, required=True, help="run directory to write")
     dnn.add_argument("--weights", type=Path, help="local pretrained weights (state dict file)")
     dnn.add_argument(
-        "--epochs", type=int, help="default: 20 (toycnn), 10 (torchvision), 6 (with --from)"
+        "--epochs",
+        type=int,
+        help=f"default: 20 (toycnn), 10 (torchvision), {CORRECTION_EPOCHS} (with --from)",
     )
     dnn.add_argument("--batch-size", type=int, default=32)
-    dnn.add_argument("--lr", type=float, help="default: 1e-3, 3e-4 with --from")
+    dnn.add_argument("--lr", type=float, help=f"default: 0.001, {CORRECTION_LR:g} with --from")
     dnn.add_argument("--image-size", type=int, help="default: toybirds' size, else 224")
     dnn.add_argument("--classes", type=_classes, help="comma-separated class subset")
     dnn.add_argument("--feature-layer", help="layer the xNN reads (default: fc6 after ReLU)")

@@ -10,6 +10,8 @@ defaults, and ``xnaming data`` / ``xnaming explain`` as their options' defaults.
 from __future__ import annotations
 
 __all__ = [
+    "CORRECTION_EPOCHS",
+    "CORRECTION_LR",
     "FEEDBACK_SHARE",
     "SIGNIFICANT_SHARE",
     "TOYBIRDS_CLASSES",
@@ -29,3 +31,7 @@ TOYBIRDS_IMAGE_SIZE = 64
 FEEDBACK_SHARE = 0.2
 """Share of each toybirds class's training images put in the feedback split (annotators name
 their maps to correct the classifier; plain training leaves them out)."""
+CORRECTION_EPOCHS = 12
+"""Fine-tuning epochs of a correction (``xnaming train dnn --from --feedback``)."""
+CORRECTION_LR = 1e-3
+"""Its starting learning rate (cosine decay, as ``train dnn``)."""

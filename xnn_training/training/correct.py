@@ -27,6 +27,7 @@ resumes after its last finished epoch, as ``xnaming train dnn`` does.
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from tqdm.auto import tqdm
 
 from analysis.measures.distrust import FLAG_LEVEL  # the report flags a category at this share
 from xnn_training.data.datasets import ImageDataset, open_dataset
+from xnn_training.defaults import CORRECTION_EPOCHS, CORRECTION_LR
 from xnn_training.devices import loader_options, resolve_device
 from xnn_training.files import sha256
 from xnn_training.maps.explain import x_feature_maps
@@ -61,14 +63,17 @@ METHODS = ("counterexamples", "rrr")
 DEFAULT_METHOD = "counterexamples"
 REGIONS = ("annotated", "random", "shuffled")
 """Whose regions: the annotators' (the correction), or the controls' (see the module doc)."""
-EPOCHS = 12
-LR = 1e-3
+EPOCHS = CORRECTION_EPOCHS
+LR = CORRECTION_LR
 PASTE_SHARE = 1.0
 """Chance, times a class's distrusted share, that one of its rejected regions is pasted on a
 training image of another class, each epoch."""
 REMOVALS = 2
 """Removal counterexamples of each feedback image with a rejected region, each epoch."""
 RRR_WEIGHT = 1.0
+COARSE_REGIONS = 0.25
+"""Rejected regions covering more than this share of their images on average: the maps are too
+coarse to isolate what the annotators rejected (docs/training.md), and the run says so."""
 
 
 def _shuffled_namings(namings: str | Path, seed: int) -> pd.DataFrame:
@@ -240,6 +245,9 @@ def correct_dnn(
         feedback |= _regions_on_training_images(found, source, plain_train, flagged, device_)
     if regions == "random":
         feedback = _moved_at_random(feedback, seed)
+    warning = _coarse_regions_warning(feedback, found.map_layer)
+    if warning:
+        print(f"xnaming train dnn: warning: {warning}", file=sys.stderr)
     identity = {
         "from": {"path": str(dnn.resolve()), "sha256": sha256(dnn / WEIGHTS)},
         "namings_sha256": sha256(namings),
@@ -327,6 +335,21 @@ def _check_options(
             f"epochs, batch_size, lr, rrr_weight: expected positive values, got {epochs}, "
             f"{batch_size}, {lr}, {rrr_weight}"
         )
+
+
+def _coarse_regions_warning(regions: dict[str, tuple], map_layer: str) -> str | None:
+    """A line for regions so large that removing them takes the object away too, else None."""
+    if not regions:
+        return None
+    area = float(np.mean([float(mask.float().mean()) for _, mask, _ in regions.values()]))
+    if area <= COARSE_REGIONS:
+        return None
+    return (
+        f"the rejected regions cover {area:.0%} of their images on average: the maps of "
+        f"{map_layer or 'the map layer'} are too coarse to isolate what the annotators "
+        "rejected, so the correction may take the object away too; explain the feedback split "
+        "with a finer --layer, or use larger images (docs/training.md)"
+    )
 
 
 def _with_counterexamples(

@@ -190,3 +190,17 @@ def test_flagged_classes_get_regions_on_their_training_images(
     assert set(correction["rejected_features"]) == set(correction["flagged"])
     feedback_images = len(pd.read_csv(feedback_bundle / "images.csv"))
     assert correction["rejected_regions"] > feedback_images  # carried to training images
+
+
+def test_regions_covering_most_of_their_images_are_called_too_coarse():
+    def regions(share: float) -> dict[str, tuple]:
+        mask = torch.zeros(1, 10, 10, dtype=torch.bool)
+        mask.view(-1)[: round(100 * share)] = True
+        return {"a": (None, mask, 0), "b": (None, mask, 1)}
+
+    assert correct_module._coarse_regions_warning(regions(0.1), "features.10") is None
+    line = correct_module._coarse_regions_warning(regions(0.6), "features.10")
+    assert "60%" in line
+    assert "features.10" in line
+    assert "\n" not in line
+    assert correct_module._coarse_regions_warning({}, "features.10") is None

@@ -207,6 +207,16 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     xnn.add_argument("--loader-workers", type=int, help="DataLoader processes (CPU 0, GPU 2)")
     xnn.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
     xnn.add_argument("--overwrite", action="store_true", help="replace what --out holds")
+    align = xnn.add_argument_group(
+        "alignment", "X-features aligned with the concepts annotators named on the feedback "
+        "split's maps: one per concept of each class, plus free ones (docs/training.md)",
+    )  # fmt: skip
+    align.add_argument("--namings", type=Path, help="namings CSV of the feedback bundle's maps")
+    align.add_argument("--bundle", type=Path, help="map bundle of the feedback split (explain "
+                       "--split feedback); its xNN is the warm start")  # fmt: skip
+    align.add_argument("--annotator", help="align with this annotator's concepts (default: the "
+                       "consensus of all)")  # fmt: skip
+    align.add_argument("--free", type=int, default=1, help="free X-features per class, at least")
     xnn.set_defaults(handler=_run_train_xnn)
 
 
@@ -238,6 +248,18 @@ def _run_train_dnn(args: argparse.Namespace) -> int:
 
 def _run_train_xnn(args: argparse.Namespace) -> int:
     _threads(args)
+    if (args.namings is None) != (args.bundle is None):
+        raise ValueError("--namings and --bundle: give both to align the X-features")
+    if args.namings is not None:
+        from xnn_training.training.align import ALIGN_EPOCHS, align_xnn
+
+        align_xnn(
+            args.dnn, args.out, namings=args.namings, bundle=args.bundle,
+            annotator=args.annotator, free=args.free, epochs=args.epochs or ALIGN_EPOCHS,
+            seed=args.seed, device=args.device, loader_workers=args.loader_workers,
+            overwrite=args.overwrite,
+        )  # fmt: skip
+        return 0
     from dataclasses import replace
 
     from xnn_training.nets.losses import LossWeights

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LossWeights", "faithfulness", "pull_away", "sparse_reconstruction"]
+__all__ = ["LossWeights", "concept_alignment", "faithfulness", "pull_away", "sparse_reconstruction"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,19 @@ def pull_away(terms: torch.Tensor, over: str = "features", eps: float = 1e-8) ->
         return gram.new_zeros(gram.shape[0])
     off_diagonal = gram.pow(2).sum((1, 2)) - gram.diagonal(dim1=1, dim2=2).pow(2).sum(-1)
     return off_diagonal / (n * (n - 1))
+
+
+def concept_alignment(
+    terms: torch.Tensor, groups: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Mean squared error per class between grouped score terms and their targets.
+
+    ``terms`` (C, B, k) are S = w * x on annotated images; ``groups`` (C, k, G) one-hot says
+    which group each X-feature belongs to (a concept's own X-feature, or the free ones
+    together); ``targets`` (C, B, G) what each group should contribute there (the contribution
+    of the maps annotators named with that concept); ``mask`` (C, B, G) which entries count (a
+    class's own annotated images). A class with no entry in the batch gets 0.
+    """
+    grouped = torch.bmm(terms, groups)  # (C, B, G)
+    squared = (grouped - targets) ** 2 * mask
+    return squared.sum((1, 2)) / mask.sum((1, 2)).clamp_min(1)

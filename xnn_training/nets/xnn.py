@@ -181,3 +181,14 @@ class XNN(nn.Module):
         self.decoder[-1].bias *= input_scale
         self.head_weight *= score_std[:, None]
         self.head_bias.copy_(self.head_bias * score_std + score_mean)
+
+    @torch.no_grad()
+    def unfold_normalisation(
+        self, input_scale: float, score_mean: torch.Tensor, score_std: torch.Tensor
+    ) -> None:
+        """Undo :meth:`fold_normalisation` (to continue training a saved xNN)."""
+        self.encoder[0].weight *= input_scale
+        self.decoder[-1].weight /= input_scale
+        self.decoder[-1].bias /= input_scale
+        self.head_weight /= score_std[:, None]
+        self.head_bias.copy_((self.head_bias - score_mean) / score_std)

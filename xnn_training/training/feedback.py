@@ -26,11 +26,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from xnn_training.bundle.io import read_bundle
+from xnn_training.bundle.io import Bundle, read_bundle
 from xnn_training.files import sha256
 from xnn_training.maps.hot_spot import HOT_SPOT, hot_spot
 
-__all__ = ["FeedbackRegions", "feedback_regions"]
+__all__ = ["FeedbackRegions", "feedback_regions", "read_feedback"]
 
 
 @dataclass(frozen=True)
@@ -106,29 +106,8 @@ def feedback_regions(
     from analysis.measures.distrust import DistrustWords  # one list for report and correction
     from label_config import DISCARDED, NAMED
 
-    content = read_bundle(Path(bundle))
-    split = content.manifest.get("split")
-    if split != "feedback":
-        raise ValueError(
-            f"bundle: {bundle} explains the {split!r} split, not feedback; correcting on its "
-            "namings would measure on what it trained on: explain with --split feedback"
-        )
-    theirs = (content.manifest.get("dnn_run") or {}).get("sha256")
-    ours = sha256(dnn_weights)
-    if theirs != ours:
-        raise ValueError(
-            f"bundle: {bundle} was explained for another classifier (its weights {theirs}), "
-            f"not this one ({ours}); explain the feedback split with this --dnn"
-        )
-    table = namings if isinstance(namings, pd.DataFrame) else pd.read_csv(namings, dtype=str)
-    table = table.fillna("")
+    content, table = read_feedback(namings, bundle, dnn_weights=dnn_weights)
     activations = content.activations.set_index("activation_id")
-    unknown = sorted(set(table["activation_id"]) - set(activations.index))
-    if unknown:
-        raise ValueError(
-            f"namings: {len(unknown)} activation(s) are not in the feedback bundle {bundle} "
-            f"(e.g. {unknown[0]!r}); give the namings of that bundle"
-        )
     words = DistrustWords.from_file()
     named = table["status"] == NAMED
     background = named & table["concept"].map(lambda c: c in words)
@@ -196,3 +175,40 @@ def feedback_regions(
         xnn_run=(root / xnn["path"]).resolve() if xnn.get("path") else None,
         map_layer=str(content.manifest.get("layer", "")),
     )  # fmt: skip
+
+
+def read_feedback(
+    namings: str | Path | pd.DataFrame, bundle: str | Path, *, dnn_weights: str | Path
+) -> tuple[Bundle, pd.DataFrame]:
+    """The feedback bundle and its namings table, refused in one line when using them would
+    measure on what was trained on or read another classifier's maps.
+
+    Raises
+    ------
+    ValueError
+        The bundle is not of the feedback split, was explained for another classifier (both
+        fingerprints named), or the namings name activations the bundle does not hold.
+    """
+    content = read_bundle(Path(bundle))
+    split = content.manifest.get("split")
+    if split != "feedback":
+        raise ValueError(
+            f"bundle: {bundle} explains the {split!r} split, not feedback; training on its "
+            "namings would measure on what it trained on: explain with --split feedback"
+        )
+    theirs = (content.manifest.get("dnn_run") or {}).get("sha256")
+    ours = sha256(dnn_weights)
+    if theirs != ours:
+        raise ValueError(
+            f"bundle: {bundle} was explained for another classifier (its weights {theirs}), "
+            f"not this one ({ours}); explain the feedback split with this --dnn"
+        )
+    table = namings if isinstance(namings, pd.DataFrame) else pd.read_csv(namings, dtype=str)
+    table = table.fillna("")
+    unknown = sorted(set(table["activation_id"]) - set(content.activations["activation_id"]))
+    if unknown:
+        raise ValueError(
+            f"namings: {len(unknown)} activation(s) are not in the feedback bundle {bundle} "
+            f"(e.g. {unknown[0]!r}); give the namings of that bundle"
+        )
+    return content, table

@@ -8,7 +8,7 @@ and test images once, trains, writes the run and its fidelity report.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -18,18 +18,64 @@ from tqdm.auto import tqdm
 
 from xnn_training.data.datasets import ImageDataset, open_dataset
 from xnn_training.devices import loader_options, resolve_device
-from xnn_training.nets.losses import LossWeights, faithfulness, pull_away, sparse_reconstruction
+from xnn_training.nets.losses import (
+    LossWeights,
+    concept_alignment,
+    faithfulness,
+    pull_away,
+    sparse_reconstruction,
+)
 from xnn_training.nets.xnn import XNN
 from xnn_training.training.fidelity import fidelity_report, print_fidelity, write_fidelity
 from xnn_training.training.fit_dnn import cosine_lr
 from xnn_training.training.run_writer import RunWriter
 from xnn_training.training.runs import WEIGHTS, XNN_FORMAT, DNNRun, load_dnn_run, relative, sha256
 
-__all__ = ["extract_features", "fit_xnn", "train_xnn"]
+__all__ = [
+    "Alignment",
+    "ConceptTargets",
+    "extract_features",
+    "fit_xnn",
+    "normalisation",
+    "train_xnn",
+]
 
 EPOCHS = 150
 BATCH_SIZE = 128
 RECONSTRUCTED_FEATURES = 512
+
+
+@dataclass(frozen=True)
+class ConceptTargets:
+    """The concept term's data (:func:`xnn_training.nets.losses.concept_alignment`).
+
+    ``features`` (M, d): the DNN features of the annotated images; ``groups`` (C, k, G)
+    one-hot, the group of each X-feature; ``targets`` (C, M, G), in logit units, what each group
+    should contribute on each image; ``mask`` (C, M, G), which entries count; ``weight``, the
+    term's weight beside faithfulness (1).
+    """
+
+    features: torch.Tensor
+    groups: torch.Tensor
+    targets: torch.Tensor
+    mask: torch.Tensor
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """What ``train_xnn`` needs to align an xNN with named concepts (:mod:`.align`).
+
+    ``warm_start(xnn, scale, mean, std)`` fills a new (normalised) xNN from the trained one;
+    ``concepts`` is the concept term's data; ``identity`` joins the run's settings (a change
+    starts the run anew); ``config`` joins config.json (``concepts``: per class, which
+    X-feature carries which name).
+    """
+
+    warm_start: Callable[[XNN, float, torch.Tensor, torch.Tensor], None]
+    concepts: ConceptTargets
+    identity: dict
+    config: dict
 
 
 def fit_xnn(
@@ -49,6 +95,7 @@ def fit_xnn(
     start_epoch: int = 0,
     after_epoch: Callable[[int, dict[str, float]], None] | None = None,
     device: str | torch.device | None = None,
+    concepts: ConceptTargets | None = None,
 ) -> XNN:
     """Train the vectorised xNN of all classes to regress ``targets`` from ``features``.
 
@@ -76,6 +123,10 @@ def fit_xnn(
         Where to train: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``
         (:func:`xnn_training.devices.resolve_device`); default: where ``xnn`` is, else the
         CPU. The features are moved there once; each batch is indexed on the device.
+    concepts
+        Add the concept term: each step, a batch of the annotated images' grouped score terms
+        pulled toward their targets (``xnaming train xnn --namings``). ``xnn`` then starts
+        from a trained xNN: pass it unfolded (:meth:`XNN.unfold_normalisation`).
 
     Returns
     -------
@@ -95,8 +146,7 @@ def fit_xnn(
     n, d = features.shape
     # Normalise: features by one global scale, each class's logits to mean 0 and std 1, so
     # the loss weights mean the same for any network; folded back into the weights at the end.
-    scale = float(features.pow(2).mean().sqrt().clamp_min(1e-8))
-    mean, std = targets.mean(0), targets.std(0).clamp_min(1e-6)
+    scale, mean, std = normalisation(features, targets)
     inputs, goals = features / scale, (targets - mean) / std
 
     generator = torch.Generator().manual_seed(seed)
@@ -113,6 +163,12 @@ def fit_xnn(
     if optimizer is None:
         optimizer = torch.optim.Adam(xnn.parameters(), lr=lr, weight_decay=1e-4)
     inputs, goals = inputs.to(device), goals.to(device)
+    if concepts is not None:  # in the same normalised units: a term's share of (logit / std)
+        c_inputs = (concepts.features.float() / scale).to(device)
+        c_groups = concepts.groups.float().to(device)
+        c_targets = (concepts.targets.float() / std[:, None, None]).to(device)
+        c_mask = concepts.mask.float().to(device)
+    names = ("pred", "rec", "pull_away") + (("concept",) if concepts is not None else ())
     xnn.train()
     bar = tqdm(range(start_epoch, epochs), desc="xnn", unit="epoch", initial=start_epoch,
                total=epochs)  # fmt: skip
@@ -122,7 +178,7 @@ def fit_xnn(
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(lr, epoch, epochs)
         # On the device: no synchronisation per step (the means are read once per epoch).
-        sums = {name: torch.zeros((), device=device) for name in ("pred", "rec", "pull_away")}
+        sums = {name: torch.zeros((), device=device) for name in names}
         order = torch.randperm(n, generator=generator)
         for batch in order.split(batch_size):
             rows = batch.to(device, non_blocking=True)
@@ -142,6 +198,14 @@ def fit_xnn(
             }  # fmt: skip
             # Sum over classes: each class's xNN gets the gradient it would get alone.
             loss = sum(getattr(weights, name) * value.sum() for name, value in terms.items())
+            if concepts is not None:
+                rows = torch.randperm(len(c_inputs), generator=generator)[:batch_size]
+                rows = rows.to(device, non_blocking=True)
+                terms["concept"] = concept_alignment(
+                    xnn.terms(xnn.encode(c_inputs[rows])), c_groups, c_targets[:, rows],
+                    c_mask[:, rows],
+                )  # fmt: skip
+                loss = loss + concepts.weight * terms["concept"].sum()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -155,6 +219,15 @@ def fit_xnn(
     xnn.eval()
     xnn.fold_normalisation(scale, mean.to(device), std.to(device))
     return xnn
+
+
+def normalisation(
+    features: torch.Tensor, targets: torch.Tensor
+) -> tuple[float, torch.Tensor, torch.Tensor]:
+    """What :func:`fit_xnn` trains in: features divided by one global scale, each class's
+    logits to mean 0 and std 1 (so the loss weights mean the same for any network)."""
+    scale = float(features.float().pow(2).mean().sqrt().clamp_min(1e-8))
+    return scale, targets.float().mean(0), targets.float().std(0).clamp_min(1e-6)
 
 
 @torch.no_grad()
@@ -197,6 +270,7 @@ def train_xnn(
     overwrite: bool = False,
     checkpoint_every: int = 1,
     reconstructed_features: int = RECONSTRUCTED_FEATURES,
+    alignment: Alignment | None = None,
 ) -> Path:
     """Train one xNN per class of a DNN run and write an xNN run with its fidelity report.
 
@@ -227,6 +301,9 @@ def train_xnn(
         Save a checkpoint every this many epochs (and at the end). The default, every epoch,
         loses no finished epoch when a run is interrupted; raise it for very large runs, whose
         checkpoint (about 1 GB for 200 classes) costs more than an epoch.
+    alignment
+        Start from a trained xNN and add the concept term (``xnaming train xnn --namings``,
+        :func:`xnn_training.training.align.align_xnn`).
 
     Returns
     -------
@@ -252,6 +329,7 @@ def train_xnn(
         "seed": seed,
         "reconstructed_features": reconstructed_features,
         "data": str(data_path.resolve()),
+        **({"alignment": alignment.identity} if alignment is not None else {}),
     }
     writer = RunWriter(out, training, run_format=XNN_FORMAT, overwrite=overwrite)
     if writer.finished:
@@ -263,7 +341,11 @@ def train_xnn(
     columns = torch.tensor([dnn_run.classes.index(name) for name in names])
 
     torch.manual_seed(seed)
-    xnn = XNN(tensors["train.features"].shape[1], len(names), k, hidden).to(device)
+    xnn = XNN(tensors["train.features"].shape[1], len(names), k, hidden)
+    train_logits = tensors["train.logits"][:, columns]
+    if alignment is not None:
+        alignment.warm_start(xnn, *normalisation(tensors["train.features"], train_logits))
+    xnn.to(device)
     optimizer = torch.optim.Adam(xnn.parameters(), lr=lr, weight_decay=1e-4)
     start = writer.resume(xnn, optimizer)
 
@@ -273,10 +355,11 @@ def train_xnn(
             writer.checkpoint()
 
     xnn = fit_xnn(
-        tensors["train.features"], tensors["train.logits"][:, columns], k=k, hidden=hidden,
+        tensors["train.features"], train_logits, k=k, hidden=hidden,
         weights=weights, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
         reconstructed_features=reconstructed_features, xnn=xnn, optimizer=optimizer,
         start_epoch=start, after_epoch=after_epoch,
+        concepts=alignment.concepts if alignment is not None else None,
     )  # fmt: skip
 
     xnn.cpu()  # the report and the run are computed and written from the CPU's tensors
@@ -295,6 +378,7 @@ def train_xnn(
             "dropout": xnn.dropout.p,
         },
         "data": {"path": relative(data_path, out)},
+        **(alignment.config if alignment is not None else {}),
     }
     writer.finish(xnn, config, names)
     print_fidelity(report)

@@ -143,6 +143,15 @@ class XNNRun:
         """Position of each explained class among the DNN's logits."""
         return [self.dnn.classes.index(name) for name in self.classes]
 
+    @property
+    def concepts(self) -> dict[str, dict[int, str]]:
+        """Per class, X-feature -> the concept it was aligned with (``train xnn --namings``);
+        empty for an xNN trained without namings. An X-feature not listed is free."""
+        return {
+            name: {int(j): concept for j, concept in mapping.items()}
+            for name, mapping in self.config.get("concepts", {}).items()
+        }
+
     def model(self) -> ExplainedModel:
         """DNN + xNN as one module (eval mode)."""
         return ExplainedModel(self.dnn.extractor(), self.xnn, self.class_indices).eval()

@@ -1,0 +1,100 @@
+"""``xnaming train xnn --namings --bundle``: the concept term worked by hand, an aligned run
+that loads like any xNN run and says which X-feature carries which concept, the consensus of
+several annotators, and the refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from xnaming.cli import main
+from xnn_training.nets.losses import concept_alignment
+from xnn_training.training.align import concept_verdicts
+from xnn_training.training.runs import load_xnn_run
+
+
+def test_the_concept_term_moves_the_right_x_feature():
+    # One class, two images, two X-features: X-feature 0 is the concept "wing", 1 is free.
+    terms = torch.tensor([[[2.0, 1.0], [0.0, 3.0]]], requires_grad=True)  # (C, B, k)
+    groups = torch.eye(2)[None]  # X-feature j -> group j
+    # Image 0: its wing map gave 3 to the score, nothing else; image 1: only unnamed evidence.
+    targets = torch.tensor([[[3.0, 0.0], [0.0, 3.0]]])
+    mask = torch.ones_like(targets, dtype=torch.bool)
+    loss = concept_alignment(terms, groups, targets, mask)
+    assert loss.item() == pytest.approx(((2 - 3) ** 2 + (1 - 0) ** 2) / 4)
+    loss.sum().backward()
+    # Gradient descent raises the wing X-feature on image 0 and lowers the free one there;
+    # image 1 already matches.
+    assert terms.grad.tolist() == [[[-0.5, 0.5], [0.0, 0.0]]]
+    unmasked = concept_alignment(terms, groups, targets, torch.zeros_like(mask))
+    assert unmasked.item() == 0.0  # a class without annotated images is not pulled
+
+
+def test_the_consensus_reads_every_annotator_in_the_reference_words():
+    rows = []
+    for i in range(6):  # ann-a says "wing"/"head", ann-b "feathers"/"face" for the same maps
+        a, b = ("wing", "feathers") if i < 4 else ("head", "face")
+        rows += [{"annotator": "ann-a", "category": "c", "activation_id": f"m{i}",
+                  "concept": a, "status": "named"},
+                 {"annotator": "ann-b", "category": "c", "activation_id": f"m{i}",
+                  "concept": b, "status": "named"}]  # fmt: skip
+    rows[1]["status"] = "unnamed"  # ann-b left m0 unnamed: ann-a, the reference, decides
+    consensus = concept_verdicts(pd.DataFrame(rows))
+    assert consensus.to_dict() == {f"m{i}": "wing" if i < 4 else "head" for i in range(6)}
+    assert concept_verdicts(pd.DataFrame(rows), "ann-b")["m5"] == "face"
+    with pytest.raises(ValueError, match="ann-c"):
+        concept_verdicts(pd.DataFrame(rows), "ann-c")
+
+
+@pytest.fixture(scope="module")
+def feedback(toybirds_run, tmp_path_factory):
+    from xnn_training.maps.explain import explain
+
+    root = tmp_path_factory.mktemp("align")
+    return explain(toybirds_run.dnn, toybirds_run.xnn, toybirds_run.data, root / "fb",
+                   split="feedback", embedding_layers=())  # fmt: skip
+
+
+def _namings(bundle, path, concept_of):
+    activations = pd.read_csv(bundle / "activations.csv", dtype=str)
+    rows = [{"annotator": "ann", "category": a.category, "activation_id": a.activation_id,
+             "concept": concept_of(k) or "", "status": "named" if concept_of(k) else "unnamed"}
+            for k, a in enumerate(activations.itertuples())]  # fmt: skip
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def _args(run, bundle, namings, out):
+    return ["train", "xnn", "--dnn", str(run.dnn), "--namings", str(namings), "--bundle",
+            str(bundle), "--out", str(out), "--epochs", "2", "--device", "cpu"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_an_aligned_run_loads_like_any_and_names_its_x_features(toybirds_run, feedback, tmp_path):
+    namings = _namings(feedback, tmp_path / "n.csv", lambda k: ["wing", "head", None][k % 3])
+    assert main(_args(toybirds_run, feedback, namings, tmp_path / "aligned")) == 0
+    run = load_xnn_run(tmp_path / "aligned")
+    named = pd.read_csv(namings).query("status == 'named'")
+    for category, rows in named.groupby("category"):
+        carried = run.concepts[category]
+        assert sorted(carried.values()) == sorted(set(rows["concept"]))
+        assert run.xnn.k >= len(carried) + 1  # at least one free X-feature
+    assert (tmp_path / "aligned" / "fidelity.csv").is_file()
+    assert load_xnn_run(toybirds_run.xnn).concepts == {}  # an xNN from before: no names
+    config = json.loads((tmp_path / "aligned" / "config.json").read_text())
+    assert config["alignment"]["annotator"] == "consensus"
+
+
+def test_namings_that_name_nothing_are_refused(toybirds_run, feedback, tmp_path, capsys):
+    namings = _namings(feedback, tmp_path / "n.csv", lambda k: None)
+    assert main(_args(toybirds_run, feedback, namings, tmp_path / "out")) == 3
+    err = capsys.readouterr().err
+    assert "nothing to align" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    args = _args(toybirds_run, feedback, namings, tmp_path / "out")
+    assert main([a for a in args if a not in ("--bundle", str(feedback))]) == 3
+    assert "give both" in capsys.readouterr().err

@@ -1,0 +1,312 @@
+"""X-features aligned with the annotators' concepts: ``xnaming train xnn --namings --bundle``.
+
+The annotators named the maps of the data set's feedback split. :func:`align_xnn` trains a new
+xNN for the same classifier in which, per class, one X-feature carries each concept the
+annotator (or the consensus of all annotators) used in that class, and the remaining *free*
+X-features (at least one) carry the evidence nobody named. It starts from the xNN the bundle was
+explained with and adds one term to the xNN's own losses (faithfulness, sparse reconstruction,
+pull-away, as before):
+
+- *Warm start*: a concept's X-feature starts as the old X-feature whose maps were most often
+  named with it (two concepts named on one old X-feature start as two halves of it, which the
+  concept term then pulls apart); free X-features start as the old X-features no concept took.
+- *Concept term* (:func:`xnn_training.nets.losses.concept_alignment`): on every feedback image,
+  each concept's X-feature should contribute to the score what the maps named with that concept
+  contributed, and the free X-features together what the unnamed and discarded maps
+  contributed; a squared error in the xNN's normalised score units, weight 1 beside
+  faithfulness.
+
+docs/training.md says why this loss and not another. ``config.json`` gains ``concepts``: per
+class, X-feature index (a string) -> concept name; an X-feature not listed is free ("other").
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from analysis.measures.matching import intersection_graph, match_d1
+from label_config import NAMED
+from xnn_training.data.datasets import open_dataset
+from xnn_training.files import sha256
+from xnn_training.nets.losses import LossWeights
+from xnn_training.nets.xnn import XNN
+from xnn_training.training.feedback import read_feedback
+from xnn_training.training.fit_xnn import Alignment, ConceptTargets, extract_features, train_xnn
+from xnn_training.training.runs import WEIGHTS, load_dnn_run, load_xnn_run
+
+__all__ = ["ALIGN_EPOCHS", "FREE", "OTHER", "align_xnn", "concept_verdicts"]
+
+ALIGN_EPOCHS = 60
+"""Epochs from the warm start (the first xNN trains 150 from scratch)."""
+FREE = 1
+"""Free X-features per class at least (evidence nobody named)."""
+OTHER = "other"
+"""The concept of a free X-feature, in ``why`` and the report."""
+
+
+def concept_verdicts(table: pd.DataFrame, annotator: str | None = None) -> pd.Series:
+    """Each judged activation's concept ('' for unnamed or discarded), by one annotator or by
+    the consensus of all.
+
+    The consensus, per category: the annotator who named the most maps is the reference; every
+    other annotator's concepts are matched one to one with the reference's (the D = 1 matching
+    of :mod:`analysis.measures.matching`, by shared maps) and read as the reference's words
+    (an unmatched concept as unnamed); each map then takes its most frequent verdict, ties to
+    the reference's.
+
+    Raises
+    ------
+    ValueError
+        ``annotator`` did not judge any map of the table (the annotators who did are named).
+    """
+    table = table.fillna("")
+    verdict = table["concept"].where(table["status"] == NAMED, "")
+    judged = table.assign(verdict=verdict)
+    if annotator is not None:
+        mine = judged[judged["annotator"] == annotator]
+        if mine.empty:
+            known = ", ".join(sorted(judged["annotator"].unique()))
+            raise ValueError(f"--annotator: {annotator!r} judged no map here (annotators: {known})")
+        return mine.set_index("activation_id")["verdict"]
+    out: dict[str, str] = {}
+    for _, rows in judged.groupby("category", sort=True):
+        named = rows[rows["verdict"] != ""]
+        if named.empty:
+            out |= dict.fromkeys(rows["activation_id"], "")
+            continue
+        reference = named["annotator"].value_counts().sort_index().idxmax()
+        votes: dict[str, list[str]] = {}
+        ours = rows[rows["annotator"] == reference].set_index("activation_id")["verdict"]
+        for _, theirs in rows.groupby("annotator", sort=True):
+            said = theirs.set_index("activation_id")["verdict"]
+            words = _translation(said, ours)
+            for activation, word in said.items():
+                votes.setdefault(activation, []).append(words.get(word, ""))
+        for activation, said in votes.items():
+            counts = Counter(said).most_common()
+            best = [word for word, n in counts if n == counts[0][1]]
+            out[activation] = ours.get(activation, best[0]) if len(best) > 1 else best[0]
+    return pd.Series(out, name="verdict").rename_axis("activation_id")
+
+
+def _translation(theirs: pd.Series, ours: pd.Series) -> dict[str, str]:
+    """Their concept -> our concept, by the D = 1 matching on the maps both named."""
+    both = theirs.index.intersection(ours.index)
+    a, b = theirs.loc[both], ours.loc[both]
+    keep = (a != "") & (b != "")
+    a_names, b_names = sorted(set(a[keep])), sorted(set(b[keep]))
+    codes_a = a[keep].map({n: i for i, n in enumerate(a_names)}).to_numpy()
+    codes_b = b[keep].map({n: i for i, n in enumerate(b_names)}).to_numpy()
+    graph = intersection_graph(codes_a, codes_b, len(a_names), len(b_names))
+    return {a_names[rows[0]]: b_names[cols[0]] for rows, cols in match_d1(graph).groups} | {"": ""}
+
+
+def _plan(activations: pd.DataFrame, classes: list[str], k_old: int, free: int):
+    """Per class: its concepts (most named first) and, for each new X-feature, the old one it
+    starts from (-1: a fresh draw, silent at first); and the new k.
+
+    A concept starts from the old X-feature most often named with it, unless a more named
+    concept took it (then it starts fresh and the concept term grows it); the old X-features no
+    concept took follow as free ones, so the warm start scores every image as the old xNN did.
+    """
+    concepts, sources = {}, {}
+    for name in classes:
+        rows = activations[(activations["category"] == name) & (activations["verdict"] != "")]
+        counts = rows.groupby(["verdict", "x_feature"]).size()
+        order = rows["verdict"].value_counts()
+        concepts[name] = sorted(order.index, key=lambda c: (-order[c], c))
+        taken: list[int] = []
+        for concept in concepts[name]:  # an old X-feature goes whole to its first concept
+            best = int(counts.loc[concept].idxmax())
+            taken.append(best if best not in taken else -1)
+        rest = [j for j in range(k_old) if j not in taken]
+        sources[name] = taken + rest + [-1] * max(0, free - len(rest))
+    k = max(len(chosen) for chosen in sources.values())
+    for name in classes:
+        sources[name] += [-1] * (k - len(sources[name]))
+    return concepts, sources, k
+
+
+def _warm_start(old: XNN, sources: list[list[int]]):
+    """The function that fills a new xNN (normalised) from ``old`` (folded) by ``sources``."""
+
+    @torch.no_grad()
+    def fill(new: XNN, scale: float, mean: torch.Tensor, std: torch.Tensor) -> None:
+        start = XNN(old.in_features, old.classes, old.k, old.hidden, old.dropout.p)
+        start.load_state_dict(old.state_dict())
+        start.unfold_normalisation(scale, mean, std)
+        for layer_new, layer_old in zip(new.encoder[:-1], start.encoder[:-1], strict=True):
+            layer_new.load_state_dict(layer_old.state_dict())
+        for layer_new, layer_old in zip(new.decoder[1:], start.decoder[1:], strict=True):
+            layer_new.load_state_dict(layer_old.state_dict())
+        new.head_bias.copy_(start.head_bias)
+        last_new, last_old = new.encoder[-1], start.encoder[-1]
+        first_new, first_old = new.decoder[0], start.decoder[0]
+        for c, chosen in enumerate(sources):
+            copies = Counter(j for j in chosen if j >= 0)
+            for j, source in enumerate(chosen):
+                if source < 0:  # a fresh X-feature: its draw, silent in the score at first
+                    new.head_weight[c, j] = 0.0
+                    continue
+                share = 1 / copies[source]  # copies of one X-feature split its term
+                last_new.weight[c, j] = last_old.weight[c, source]
+                last_new.bias[c, j] = last_old.bias[c, source]
+                first_new.weight[c, :, j] = first_old.weight[c, :, source] * share
+                new.head_weight[c, j] = start.head_weight[c, source] * share
+            first_new.bias[c] = first_old.bias[c]
+
+    return fill
+
+
+def align_xnn(
+    dnn: str | Path,
+    out: str | Path,
+    *,
+    namings: str | Path,
+    bundle: str | Path,
+    annotator: str | None = None,
+    free: int = FREE,
+    epochs: int = ALIGN_EPOCHS,
+    concept_weight: float = 1.0,
+    seed: int = 0,
+    device: str = "auto",
+    loader_workers: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Train an xNN whose X-features carry the annotators' concepts.
+
+    Parameters
+    ----------
+    dnn
+        The DNN run the feedback bundle was explained for.
+    out
+        The new xNN run directory (an ordinary xNN run, plus ``concepts`` in config.json).
+    namings
+        The namings CSV of ``bundle``'s maps (``xnaming collect`` or ``xnaming simulate``).
+    bundle
+        The map bundle of the feedback split (``xnaming explain --split feedback``); the xNN it
+        was explained with is the warm start.
+    annotator
+        Align with this annotator's concepts; default: the consensus (:func:`concept_verdicts`).
+    free
+        Free X-features per class at least.
+    epochs, concept_weight, seed
+        Training from the warm start; the concept term's weight.
+    device, loader_workers, overwrite
+        As ``xnaming train xnn``.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    ValueError
+        Namings that name no map ("nothing to align"), an unknown annotator, a bundle of
+        another split or classifier, namings of another bundle, ``free`` below 1.
+    """
+    if free < 1:
+        raise ValueError(f"free: expected at least 1 free X-feature per class, got {free}")
+    dnn = Path(dnn)
+    content, table = read_feedback(namings, bundle, dnn_weights=dnn / WEIGHTS)
+    verdicts = concept_verdicts(table, annotator)
+    if not (verdicts != "").any():
+        raise ValueError(
+            "namings: no map is named with a concept"
+            + (f" by {annotator}" if annotator else "")
+            + ", so there is nothing to align; nothing written"
+        )
+    xnn_path = (content.manifest.get("xnn_run") or {}).get("path")
+    if not xnn_path:
+        raise ValueError(f"bundle: {bundle}'s manifest names no xNN run to start from")
+    source = load_xnn_run((content.root / xnn_path).resolve(), dnn=load_dnn_run(dnn))
+    activations = content.activations.merge(verdicts.reset_index(), on="activation_id", how="left")
+    # Only images whose every significant map was judged: their targets are whole.
+    unjudged = activations.loc[activations["verdict"].isna(), "image_id"]
+    activations = activations[~activations["image_id"].isin(unjudged)].copy()
+    activations["x_feature"] = activations["x_feature"].astype(int)
+    concepts, sources, k = _plan(activations, source.classes, source.xnn.k, free)
+    targets = _concept_targets(activations, source, concepts, k)
+    old = source.config
+    identity = {
+        "from": str(source.path.resolve()),
+        "namings_sha256": sha256(namings),
+        "bundle": str(Path(bundle).resolve()),
+        "annotator": annotator,
+        "free": free,
+        "concept_weight": concept_weight,
+    }
+    config = {
+        "concepts": {
+            name: {str(j): concept for j, concept in enumerate(concepts[name])}
+            for name in source.classes
+        },
+        "alignment": {"annotator": annotator or "consensus", "free": free,
+                      "from": str(source.path.resolve())},
+    }  # fmt: skip
+    alignment = Alignment(
+        warm_start=_warm_start(source.xnn, [sources[name] for name in source.classes]),
+        concepts=ConceptTargets(*targets, weight=concept_weight),
+        identity=identity,
+        config=config,
+    )
+    training = old.get("training", {})
+    kept = {key: training[key] for key in ("batch_size", "lr", "reconstructed_features")
+            if key in training}  # fmt: skip
+    if "loss" in training:
+        kept["weights"] = LossWeights(**training["loss"])
+    return train_xnn(
+        dnn, out, k=k, classes=source.classes, hidden=old["xnn"]["hidden"], epochs=epochs,
+        seed=seed, data=source.dnn.data_path, device=device, loader_workers=loader_workers,
+        overwrite=overwrite, alignment=alignment, **kept,
+    )  # fmt: skip
+
+
+def _concept_targets(
+    activations: pd.DataFrame, source, concepts: dict[str, list[str]], k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(features, groups, targets, mask) of :class:`ConceptTargets` on the judged feedback
+    images.
+
+    The targets split the old xNN's whole score on an image: a significant map named with a
+    concept gives its term to that concept's group; every other term (maps left unnamed or
+    discarded, X-features too small to be shown) goes to the free group. The groups then sum
+    to the old score, so faithfulness and the concept term ask for the same total.
+    """
+    run = source.dnn
+    classes = source.classes
+    feedback = open_dataset(run.data_path, "feedback", run.classes, run.image_size)
+    index = {s.image_id: i for i, s in enumerate(feedback.samples)}
+    images = sorted(set(activations["image_id"]) & set(index))
+    subset = torch.utils.data.Subset(feedback, [index[i] for i in images])
+    features, _ = extract_features(run.extractor(), subset, desc="feedback features")
+    with torch.no_grad():
+        old_terms = source.xnn.terms(source.xnn.encode(features))  # (C, M, k_old)
+    free = k  # group index of the free X-features: after at most k concepts
+    groups = torch.zeros(len(classes), k, k + 1)
+    for c, name in enumerate(classes):
+        n = len(concepts[name])
+        for j in range(k):
+            groups[c, j, j if j < n else free] = 1
+    targets = torch.zeros(len(classes), len(images), k + 1)
+    mask = torch.zeros(len(classes), len(images), k + 1, dtype=torch.bool)
+    row = {image: m for m, image in enumerate(images)}
+    for (image, name), rows in activations.groupby(["image_id", "category"]):
+        if image not in row or name not in classes:
+            continue
+        c, m = classes.index(name), row[image]
+        words = concepts[name]
+        terms = old_terms[c, m].clone()
+        for verdict, feature in zip(rows["verdict"], rows["x_feature"], strict=True):
+            if verdict in words:
+                targets[c, m, words.index(verdict)] += terms[feature]
+                terms[feature] = 0.0
+        targets[c, m, free] = terms.sum()
+        mask[c, m, : len(words)] = True
+        mask[c, m, free] = True
+    return features, groups, targets, mask

@@ -209,7 +209,8 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
     xnn.add_argument("--overwrite", action="store_true", help="replace what --out holds")
     align = xnn.add_argument_group(
         "alignment", "X-features aligned with the concepts annotators named on the feedback "
-        "split's maps: one per concept of each class, plus free ones (docs/training.md)",
+        "split's maps: one per concept of each class, plus free ones (in progress: "
+        "docs/training.md)",
     )  # fmt: skip
     align.add_argument("--namings", type=Path, help="namings CSV of the feedback bundle's maps")
     align.add_argument("--bundle", type=Path, help="map bundle of the feedback split (explain "

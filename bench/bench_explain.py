@@ -31,7 +31,7 @@ from xnn_training.data.datasets import open_dataset
 from xnn_training.devices import resolve_device, strict_float32
 from xnn_training.maps.embed import default_embedding_layers
 from xnn_training.maps.explain import (
-    _Explainer,
+    Explainer,
     default_map_layer,
     explain,
     part_cover,
@@ -63,7 +63,7 @@ def main() -> None:
     layer = default_map_layer(run.dnn.config["arch"], run.dnn.model)
     layers = {"off": (), "on": default_embedding_layers(run.dnn.model, layer)}
     explainers = {
-        mode: _Explainer(
+        mode: Explainer(
             run, layer, 0.9, contrastive=False, device=device, embedding_layers=layers[mode]
         )
         for mode in modes

@@ -81,6 +81,11 @@ COMMANDS: tuple[Command, ...] = (
         "xnn_training.cli:configure_explain",
     ),
     Command(
+        "why",
+        "any image explained in the xNN's concepts: why.csv, why.html",
+        "xnn_training.cli:configure_why",
+    ),
+    Command(
         "ls",
         "run Label Studio with the ML backend, or the backend alone",
         "ls_backend.cli:configure_ls",

@@ -19,7 +19,13 @@ from xnn_training.defaults import (
     TOYBIRDS_PER_CLASS,
 )
 
-__all__ = ["configure_data", "configure_evaluate", "configure_explain", "configure_train"]
+__all__ = [
+    "configure_data",
+    "configure_evaluate",
+    "configure_explain",
+    "configure_train",
+    "configure_why",
+]
 
 
 DEVICE_HELP = "auto (a GPU when there is one; the default), cpu, cuda or cuda:N"
@@ -386,4 +392,33 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     table = pd.read_csv(out / "accuracy.csv")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"xnaming evaluate: wrote {out / 'accuracy.csv'}")
+    return 0
+
+
+def configure_why(parser: argparse.ArgumentParser) -> None:
+    """``xnaming why --dnn RUN --xnn XRUN IMAGE_OR_FOLDER... --out DIR``."""
+    parser.add_argument("inputs", nargs="+", type=Path, metavar="IMAGE_OR_FOLDER",
+                        help="image files, or folders searched for them")  # fmt: skip
+    parser.add_argument("--dnn", type=Path, required=True, help="the DNN run directory")
+    parser.add_argument("--xnn", type=Path, required=True,
+                        help="an xNN run of that DNN (aligned: train xnn --namings)")  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True,
+                        help="directory for why.csv, summary.csv, why.html, overlays/")  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=32, help="images per pass (32)")
+    parser.add_argument("--threshold", type=float, default=SIGNIFICANT_SHARE,
+                        help=f"share of the score to cover ({SIGNIFICANT_SHARE})")  # fmt: skip
+    parser.add_argument("--layer", help="map layer (default: the architecture's)")
+    parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
+    parser.set_defaults(handler=_run_why)
+
+
+def _run_why(args: argparse.Namespace) -> int:
+    _threads(args)
+    from xnn_training.maps.why import why
+
+    why(
+        args.dnn, args.xnn, args.inputs, args.out, batch_size=args.batch_size,
+        threshold=args.threshold, map_layer=args.layer, device=args.device,
+    )  # fmt: skip
     return 0

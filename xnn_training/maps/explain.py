@@ -59,6 +59,7 @@ from xnn_training.training.table_one import table_one
 
 __all__ = [
     "DISPLAY_SIZE",
+    "Explainer",
     "SplitModel",
     "default_map_layer",
     "explain",
@@ -301,9 +302,13 @@ class _Batch:
 _CPU = torch.device("cpu")
 
 
-class _Explainer:
+class Explainer:
     """DNN + xNN split at the map layer, on ``device``: one forward below it per image,
-    which also taps the embedding layers (none: no embeddings)."""
+    which also taps the embedding layers (none: no embeddings).
+
+    Called on a batch of images (with their labels, and ``mode`` ``"true"`` or
+    ``"predicted"``: which class to explain), it returns each image's logits, xNN scores and
+    significant X-features with their maps (``explain`` and ``why`` share it)."""
 
     def __init__(
         self,
@@ -425,7 +430,7 @@ class _Items(Dataset):
     def __getitem__(self, index: int) -> dict[str, object]:
         item = self.dataset[index]
         size = tuple(item["image"].shape[-2:])
-        shown = _display_image(self.dataset.samples[index].path, size)
+        shown = display_image(self.dataset.samples[index].path, size)
         entry = {
             "image": item["image"],
             "label": item["label"],
@@ -462,7 +467,7 @@ def part_cover(dataset: ImageDataset, index: int, size: tuple[int, int]) -> Tens
 
 
 def _explained_images(
-    batch: _Batch, items: dict[str, Tensor], dataset: ImageDataset, explainer: _Explainer
+    batch: _Batch, items: dict[str, Tensor], dataset: ImageDataset, explainer: Explainer
 ) -> list[ExplainedImage]:
     """The rows of one batch: what the bundle gets for each explained image of it.
 
@@ -506,7 +511,7 @@ def _explained_images(
     return explained
 
 
-def _display_image(path: Path, size: tuple[int, int]) -> Image.Image:
+def display_image(path: Path, size: tuple[int, int]) -> Image.Image:
     """The image as the network saw it (resized to a square, no crop), at display size."""
     with Image.open(path) as handle:
         image = handle.convert("RGB").resize((size[1], size[0]), Image.Resampling.BICUBIC)
@@ -776,7 +781,7 @@ def _explain_share(job: _Job, setup: _Setup, writer: BundleWriter, rank: Rank) -
     samples = setup.dataset.samples
     todo = [i for i in setup.indices if samples[i].image_id not in writer.done]
     batches = shard([todo[start : start + size] for start in range(0, len(todo), size)], rank)
-    explainer = _Explainer(
+    explainer = Explainer(
         setup.run, setup.layer, job.threshold, job.contrastive, device, setup.embedding_layers
     )
     loader = DataLoader(

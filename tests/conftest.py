@@ -6,6 +6,10 @@
 - ``browser``: Debian's headless chromium driven by Playwright (which never downloads a
   browser here). Without chromium the test is skipped with one line saying how to install it
   (`make test` installs it when run as root); under CI=true it fails.
+- ``one_torch_thread``: torch on one CPU thread while a module's fixtures train, for tests that
+  check figures of a trained model (floating-point sums, hence the trained weights, differ with
+  the number of threads: such a test must give the same verdict on a 2-core laptop and a
+  64-core CI machine).
 
 The Label Studio server is in ``tests/ls_backend/conftest.py``, the small trained toybirds run
 in ``tests/xnn_training/conftest.py``: next to the tests that use them.
@@ -89,3 +93,14 @@ def toybirds_bundle(tmp_path):
     _bundle_with_maps_on(data, tmp_path / "bundle", {i: label[p] for i, p in on_part.items()})
     wing_open = dict(zip(images["image_id"], images["wing"] == "open", strict=True))
     return data, tmp_path / "bundle", on_part, wing_open
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one CPU thread for the module's duration (see the module docstring)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

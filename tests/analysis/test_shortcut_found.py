@@ -49,12 +49,12 @@ def _chain(root, shortcut):
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory):
+def planted(tmp_path_factory, one_torch_thread):
     return _chain(tmp_path_factory.mktemp("planted"), PLANTED)
 
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory):
+def plain(tmp_path_factory, one_torch_thread):
     return _chain(tmp_path_factory.mktemp("plain"), None)
 
 

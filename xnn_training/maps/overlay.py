@@ -100,10 +100,15 @@ def save_overlay(
     blur: bool = True,
     alpha: float = 0.5,
 ) -> Path:
-    """Write :func:`overlay` as a PNG (folders made as needed) and return its path."""
+    """Write :func:`overlay` as a PNG (folders made as needed) and return its path.
+
+    zlib level 1, as the bundle's images: PNG encoding at the default level was most of the
+    time per map."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    overlay(image, activation_map, blur=blur, alpha=alpha).save(path, format="PNG")
+    overlay(image, activation_map, blur=blur, alpha=alpha).save(
+        path, format="PNG", compress_level=1
+    )
     return path
 
 

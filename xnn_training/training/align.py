@@ -1,20 +1,19 @@
 """X-features aligned with the annotators' concepts: ``xnaming train xnn --namings --bundle``.
 
 The annotators named the maps of the data set's feedback split. :func:`align_xnn` trains a new
-xNN for the same classifier in which, per class, one X-feature carries each concept the
-annotator (or the consensus of all annotators) used in that class, and the remaining *free*
-X-features (at least one) carry the evidence nobody named. It starts from the xNN the bundle was
+xNN for the same classifier in which, per class, X-features carry the concepts the annotator
+(or the consensus of all annotators) used in that class, and the remaining *free* X-features
+(at least one) carry the evidence nobody named. It starts from the xNN the bundle was
 explained with and adds one term to the xNN's own losses (faithfulness, sparse reconstruction,
 pull-away, as before):
 
-- *Warm start*: a concept's X-feature starts as the old X-feature whose maps were most often
-  named with it (two concepts named on one old X-feature start as two halves of it, which the
-  concept term then pulls apart); free X-features start as the old X-features no concept took.
-- *Concept term* (:func:`xnn_training.nets.losses.concept_alignment`): on every feedback image,
-  each concept's X-feature should contribute to the score what the maps named with that concept
-  contributed, and the free X-features together what the unnamed and discarded maps
-  contributed; a squared error in the xNN's normalised score units, weight 1 beside
-  faithfulness.
+- *Warm start*: every X-feature of the old xNN is kept in its place and carries the verdict
+  most of its judged feedback maps got (a concept, or none: free); a concept no X-feature
+  carries gets a fresh one, silent at first.
+- *Concept term* (:func:`xnn_training.nets.losses.concept_alignment`): on every judged feedback
+  image, the X-features carrying a concept should together contribute what the maps named with
+  that concept contributed, and the free X-features together the rest of the old score; a
+  squared error in the xNN's normalised score units, weight 1 beside faithfulness.
 
 docs/training.md says why this loss and not another. ``config.json`` gains ``concepts``: per
 class, X-feature index (a string) -> concept name; an X-feature not listed is free ("other").
@@ -106,29 +105,35 @@ def _translation(theirs: pd.Series, ours: pd.Series) -> dict[str, str]:
 
 
 def _plan(activations: pd.DataFrame, classes: list[str], k_old: int, free: int):
-    """Per class: its concepts (most named first) and, for each new X-feature, the old one it
-    starts from (-1: a fresh draw, silent at first); and the new k.
+    """Per class: its concepts (most named first), the concept each new X-feature carries
+    (None: free) and the old X-feature it starts from (-1: a fresh draw, silent at first);
+    and the new k.
 
-    A concept starts from the old X-feature most often named with it, unless a more named
-    concept took it (then it starts fresh and the concept term grows it); the old X-features no
-    concept took follow as free ones, so the warm start scores every image as the old xNN did.
+    Every old X-feature is kept in its place (so the warm start scores every image as the old
+    xNN did) and carries the verdict most of its judged feedback maps got: a concept, or none
+    (free) when they were mostly left unnamed or discarded. A concept no X-feature carries that
+    way gets a fresh X-feature of its own; fresh free ones follow until ``free`` are free.
     """
-    concepts, sources = {}, {}
+    concepts, carried, sources = {}, {}, {}
     for name in classes:
-        rows = activations[(activations["category"] == name) & (activations["verdict"] != "")]
-        counts = rows.groupby(["verdict", "x_feature"]).size()
-        order = rows["verdict"].value_counts()
+        rows = activations[activations["category"] == name]
+        named = rows[rows["verdict"] != ""]
+        order = named["verdict"].value_counts()
         concepts[name] = sorted(order.index, key=lambda c: (-order[c], c))
-        taken: list[int] = []
-        for concept in concepts[name]:  # an old X-feature goes whole to its first concept
-            best = int(counts.loc[concept].idxmax())
-            taken.append(best if best not in taken else -1)
-        rest = [j for j in range(k_old) if j not in taken]
-        sources[name] = taken + rest + [-1] * max(0, free - len(rest))
-    k = max(len(chosen) for chosen in sources.values())
+        carries: list[str | None] = []
+        for k in range(k_old):
+            said = rows.loc[rows["x_feature"] == k, "verdict"].value_counts()
+            best = sorted(said.index, key=lambda v: (-said[v], v))[0] if len(said) else ""
+            carries.append(best or None)
+        carries += [c for c in concepts[name] if c not in carries]  # fresh, one per concept
+        carries += [None] * max(0, free - carries.count(None))
+        carried[name] = carries
+        sources[name] = list(range(k_old)) + [-1] * (len(carries) - k_old)
+    k = max(len(c) for c in carried.values())
     for name in classes:
+        carried[name] += [None] * (k - len(carried[name]))
         sources[name] += [-1] * (k - len(sources[name]))
-    return concepts, sources, k
+    return concepts, carried, sources, k
 
 
 def _warm_start(old: XNN, sources: list[list[int]]):
@@ -230,8 +235,8 @@ def align_xnn(
     unjudged = activations.loc[activations["verdict"].isna(), "image_id"]
     activations = activations[~activations["image_id"].isin(unjudged)].copy()
     activations["x_feature"] = activations["x_feature"].astype(int)
-    concepts, sources, k = _plan(activations, source.classes, source.xnn.k, free)
-    targets = _concept_targets(activations, source, concepts, k)
+    concepts, carried, sources, k = _plan(activations, source.classes, source.xnn.k, free)
+    targets = _concept_targets(activations, source, concepts, carried, k)
     old = source.config
     identity = {
         "from": str(source.path.resolve()),
@@ -243,7 +248,7 @@ def align_xnn(
     }
     config = {
         "concepts": {
-            name: {str(j): concept for j, concept in enumerate(concepts[name])}
+            name: {str(j): concept for j, concept in enumerate(carried[name]) if concept}
             for name in source.classes
         },
         "alignment": {"annotator": annotator or "consensus", "free": free,
@@ -268,7 +273,11 @@ def align_xnn(
 
 
 def _concept_targets(
-    activations: pd.DataFrame, source, concepts: dict[str, list[str]], k: int
+    activations: pd.DataFrame,
+    source,
+    concepts: dict[str, list[str]],
+    carried: dict[str, list[str | None]],
+    k: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(features, groups, targets, mask) of :class:`ConceptTargets` on the judged feedback
     images.
@@ -290,9 +299,8 @@ def _concept_targets(
     free = k  # group index of the free X-features: after at most k concepts
     groups = torch.zeros(len(classes), k, k + 1)
     for c, name in enumerate(classes):
-        n = len(concepts[name])
-        for j in range(k):
-            groups[c, j, j if j < n else free] = 1
+        for j, concept in enumerate(carried[name]):
+            groups[c, j, concepts[name].index(concept) if concept else free] = 1
     targets = torch.zeros(len(classes), len(images), k + 1)
     mask = torch.zeros(len(classes), len(images), k + 1, dtype=torch.bool)
     row = {image: m for m, image in enumerate(images)}

@@ -170,7 +170,7 @@ def test_uncertain_maps_stay_unnamed(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def toybirds(tmp_path_factory):
+def toybirds(tmp_path_factory, one_torch_thread):
     """A real toybirds run (3 species, 50 test images each; a shorter training than the demo's),
     its bundle with embeddings and five simulated annotators' namings of it. (Trained for 6
     epochs instead the maps are too weak to name: discover then beats only most shuffles.)"""

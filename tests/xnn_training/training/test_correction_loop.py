@@ -69,7 +69,7 @@ def _reaches_the_goals(table: pd.DataFrame, before: pd.DataFrame) -> bool:
 
 
 @pytest.fixture(scope="module")
-def cued(tmp_path_factory) -> Path:
+def cued(tmp_path_factory, one_torch_thread) -> Path:
     return _loop(tmp_path_factory.mktemp("cued"), ["--shortcut", "2"])
 
 
@@ -86,7 +86,7 @@ def test_the_controls_do_not(cued, control):
     assert not _reaches_the_goals(_correct(cued, control), before)
 
 
-def test_a_data_set_without_a_cue_is_left_as_it_is(tmp_path, capsys):
+def test_a_data_set_without_a_cue_is_left_as_it_is(tmp_path, capsys, one_torch_thread):
     root = _loop(tmp_path, [])
     code = main(["train", "dnn", "--from", str(root / "dnn"), "--feedback",
                  str(root / "namings.csv"), "--bundle", str(root / "feedback"), "--data",

@@ -18,6 +18,7 @@ PIPELINE_ORDER = [
     "train",
     "evaluate",
     "explain",
+    "why",
     "ls",
     "publish",
     "collect",

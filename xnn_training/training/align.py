@@ -176,6 +176,7 @@ def align_xnn(
     annotator: str | None = None,
     free: int = FREE,
     epochs: int = ALIGN_EPOCHS,
+    lr: float | None = None,
     concept_weight: float = 1.0,
     seed: int = 0,
     device: str = "auto",
@@ -199,8 +200,9 @@ def align_xnn(
         Align with this annotator's concepts; default: the consensus (:func:`concept_verdicts`).
     free
         Free X-features per class at least.
-    epochs, concept_weight, seed
-        Training from the warm start; the concept term's weight.
+    epochs, lr, concept_weight, seed
+        Training from the warm start (``lr``: default the first xNN's); the concept term's
+        weight.
     device, loader_workers, overwrite
         As ``xnaming train xnn``.
 
@@ -265,6 +267,8 @@ def align_xnn(
             if key in training}  # fmt: skip
     if "loss" in training:
         kept["weights"] = LossWeights(**training["loss"])
+    if lr is not None:
+        kept["lr"] = lr
     return train_xnn(
         dnn, out, k=k, classes=source.classes, hidden=old["xnn"]["hidden"], epochs=epochs,
         seed=seed, data=source.dnn.data_path, device=device, loader_workers=loader_workers,

@@ -105,16 +105,15 @@ def _translation(theirs: pd.Series, ours: pd.Series) -> dict[str, str]:
 
 
 def _plan(activations: pd.DataFrame, classes: list[str], k_old: int, free: int):
-    """Per class: its concepts (most named first), the concept each new X-feature carries
-    (None: free) and the old X-feature it starts from (-1: a fresh draw, silent at first);
-    and the new k.
+    """Per class: its concepts (most named first) and the concept each new X-feature carries
+    (None: free); and the new k.
 
     Every old X-feature is kept in its place (so the warm start scores every image as the old
     xNN did) and carries the verdict most of its judged feedback maps got: a concept, or none
     (free) when they were mostly left unnamed or discarded. A concept no X-feature carries that
     way gets a fresh X-feature of its own; fresh free ones follow until ``free`` are free.
     """
-    concepts, carried, sources = {}, {}, {}
+    concepts, carried = {}, {}
     for name in classes:
         rows = activations[activations["category"] == name]
         named = rows[rows["verdict"] != ""]
@@ -128,16 +127,15 @@ def _plan(activations: pd.DataFrame, classes: list[str], k_old: int, free: int):
         carries += [c for c in concepts[name] if c not in carries]  # fresh, one per concept
         carries += [None] * max(0, free - carries.count(None))
         carried[name] = carries
-        sources[name] = list(range(k_old)) + [-1] * (len(carries) - k_old)
     k = max(len(c) for c in carried.values())
     for name in classes:
         carried[name] += [None] * (k - len(carried[name]))
-        sources[name] += [-1] * (k - len(sources[name]))
-    return concepts, carried, sources, k
+    return concepts, carried, k
 
 
-def _warm_start(old: XNN, sources: list[list[int]]):
-    """The function that fills a new xNN (normalised) from ``old`` (folded) by ``sources``."""
+def _warm_start(old: XNN):
+    """The function that fills a new xNN (normalised) with ``old`` (folded): its X-features in
+    their places, the new ones after them fresh and silent in the score at first."""
 
     @torch.no_grad()
     def fill(new: XNN, scale: float, mean: torch.Tensor, std: torch.Tensor) -> None:
@@ -148,21 +146,14 @@ def _warm_start(old: XNN, sources: list[list[int]]):
             layer_new.load_state_dict(layer_old.state_dict())
         for layer_new, layer_old in zip(new.decoder[1:], start.decoder[1:], strict=True):
             layer_new.load_state_dict(layer_old.state_dict())
+        kept = old.k
+        new.encoder[-1].weight[:, :kept] = start.encoder[-1].weight
+        new.encoder[-1].bias[:, :kept] = start.encoder[-1].bias
+        new.decoder[0].weight[:, :, :kept] = start.decoder[0].weight
+        new.decoder[0].bias.copy_(start.decoder[0].bias)
+        new.head_weight.zero_()
+        new.head_weight[:, :kept] = start.head_weight
         new.head_bias.copy_(start.head_bias)
-        last_new, last_old = new.encoder[-1], start.encoder[-1]
-        first_new, first_old = new.decoder[0], start.decoder[0]
-        for c, chosen in enumerate(sources):
-            copies = Counter(j for j in chosen if j >= 0)
-            for j, source in enumerate(chosen):
-                if source < 0:  # a fresh X-feature: its draw, silent in the score at first
-                    new.head_weight[c, j] = 0.0
-                    continue
-                share = 1 / copies[source]  # copies of one X-feature split its term
-                last_new.weight[c, j] = last_old.weight[c, source]
-                last_new.bias[c, j] = last_old.bias[c, source]
-                first_new.weight[c, :, j] = first_old.weight[c, :, source] * share
-                new.head_weight[c, j] = start.head_weight[c, source] * share
-            first_new.bias[c] = first_old.bias[c]
 
     return fill
 
@@ -237,7 +228,7 @@ def align_xnn(
     unjudged = activations.loc[activations["verdict"].isna(), "image_id"]
     activations = activations[~activations["image_id"].isin(unjudged)].copy()
     activations["x_feature"] = activations["x_feature"].astype(int)
-    concepts, carried, sources, k = _plan(activations, source.classes, source.xnn.k, free)
+    concepts, carried, k = _plan(activations, source.classes, source.xnn.k, free)
     targets = _concept_targets(activations, source, concepts, carried, k)
     old = source.config
     identity = {
@@ -257,7 +248,7 @@ def align_xnn(
                       "from": str(source.path.resolve())},
     }  # fmt: skip
     alignment = Alignment(
-        warm_start=_warm_start(source.xnn, [sources[name] for name in source.classes]),
+        warm_start=_warm_start(source.xnn),
         concepts=ConceptTargets(*targets, weight=concept_weight),
         identity=identity,
         config=config,

@@ -98,3 +98,16 @@ def test_namings_that_name_nothing_are_refused(toybirds_run, feedback, tmp_path,
     args = _args(toybirds_run, feedback, namings, tmp_path / "out")
     assert main([a for a in args if a not in ("--bundle", str(feedback))]) == 3
     assert "give both" in capsys.readouterr().err
+
+
+def test_the_warm_start_scores_as_the_explained_xnn_did(toybirds_run, feedback, tmp_path):
+    from xnn_training.training.align import align_xnn
+
+    namings = _namings(feedback, tmp_path / "n.csv", lambda k: ["wing", "head", None][k % 3])
+    aligned = align_xnn(toybirds_run.dnn, tmp_path / "aligned", namings=namings, bundle=feedback,
+                        epochs=0, device="cpu")  # fmt: skip
+    before, after = load_xnn_run(toybirds_run.xnn), load_xnn_run(aligned)
+    assert after.xnn.k >= before.xnn.k  # every old X-feature kept, maybe fresh ones after
+    features = torch.rand(16, before.xnn.in_features) * 3
+    with torch.no_grad():
+        torch.testing.assert_close(after.xnn(features)["scores"], before.xnn(features)["scores"])

@@ -21,7 +21,7 @@ from analysis.pipeline import AGREEMENT_MEASURES, COMPATIBILITY_MEASURES, Result
 from analysis.report import views
 from analysis.report.thumbnails import Thumbnails
 
-__all__ = ["FIGURES", "SECTIONS", "choose_pair", "write_report"]
+__all__ = ["FIGURES", "SECTIONS", "choose_pair", "templates", "write_report"]
 
 FIGURES = {
     "distrust": "Decisions to distrust: share of each category's test decisions",
@@ -254,8 +254,6 @@ def _render(
     shown: list[str],
     shown_note: str,
 ) -> str:
-    from jinja2 import Environment, PackageLoader, StrictUndefined
-
     r = results
     needed: set[str] = set()
     distrust = views.distrust_view(r, needed)
@@ -318,11 +316,17 @@ def _render(
             "table": views.table(dropped, note=dropped_note),
         },
     }
-    env = Environment(
+    return templates().get_template("report.html.j2").render(context)
+
+
+def templates():
+    """The report's Jinja2 templates (report.html, why.html): autoescaped, strict."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    return Environment(
         loader=PackageLoader("analysis.report", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.get_template("report.html.j2").render(context)

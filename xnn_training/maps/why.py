@@ -220,7 +220,7 @@ def explanation_summary(table: pd.DataFrame, *, aligned: bool) -> pd.DataFrame:
 
 def _write_page(out: Path, table, summary, skipped, run, *, aligned: bool) -> None:
     """why.html, in the report's look (its style sheet)."""
-    from jinja2 import Environment, PackageLoader, StrictUndefined
+    from analysis.report.writer import templates
 
     images = []
     for path, maps in table.groupby("image_path", sort=False):
@@ -231,14 +231,7 @@ def _write_page(out: Path, table, summary, skipped, run, *, aligned: bool) -> No
                       "concept": m["concept"] or "(no name)", "overlay": m["overlay_path"]}
                      for _, m in maps.iterrows() if m["overlay_path"]],
         })  # fmt: skip
-    env = Environment(
-        loader=PackageLoader("analysis.report", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    page = env.get_template("why.html.j2").render({
+    page = templates().get_template("why.html.j2").render({
         "written": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
         "xnn": str(run.path),
         "aligned": aligned,

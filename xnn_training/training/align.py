@@ -35,7 +35,7 @@ from xnn_training.nets.losses import LossWeights
 from xnn_training.nets.xnn import XNN
 from xnn_training.training.feedback import read_feedback
 from xnn_training.training.fit_xnn import Alignment, ConceptTargets, extract_features, train_xnn
-from xnn_training.training.runs import WEIGHTS, load_dnn_run, load_xnn_run
+from xnn_training.training.runs import WEIGHTS, load_dnn_run, load_xnn_run, relative
 
 __all__ = ["ALIGN_EPOCHS", "FREE", "OTHER", "align_xnn", "concept_verdicts"]
 
@@ -245,7 +245,7 @@ def align_xnn(
             for name in source.classes
         },
         "alignment": {"annotator": annotator or "consensus", "free": free,
-                      "from": str(source.path.resolve())},
+                      "from": relative(source.path, Path(out))},  # as the runs' other paths
     }  # fmt: skip
     alignment = Alignment(
         warm_start=_warm_start(source.xnn),

@@ -1,28 +1,35 @@
-"""The alignment's bench: do aligned X-features speak the annotators' words on new images?
+"""Do new images get explained in the annotators' words? The bench of ``xnaming why``'s names.
 
     .venv/bin/python bench/bench_alignment.py --work /tmp/bench-alignment --seed 0 \
-        [--annotators sim-birder sim-coarse ...] [--consensus]
+        [--annotators sim-birder sim-coarse ...] [--consensus] [--design namer|aligned]
 
-On toybirds without a cue (the demo's data set by default, ``--seed``): a toy CNN, its xNNs,
-the feedback split's bundle named by the five simulated annotators (``xnaming simulate``), and
-the test split's bundle named by them too. Then, per annotator (and with ``--consensus`` for
-all of them together), ``xnaming train xnn --namings --bundle --annotator`` aligns an xNN with
-the feedback namings; the test split is explained with it and named again by the same simulated
-annotators. Namings that train (feedback split) and namings that measure (test split) never
-meet. Printed per annotator:
+On toybirds without a cue (the demo's data set by default, ``--seed``): a toy CNN, its xNN,
+the feedback split's bundle (with map embeddings) named by the five simulated annotators
+(``xnaming simulate``), and the test split named by them too. Namings that train (feedback
+split) and namings that measure (test split) never meet. Per annotator (and with
+``--consensus`` for all of them together):
 
-- ``agree``: of the significant test maps the annotator named, the share whose X-feature's
-  concept (config.json ``concepts``) is the annotator's name (goal: 85%);
-- ``other``: of those they left unnamed or discarded, the share on a free X-feature (70%);
-- ``xc_purity``: of their named test maps on a concept X-feature, the share named with that
-  concept (0.85), against the unaligned xNN's XC purity (each X-feature's majority concept,
-  the report's measure) and the aligned one's by the same measure;
+- ``--design namer`` (default): ``xnaming why --namings FEEDBACK --bundle FEEDBACK_BUNDLE
+  --annotator A`` on the test split's image files, with the unaligned xNN; why.csv's concept
+  of each map is compared with A's naming of the same map (the test split explained for the
+  predicted class, as why explains). The namer sees no part annotation (honest);
+- ``--design aligned``: ``xnaming train xnn --namings --bundle --annotator`` aligns an xNN with
+  the feedback namings; the test split is explained with it and named again by the same
+  simulated annotators; each map's concept is its X-feature's (config.json ``concepts``).
+
+Printed per annotator:
+
+- ``agree``: of the significant test maps the annotator named, the share given the
+  annotator's name (goal: 85%);
+- ``other``: of those they left unnamed or discarded, the share given ``other`` (70%);
+- ``xc_purity``: of their named test maps given a concept, the share given theirs (0.85),
+  against each X-feature's majority concept on the unaligned xNN (the report's XC purity);
 - ``coverage``: the share of significant test maps they name, unaligned and aligned;
 - fidelity: xNN accuracy against the DNN's (within 0.5 point) and the largest RMSE in % of a
   class's score range (at most 2%).
 
-For the unaligned xNN, ``agree`` and ``other`` use each X-feature's majority concept on the
-feedback maps as its name (what a user without alignment could do).
+``*_before``: each X-feature of the unaligned xNN named with its majority concept on the
+feedback maps (what a user could do without either design).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import torch
 from analysis.measures.purity import cx_xc_purity
 from analysis.namers.simulated_annotators import simulate_bundle
 from label_config import NAMED
+from xnaming.cli import main as xnaming
 from xnn_training import make_toybirds, train_dnn, train_xnn
 from xnn_training.defaults import TOYBIRDS_CLASSES, TOYBIRDS_IMAGE_SIZE, TOYBIRDS_PER_CLASS
 from xnn_training.maps.explain import explain
@@ -54,9 +62,9 @@ def _named(bundle: Path, data: Path, cache: Path) -> pd.DataFrame:
     return namings.merge(activations[["activation_id", "x_feature"]], on="activation_id")
 
 
-def _explain(dnn: Path, xnn: Path, data: Path, out: Path, split: str) -> Path:
+def _explain(dnn: Path, xnn: Path, data: Path, out: Path, split: str, **options) -> Path:
     if not (out / "summary.csv").is_file():
-        explain(dnn, xnn, data, out, split=split, embedding_layers=(), device="cpu")
+        explain(dnn, xnn, data, out, split=split, device="cpu", **options)
     return out
 
 
@@ -67,9 +75,9 @@ def _fidelity(xnn: Path) -> tuple[float, float]:
     return float(overall["xnn_accuracy"] - overall["dnn_accuracy"]), float(100 * worst)
 
 
-def _scores(maps: pd.DataFrame, names: dict[tuple[str, int], str]) -> dict[str, float]:
-    """agree, other, xc_purity (by the given names), majority XC purity, coverage."""
-    said = maps.apply(lambda r: names.get((r["category"], r["x_feature"]), "other"), axis=1)
+def _scores(maps: pd.DataFrame, said: pd.Series) -> dict[str, float]:
+    """agree, other, xc_purity of ``said`` (each map's concept or 'other'), against the maps'
+    verdicts; the report's XC purity (each X-feature's majority concept); coverage."""
     named = maps["verdict"] != ""
     on_concept = named & (said != "other")
     by_majority = [
@@ -85,6 +93,31 @@ def _scores(maps: pd.DataFrame, names: dict[tuple[str, int], str]) -> dict[str, 
     }
 
 
+def _by_x_feature(maps: pd.DataFrame, names: dict[tuple[str, int], str]) -> pd.Series:
+    return maps.apply(lambda r: names.get((r["category"], r["x_feature"]), "other"), axis=1)
+
+
+def _why_names(root: Path, data: Path, annotator: str, threads: int) -> pd.Series:
+    """``xnaming why --namings --bundle`` on the test split's image files: activation id ->
+    the concept why.csv gives the map."""
+    out = root / f"why-{annotator}"
+    if not (out / "why.csv").is_file():
+        images = pd.read_csv(data / "images.csv", dtype=str)
+        files = [str(data / p) for p in images.loc[images["split"] == "test", "image_path"]]
+        who = [] if annotator == "consensus" else ["--annotator", annotator]
+        status = xnaming([
+            "why", "--dnn", str(root / "dnn"), "--xnn", str(root / "xnn"),
+            "--namings", str(root / "feedback-bundle-namings.csv"),
+            "--bundle", str(root / "feedback-bundle"), *who, "--out", str(out),
+            "--threads", str(threads), "--device", "cpu", *files,
+        ])  # fmt: skip
+        if status:
+            raise SystemExit(f"xnaming why failed ({status})")
+    table = pd.read_csv(out / "why.csv", keep_default_na=False).query("x_feature != ''")
+    ids = table["image_path"].map(lambda p: Path(p).stem) + ":x" + table["x_feature"].astype(str)
+    return pd.Series(table["concept"].to_numpy(), index=ids.to_numpy())
+
+
 def bench(args: argparse.Namespace) -> pd.DataFrame:
     root = args.work
     data = root / "data"
@@ -96,23 +129,31 @@ def bench(args: argparse.Namespace) -> pd.DataFrame:
         train_dnn(data, root / "dnn", device="cpu")
     if not (root / "xnn" / "config.json").is_file():
         train_xnn(root / "dnn", root / "xnn", device="cpu")
-    feedback = _explain(root / "dnn", root / "xnn", data, root / "feedback", "feedback")
-    fb = _named(feedback, data, root / "feedback-namings.csv")
-    test = _explain(root / "dnn", root / "xnn", data, root / "test", "test")
-    before = _named(test, data, root / "test-namings.csv")
+    feedback = _explain(root / "dnn", root / "xnn", data, root / "feedback-bundle", "feedback")
+    fb = _named(feedback, data, root / "feedback-bundle-namings.csv")
+    # The test split as why explains it: for the predicted class.
+    test = _explain(root / "dnn", root / "xnn", data, root / "test-predicted", "test",
+                    explain="predicted", embedding_layers=())  # fmt: skip
+    before = _named(test, data, root / "test-predicted-namings.csv")
     who = args.annotators or sorted(fb["annotator"].unique())
     rows = []
     for annotator in who + (["consensus"] if args.consensus else []):
-        out = root / f"aligned-{annotator}"
-        align_xnn(root / "dnn", out, namings=root / "feedback-namings.csv", bundle=feedback,
-                  annotator=None if annotator == "consensus" else annotator,
-                  epochs=args.epochs, device="cpu")  # fmt: skip
-        concepts = json.loads((out / "config.json").read_text())["concepts"]
-        aligned_names = {
-            (c, int(j)): name for c, mapping in concepts.items() for j, name in mapping.items()
-        }
-        after = _named(_explain(root / "dnn", out, data, root / f"test-{annotator}", "test"),
-                       data, root / f"test-{annotator}-namings.csv")  # fmt: skip
+        if args.design == "namer":
+            after, xnn = before, root / "xnn"
+            said_of = _why_names(root, data, annotator, args.threads)
+        else:
+            xnn = root / f"aligned-{annotator}"
+            align_xnn(root / "dnn", xnn, namings=root / "feedback-bundle-namings.csv",
+                      bundle=feedback, annotator=None if annotator == "consensus" else annotator,
+                      epochs=args.epochs, device="cpu")  # fmt: skip
+            concepts = json.loads((xnn / "config.json").read_text())["concepts"]
+            carried = {
+                (c, int(j)): n for c, mapping in concepts.items() for j, n in mapping.items()
+            }
+            explained = _explain(root / "dnn", xnn, data, root / f"test-{annotator}", "test",
+                                 explain="predicted", embedding_layers=())  # fmt: skip
+            after = _named(explained, data, root / f"test-{annotator}-namings.csv")
+            said_of = None
         measured = [annotator] if annotator != "consensus" else sorted(after["annotator"].unique())
         for person in measured:
             mine_fb = fb[(fb["annotator"] == person) & (fb["verdict"] != "")]
@@ -120,15 +161,23 @@ def bench(args: argparse.Namespace) -> pd.DataFrame:
                 key: rows_["verdict"].value_counts().sort_index().idxmax()
                 for key, rows_ in mine_fb.groupby(["category", "x_feature"])
             }
-            old = _scores(before[before["annotator"] == person], majority)
-            new = _scores(after[after["annotator"] == person], aligned_names)
-            accuracy, rmse = _fidelity(out)
+            old_maps = before[before["annotator"] == person].reset_index(drop=True)
+            new_maps = after[after["annotator"] == person].reset_index(drop=True)
+            said = (
+                new_maps["activation_id"].map(said_of)
+                if said_of is not None
+                else _by_x_feature(new_maps, carried)
+            )
+            if said.isna().any():
+                raise SystemExit(f"why.csv lacks {int(said.isna().sum())} maps of the test bundle")
+            old = _scores(old_maps, _by_x_feature(old_maps, majority))
+            new = _scores(new_maps, said)
+            accuracy, rmse = _fidelity(xnn)
             rows.append({
-                "aligned_with": annotator, "annotator": person,
+                "design": args.design, "with": annotator, "annotator": person,
                 "agree": new["agree"], "agree_before": old["agree"],
                 "other": new["other"], "other_before": old["other"],
-                "xc_purity": new["xc_purity"], "xc_majority": new["xc_majority"],
-                "xc_majority_before": old["xc_majority"],
+                "xc_purity": new["xc_purity"], "xc_majority_before": old["xc_majority"],
                 "coverage": new["coverage"], "coverage_before": old["coverage"],
                 "xnn_minus_dnn": accuracy, "worst_rmse_pct": rmse,
             })  # fmt: skip
@@ -141,6 +190,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--annotators", nargs="*", default=[])
     parser.add_argument("--consensus", action="store_true")
+    parser.add_argument("--design", choices=("namer", "aligned"), default="namer")
     parser.add_argument("--classes", type=int, default=TOYBIRDS_CLASSES)
     parser.add_argument("--per-class", type=int, default=TOYBIRDS_PER_CLASS)
     parser.add_argument("--size", type=int, default=TOYBIRDS_IMAGE_SIZE)
@@ -149,9 +199,9 @@ def main() -> None:
     args = parser.parse_args()
     table = bench(args)
     args.work.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.work / "bench_alignment.csv", index=False)
+    table.to_csv(args.work / f"bench_alignment_{args.design}.csv", index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {args.work / 'bench_alignment.csv'}")
+    print(f"wrote {args.work / f'bench_alignment_{args.design}.csv'}")
 
 
 if __name__ == "__main__":

@@ -408,6 +408,13 @@ def configure_why(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=SIGNIFICANT_SHARE,
                         help=f"share of the score to cover ({SIGNIFICANT_SHARE})")  # fmt: skip
     parser.add_argument("--layer", help="map layer (default: the architecture's)")
+    parser.add_argument("--namings", type=Path,
+                        help="name each map as the annotators named the maps of --bundle "
+                             "(a namings table: collect or simulate)")  # fmt: skip
+    parser.add_argument("--bundle", type=Path,
+                        help="the map bundle (with embeddings) those namings are of")  # fmt: skip
+    parser.add_argument("--annotator",
+                        help="whose words (default: the consensus of --namings)")  # fmt: skip
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
     parser.set_defaults(handler=_run_why)
@@ -419,6 +426,7 @@ def _run_why(args: argparse.Namespace) -> int:
 
     why(
         args.dnn, args.xnn, args.inputs, args.out, batch_size=args.batch_size,
-        threshold=args.threshold, map_layer=args.layer, device=args.device,
+        threshold=args.threshold, map_layer=args.layer, namings=args.namings,
+        bundle=args.bundle, annotator=args.annotator, device=args.device,
     )  # fmt: skip
     return 0

@@ -2,9 +2,19 @@
 
 For each image (files, or folders searched for image files), the DNN's predicted class and
 score, the xNN's significant X-features of that class with their share of the score, their
-Excitation Backprop maps as overlay PNGs, and the concept each X-feature carries: an aligned
-xNN (``xnaming train xnn --namings``) names its X-features in ``config.json``; a free X-feature
-is ``other``; an xNN trained without namings carries no names (the column is empty). Written to
+Excitation Backprop maps as overlay PNGs, and the concept of each map. The concepts come from
+one of two places:
+
+- ``--namings NAMINGS.csv --bundle BUNDLE [--annotator NAME]``: each map is named as that
+  annotator (or the consensus) would name it, by a model learnt from their namings of the
+  bundle's maps (:mod:`analysis.namers.learnt`, the ML backend's per-annotator model over the
+  maps' embeddings); ``other`` where they would leave it unnamed or discard it. Works with any
+  xNN of the classifier the bundle was explained for;
+- otherwise an aligned xNN (``xnaming train xnn --namings``) names its X-features in
+  ``config.json``, a free X-feature being ``other``; an xNN trained without namings carries no
+  names (the column is empty).
+
+Written to
 ``DIR/why.csv``, ``DIR/summary.csv`` (the paper's Table 4 over these images: per predicted class,
 how many images get each explanation) and ``DIR/why.html``.
 
@@ -23,30 +33,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
+from analysis.measures.summaries import OTHER, SEPARATOR, UNLABELED
+from analysis.namers.learnt import LearntNamer, descriptor_rows, fit_learnt_namer
 from xnn_training.data.datasets import image_transform
 from xnn_training.defaults import SIGNIFICANT_SHARE
 from xnn_training.devices import resolve_device
 from xnn_training.maps.explain import Explainer, default_map_layer, display_image
 from xnn_training.maps.overlay import save_overlay
-from xnn_training.training.runs import load_xnn_run
+from xnn_training.training.runs import WEIGHTS, load_xnn_run
 
 __all__ = ["IMAGE_SUFFIXES", "OTHER", "WHY_COLUMNS", "explanation_summary", "find_images", "why"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 """The files a folder is searched for."""
 WHY_COLUMNS = ["image_path", "predicted", "x_feature", "share", "concept", "overlay_path", "score"]
-OTHER = "other"
-"""The concept of a free X-feature of an aligned xNN."""
 SMALLEST = 0.25
 """An image whose smaller side is under this fraction of the classifier's input side is
 refused: upsampled more than 4 times, its explanation would be of the interpolation."""
-UNLABELED = "unlabeled"
-SEPARATOR = " + "
+_Names = LearntNamer | dict[str, dict[int, str]]
+"""Where the concepts come from: a learnt namer, or an aligned xNN's names (empty: none)."""
 
 
 @dataclass(frozen=True)
@@ -100,9 +111,12 @@ def why(
     batch_size: int = 32,
     threshold: float = SIGNIFICANT_SHARE,
     map_layer: str | None = None,
+    namings: str | Path | None = None,
+    bundle: str | Path | None = None,
+    annotator: str | None = None,
     device: str = "auto",
 ) -> Path:
-    """Explain images with a DNN and its xNN, in the words of the xNN's concepts.
+    """Explain images with a DNN and its xNN, in the annotators' words.
 
     Parameters
     ----------
@@ -115,6 +129,9 @@ def why(
     batch_size, threshold, map_layer, device
         As ``xnaming explain``: images per pass, the share of the positive score the
         significant X-features cover, the map layer (default: the architecture's), where.
+    namings, bundle, annotator
+        Name each map as ``annotator`` (default: the consensus) named the maps of ``bundle``
+        in ``namings`` (:func:`analysis.namers.learnt.fit_learnt_namer`); both or neither.
 
     Returns
     -------
@@ -124,20 +141,36 @@ def why(
     Raises
     ------
     ValueError
-        Nothing to explain: no readable image among ``inputs`` (each refusal was printed).
+        Nothing to explain: no readable image among ``inputs`` (each refusal was printed);
+        ``namings`` without ``bundle`` or the reverse; namings the namer cannot learn from
+        (:func:`~analysis.namers.learnt.fit_learnt_namer`).
     """
     if batch_size < 1 or not 0 < threshold <= 1:
         raise ValueError(
             f"batch_size, threshold: expected >= 1 and in (0, 1], got {batch_size}, {threshold}"
         )
+    if (namings is None) != (bundle is None) or (annotator and namings is None):
+        raise ValueError("--namings and --bundle go together (and --annotator needs them)")
     out = Path(out)
     device_ = resolve_device(device)
     run = load_xnn_run(xnn, dnn=dnn)
     size = run.dnn.image_size
     files, skipped = find_images(inputs)
-    names = run.concepts
     layer = map_layer or default_map_layer(run.dnn.config["arch"], run.dnn.model)
-    explainer = Explainer(run, layer, threshold, contrastive=False, device=device_)
+    namer = None
+    if namings is not None:
+        namer = fit_learnt_namer(
+            namings, bundle, annotator=annotator, dnn_weights=run.dnn.path / WEIGHTS
+        )
+        if namer.map_layer != layer:
+            raise ValueError(
+                f"--layer: the bundle's maps are at {namer.map_layer!r}, these would be at "
+                f"{layer!r}; the namer learnt from maps of one layer: give --layer "
+                f"{namer.map_layer}"
+            )
+    names: _Names = namer or run.concepts
+    explainer = Explainer(run, layer, threshold, contrastive=False, device=device_,
+                          embedding_layers=namer.layers if namer else ())  # fmt: skip
     rows: list[dict[str, object]] = []
     bar = tqdm(total=len(files), desc="why", unit="img")
     for start in range(0, len(files), batch_size):
@@ -169,14 +202,14 @@ def why(
     summary = explanation_summary(table, aligned=bool(names))
     summary.to_csv(out / "summary.csv", index=False, float_format="%.6f")
     pd.DataFrame(skipped, columns=["path", "reason"]).to_csv(out / "skipped.csv", index=False)
-    _write_page(out, table, summary, skipped, run, aligned=bool(names))
+    _write_page(out, table, summary, skipped, run, names)
     images_done = table["image_path"].nunique()
     print(f"xnaming why: {images_done} image(s) explained, {len(skipped)} skipped; wrote {out}/ "
           "(why.csv, summary.csv, why.html, overlays/)")  # fmt: skip
     return out
 
 
-def _rows(path, index, batch, i, run, names, out: Path, size: int) -> list[dict[str, object]]:
+def _rows(path, index, batch, i, run, names: _Names, out: Path, size: int) -> list[dict]:
     """why.csv's rows of one image: one per significant X-feature (one empty row if none)."""
     logits = batch.logits[i]
     predicted = run.dnn.classes[int(logits.argmax())]
@@ -186,14 +219,32 @@ def _rows(path, index, batch, i, run, names, out: Path, size: int) -> list[dict[
         return [base | {"x_feature": None, "share": None, "concept": "", "overlay_path": ""}]
     shown = display_image(path, (size, size))
     folder = f"{index:05d}_{path.stem}"
+    concepts = _concepts(batch, i, run.classes[c], names)
     result = []
-    for (k, _, share, _), heat in zip(batch.significant[i], batch.layer_maps[i], strict=True):
+    for (k, _, share, _), heat, concept in zip(
+        batch.significant[i], batch.layer_maps[i], concepts, strict=True
+    ):
         overlay = Path("overlays") / folder / f"x{k}.png"
         save_overlay(out / overlay, shown, heat)
-        concept = names.get(run.classes[c], {}).get(k, OTHER) if names else ""
         result.append(base | {"x_feature": k, "share": share, "concept": concept,
                               "overlay_path": overlay.as_posix()})  # fmt: skip
     return result
+
+
+def _concepts(batch, i: int, category: str, names: _Names) -> list[str]:
+    """The concept of each of image ``i``'s significant maps: the learnt namer's verdict, the
+    aligned xNN's name of its X-feature (``other`` when free), or "" (no names)."""
+    significant = batch.significant[i]
+    if isinstance(names, LearntNamer):
+        descriptors = descriptor_rows(
+            [share for _, _, share, _ in significant],
+            [rank for *_, rank in significant],
+            np.asarray(batch.geometry[i]),
+        )
+        return names.name(np.stack(batch.embeddings[i]), descriptors)
+    if not names:
+        return [""] * len(significant)
+    return [names.get(category, {}).get(k, OTHER) for k, *_ in significant]
 
 
 def explanation_summary(table: pd.DataFrame, *, aligned: bool) -> pd.DataFrame:
@@ -218,7 +269,7 @@ def explanation_summary(table: pd.DataFrame, *, aligned: bool) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["predicted", "explanation", "images", "fraction"])
 
 
-def _write_page(out: Path, table, summary, skipped, run, *, aligned: bool) -> None:
+def _write_page(out: Path, table, summary, skipped, run, names: _Names) -> None:
     """why.html, in the report's look (its style sheet)."""
     from analysis.report.writer import templates
 
@@ -234,7 +285,12 @@ def _write_page(out: Path, table, summary, skipped, run, *, aligned: bool) -> No
     page = templates().get_template("why.html.j2").render({
         "written": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
         "xnn": str(run.path),
-        "aligned": aligned,
+        "aligned": bool(names),
+        "names_from": (
+            f"Each map named as {names.who} would name it: learnt from {names.maps} maps they "
+            f"judged in {names.bundle}." if isinstance(names, LearntNamer)
+            else "Each X-feature named by the aligned xNN." if names else ""
+        ),
         "images": images,
         "summary": summary.to_dict("records"),
         "skipped": [{"path": str(p), "reason": r} for p, r in skipped],

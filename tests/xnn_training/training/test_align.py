@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
+from analysis.namers.verdicts import concept_verdicts
 from xnaming.cli import main
 from xnn_training.nets.losses import concept_alignment
-from xnn_training.training.align import concept_verdicts
 from xnn_training.training.runs import load_xnn_run
 
 

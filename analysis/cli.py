@@ -82,7 +82,8 @@ def _add_report(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--bundle",
         type=Path,
-        help="the map bundle whose overlays the report shows as thumbnails (default: the "
+        help="the map bundle whose overlays the report shows as thumbnails and whose "
+        "manifest names the concept each X-feature of an aligned xNN carries (default: the "
         "bundle holding --activations, if it is one)",
     )
     group.add_argument(
@@ -164,7 +165,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"xnaming analyze: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = show
+    from xnn_training.bundle.io import read_bundle
+
     activations = read_activations(args.activations)
+    found = _bundle(args)
+    explained = read_bundle(found) if found is not None else None
     namings = load_namings(args.namings, activations)
     judge = NameJudge.from_files(synonyms=args.synonyms, judgements=args.judgements)
     results = analyze(
@@ -178,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
         d2_budget=args.d2_budget,
         distrust_words=DistrustWords.from_file(args.distrust_words),
         distrust_threshold=args.distrust_threshold,
+        carried=explained.concepts if explained else None,
+        aligned_with=explained.aligned_with if explained else None,
     )
     pair = None
     if args.pair:
@@ -201,7 +208,12 @@ def _before_after(args: argparse.Namespace, report: Path) -> None:
     """Keep the report's sources and accuracy; with --compare, add the before/after section."""
     import shutil
 
-    from analysis.report.compare import comparison_html, comparison_table, write_sources
+    from analysis.report.compare import (
+        comparison_html,
+        comparison_table,
+        purity_comparison,
+        write_sources,
+    )
 
     bundle = _bundle(args) if args.images else None
     write_sources(args.out, bundle=bundle)
@@ -211,7 +223,9 @@ def _before_after(args: argparse.Namespace, report: Path) -> None:
         return
     table = comparison_table(args.compare, args.out)
     table.to_csv(args.out / "compare.csv", index=False)
-    section = comparison_html(table, args.compare, args.out, bundle)
+    purity = purity_comparison(args.compare, args.out)
+    purity.to_csv(args.out / "compare_purity.csv", index=False)
+    section = comparison_html(table, args.compare, args.out, bundle, purity)
     text = report.read_text(encoding="utf-8")
     report.write_text(text.replace("</body>", section + "\n</body>", 1), encoding="utf-8")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

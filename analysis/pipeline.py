@@ -10,6 +10,7 @@ import pandas as pd
 from analysis.defaults import D2_TIME_LIMIT, MIN_IMAGES
 from analysis.inputs import check_activations, check_namings
 from analysis.measures.agreement import agreement_tables
+from analysis.measures.carried import Carried, carried_table
 from analysis.measures.cleaning import drop_small_concepts
 from analysis.measures.compatibility import NameJudge, compatibility_table, name_pair_table
 from analysis.measures.coverage import coverage_table
@@ -43,6 +44,9 @@ class Results:
     gallery, explanation_examples, distrust, distrust_decisions
         The concept gallery's cards, the example images of the top explanation types, the
         categories ranked by distrusted decisions and every decision's distrust.
+    carried
+        Per X-feature of an aligned xNN, the concept it carries and how the annotators named
+        its maps (:mod:`analysis.measures.carried`; empty for an xNN not aligned).
     categories
         The per-category namings the tables were computed from (for figures).
     activations, namings
@@ -56,6 +60,8 @@ class Results:
         names used.
     notes
         Things the user should know (left-out annotators, unproven D = 2 optima).
+    aligned_with
+        Whose concepts the aligned xNN's X-features carry (None: not aligned).
     """
 
     coverage: pd.DataFrame
@@ -74,6 +80,7 @@ class Results:
     explanation_examples: pd.DataFrame
     distrust: pd.DataFrame
     distrust_decisions: pd.DataFrame
+    carried: pd.DataFrame
     categories: list[CategoryNamings] = field(repr=False)
     activations: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     namings: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
@@ -82,6 +89,7 @@ class Results:
     distrust_threshold: float = FLAG_LEVEL
     distrust_words: DistrustWords = field(default_factory=DistrustWords.from_file, repr=False)
     notes: list[str] = field(default_factory=list)
+    aligned_with: str | None = None
 
     TABLES = (
         "coverage",
@@ -100,6 +108,7 @@ class Results:
         "explanation_examples",
         "distrust",
         "distrust_decisions",
+        "carried",
     )
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -121,6 +130,8 @@ def analyze(
     workers: int | None = None,
     distrust_words: DistrustWords | None = None,
     distrust_threshold: float = FLAG_LEVEL,
+    carried: Carried | None = None,
+    aligned_with: str | None = None,
 ) -> Results:
     """Compute the paper's measures from an activations table and tidy namings.
 
@@ -153,6 +164,13 @@ def analyze(
     distrust_threshold
         Share of distrusted decisions at which a category is flagged (see
         :mod:`analysis.measures.distrust`).
+    carried
+        Per category, X-feature -> the concept an aligned xNN's X-feature carries (the
+        bundle's manifest ``concepts``, :attr:`xnn_training.bundle.io.Bundle.concepts`): adds
+        ``carried.csv`` and purity's ``xc_carried``. None or empty: an xNN not aligned.
+    aligned_with
+        Whose concepts those are (an annotator, or "consensus"; the bundle's
+        :attr:`~xnn_training.bundle.io.Bundle.aligned_with`), for the report.
 
     Returns
     -------
@@ -210,7 +228,7 @@ def analyze(
     decisions = decision_table(categories, namings, activations, words=distrust_words)
     return Results(
         coverage=coverage_table(categories),
-        purity=purity_table(categories),
+        purity=purity_table(categories, carried=carried),
         named_by=named_by_table(categories),
         reliability=reliability_table(categories),
         agreement=agreement_table,
@@ -225,6 +243,8 @@ def analyze(
         explanation_examples=explanation_examples(categories, activations, other=other),
         distrust=distrust_table(decisions, threshold=distrust_threshold),
         distrust_decisions=decisions,
+        carried=carried_table(categories, carried or {}),
+        aligned_with=aligned_with if carried else None,
         categories=categories,
         activations=activations,
         namings=namings,

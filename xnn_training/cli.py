@@ -209,6 +209,9 @@ def configure_train(parser: argparse.ArgumentParser) -> None:
                      help="features reconstructed per step when d is larger (512)")  # fmt: skip
     xnn.add_argument("--data", type=Path, help="default: the DNN run's data set")
     xnn.add_argument("--seed", type=int, default=0)
+    xnn.add_argument("--restarts", type=int, default=None,
+                     help="fresh starts for a class whose xNN fits its training scores far "
+                     "worse than the others' (above 2%% of their range; 2, 0: none)")  # fmt: skip
     xnn.add_argument("--device", default="auto", help=DEVICE_HELP)
     xnn.add_argument("--loader-workers", type=int, help="DataLoader processes (CPU 0, GPU 2)")
     xnn.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's)")
@@ -270,7 +273,13 @@ def _run_train_xnn(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from xnn_training.nets.losses import LossWeights
-    from xnn_training.training.fit_xnn import BATCH_SIZE, EPOCHS, RECONSTRUCTED_FEATURES, train_xnn
+    from xnn_training.training.fit_xnn import (
+        BATCH_SIZE,
+        EPOCHS,
+        RECONSTRUCTED_FEATURES,
+        RESTARTS,
+        train_xnn,
+    )
 
     given = {
         "pred": args.a_pred,
@@ -285,6 +294,7 @@ def _run_train_xnn(args: argparse.Namespace) -> int:
         lr=args.lr, seed=args.seed, data=args.data, device=args.device,
         loader_workers=args.loader_workers, overwrite=args.overwrite,
         reconstructed_features=args.reconstructed_features or RECONSTRUCTED_FEATURES,
+        restarts=RESTARTS if args.restarts is None else args.restarts,
     )  # fmt: skip
     return 0
 

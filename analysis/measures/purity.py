@@ -7,6 +7,10 @@
   concept share, divided by the named activations.
 Both are purity in the sense of Manning et al. (2008), read from the concept x X-feature
 contingency table. Undefined (NaN) when the annotator named nothing.
+
+For a bundle explained with an aligned xNN, purity.csv adds ``xc_carried``: the XC-purity
+against the concept each X-feature was trained to carry instead of its majority concept
+(:mod:`analysis.measures.carried`); NaN otherwise.
 """
 
 from __future__ import annotations
@@ -17,11 +21,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics.cluster import contingency_matrix
 
+from analysis.measures.carried import Carried, carried_purity
 from analysis.measures.labels import CategoryNamings
 
 __all__ = ["PURITY_COLUMNS", "cx_xc_purity", "purity_table"]
 
-PURITY_COLUMNS = ["category", "annotator", "named", "cx_purity", "xc_purity"]
+PURITY_COLUMNS = ["category", "annotator", "named", "cx_purity", "xc_purity", "xc_carried"]
 
 
 def cx_xc_purity(concepts: np.ndarray, x_features: np.ndarray) -> tuple[float, float]:
@@ -52,8 +57,12 @@ def cx_xc_purity(concepts: np.ndarray, x_features: np.ndarray) -> tuple[float, f
     return float(table.max(axis=1).sum() / n), float(table.max(axis=0).sum() / n)
 
 
-def purity_table(categories: Iterable[CategoryNamings]) -> pd.DataFrame:
-    """purity.csv: one row per category and annotator."""
+def purity_table(
+    categories: Iterable[CategoryNamings], *, carried: Carried | None = None
+) -> pd.DataFrame:
+    """purity.csv: one row per category and annotator; ``carried``: the aligned xNN's concept
+    per X-feature (see :data:`analysis.measures.carried.Carried`), for ``xc_carried``."""
+    carried = carried or {}
     rows = []
     for cat in categories:
         for a, annotator in enumerate(cat.annotators):
@@ -66,6 +75,11 @@ def purity_table(categories: Iterable[CategoryNamings]) -> pd.DataFrame:
                     "named": int(named.sum()),
                     "cx_purity": cx,
                     "xc_purity": xc,
+                    "xc_carried": (
+                        carried_purity(cat, a, carried[cat.category])
+                        if cat.category in carried
+                        else float("nan")
+                    ),
                 }
             )
     return pd.DataFrame(rows, columns=PURITY_COLUMNS)

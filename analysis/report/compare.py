@@ -1,13 +1,16 @@
 """Before and after: one report compared with another (``xnaming analyze --compare OTHER``).
 
-Made for a correction (``xnaming train dnn --from --feedback``): the report of the classifier
-before it is OTHER, this report is the one after. :func:`comparison_table` puts per category
-side by side what each report measured: the share of decisions distrusted and whether the
-category is flagged (``distrust.csv``), the activation coverage of any annotator
-(``coverage.csv``), and the test accuracy and the accuracy without a planted cue when the
-report was given ``xnaming evaluate``'s table (``--accuracy``, kept as ``accuracy.csv``).
-:func:`comparison_html` adds the same test images' maps from both bundles side by side, for
-the categories flagged before. Written as ``compare.csv`` and a section of ``report.html``.
+Made for a correction (``xnaming train dnn --from --feedback``) and an alignment (``xnaming
+train xnn --namings``): the report of the classifier or xNN before it is OTHER, this report is
+the one after. :func:`comparison_table` puts per category side by side what each report
+measured: the share of decisions distrusted and whether the category is flagged
+(``distrust.csv``), the activation coverage of any annotator (``coverage.csv``), and the test
+accuracy and the accuracy without a planted cue when the report was given ``xnaming
+evaluate``'s table (``--accuracy``, kept as ``accuracy.csv``). :func:`purity_comparison` puts
+RQ2's purity side by side per category and annotator (``purity.csv``; after an alignment also
+the XC-purity against the carried concepts). :func:`comparison_html` adds the same test images'
+maps from both bundles side by side, for the categories flagged before. Written as
+``compare.csv``, ``compare_purity.csv`` and a section of ``report.html``.
 """
 
 from __future__ import annotations
@@ -20,12 +23,19 @@ import pandas as pd
 
 from analysis.report.thumbnails import Thumbnails
 
-__all__ = ["COMPARE_COLUMNS", "SOURCES", "comparison_html", "comparison_table", "write_sources"]
+__all__ = [
+    "COMPARE_COLUMNS", "PURITY_COMPARE_COLUMNS", "SOURCES", "comparison_html", "comparison_table",
+    "purity_comparison", "write_sources",
+]  # fmt: skip
 
 SOURCES = "sources.json"
 """What a report was made from (its bundle), so a later report can show its maps."""
 MEASURES = ["distrusted_share", "flagged", "coverage", "accuracy", "accuracy_no_cue"]
 COMPARE_COLUMNS = ["category"] + [f"{m}_{when}" for m in MEASURES for when in ("before", "after")]
+PURITY = ["cx_purity", "xc_purity", "xc_carried"]
+PURITY_COMPARE_COLUMNS = ["category", "annotator"] + [
+    f"{m}_{when}" for m in PURITY for when in ("before", "after")
+]
 IMAGES_SHOWN = 4
 
 
@@ -57,6 +67,22 @@ def _measures(report: Path) -> pd.DataFrame:
             if column in scores:
                 table = table.join(scores[[column]], how="outer")
     return table.reindex(columns=MEASURES)
+
+
+def purity_comparison(before: str | Path, after: str | Path) -> pd.DataFrame:
+    """:data:`PURITY_COMPARE_COLUMNS`: RQ2's purity per category and annotator in both reports
+    (``purity.csv``; ``xc_carried`` is NaN where the xNN was not aligned). Empty when either
+    report has no purity.csv."""
+    tables = []
+    for report in (Path(before), Path(after)):
+        path = report / "purity.csv"
+        if not path.is_file():
+            return pd.DataFrame(columns=PURITY_COMPARE_COLUMNS)
+        table = pd.read_csv(path, dtype={"category": str, "annotator": str})
+        tables.append(table.set_index(["category", "annotator"]).reindex(columns=PURITY))
+    table = pd.merge(*tables, how="outer", left_index=True, right_index=True,
+                     suffixes=("_before", "_after"))  # fmt: skip
+    return table.reset_index().reindex(columns=PURITY_COMPARE_COLUMNS)
 
 
 def comparison_table(before: str | Path, after: str | Path) -> pd.DataFrame:
@@ -96,19 +122,40 @@ def _cell(value: object) -> str:
     return html.escape(str(value))
 
 
-def comparison_html(table: pd.DataFrame, before: Path, after: Path, after_bundle) -> str:
-    """The before/after section: the table, then the maps of the same test images."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+def _html_table(table: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>"
         for row in table.astype(object).itertuples(index=False)
     )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def comparison_html(
+    table: pd.DataFrame,
+    before: Path,
+    after: Path,
+    after_bundle,
+    purity: pd.DataFrame | None = None,
+) -> str:
+    """The before/after section: the table, RQ2's purity per annotator (``purity``, from
+    :func:`purity_comparison`, averaged over the categories), then the maps of the same test
+    images."""
     parts = [
         '<section id="before-after"><h2>Before and after</h2>',
         f"<p>Before: {html.escape(str(before))}; after: this report. Flagged categories "
         "before come first.</p>",
-        f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>",
+        _html_table(table),
     ]
+    if purity is not None and not purity.empty:
+        means = purity.drop(columns="category").groupby("annotator", sort=True).mean()
+        parts += [
+            '<h3 id="purity-before-after">RQ2: purity before and after</h3>',
+            "<p>Per annotator, the mean over categories (per category: compare_purity.csv); "
+            "xc_carried: the XC-purity against the concepts an aligned xNN's X-features "
+            "carry.</p>",
+            _html_table(means.reset_index()),
+        ]
     old_bundle, new_bundle = _bundle_of(before), after_bundle and Path(after_bundle)
     old_maps, new_maps = _maps_of(old_bundle), _maps_of(new_bundle)
     flagged = table.loc[table["flagged_before"].fillna(False).astype(bool), "category"]

@@ -187,6 +187,29 @@ def _per_annotator(frame: pd.DataFrame, value: str) -> dict:
     return views.table(pivot.reset_index(), note=note)
 
 
+def _carried(carried: pd.DataFrame, *, first: str | None) -> dict:
+    """Per category and X-feature: the concept it carries, then per annotator (``first``, the
+    one the xNN was aligned with, leading) the share of their named maps named with it (of how
+    many they named)."""
+    if carried.empty:
+        return views.table(carried.iloc[:0], empty="No X-feature carries a concept.")
+    carried, note = views.limited(carried)
+    cell = carried.assign(
+        cell=[
+            f"{named} named" if pd.isna(share) else f"{share:.2f} of {named}"
+            for share, named in zip(carried["named_as_carried"], carried["named"], strict=True)
+        ]
+    )
+    pivot = cell.pivot_table(
+        index=["category", "x_feature", "carries", "maps"],
+        columns="annotator",
+        values="cell",
+        aggfunc="first",
+    )
+    pivot = pivot[sorted(pivot.columns, key=lambda annotator: (annotator != first, annotator))]
+    return views.table(pivot.reset_index().rename(columns={"x_feature": "X-feature"}), note=note)
+
+
 def _pair_summary(summary: pd.DataFrame, measures: list[str]) -> dict:
     """Table 5 / 6 layout: per category, min, mean ± std and max of each measure."""
     if summary.empty:
@@ -295,6 +318,16 @@ def _render(
         "purity": {
             "cx": _per_annotator(r.purity, "cx_purity"),
             "xc": _per_annotator(r.purity, "xc_purity"),
+            "aligned": not r.carried.empty,
+            "aligned_with": (
+                "the consensus of the annotators"
+                if r.aligned_with == "consensus"
+                else f"{r.aligned_with}'s concepts"
+                if r.aligned_with
+                else "the annotators' concepts"
+            ),
+            "xc_carried": _per_annotator(r.purity, "xc_carried"),
+            "carried": _carried(r.carried, first=r.aligned_with),
         },
         "agreement": {
             "named_by": _figures(images, "named_by"),

@@ -92,8 +92,11 @@ MASK_PREFIX = "part@mask:"
 segmentation data set): the hot spot's heat on each part's mask, the last block. Points say
 which part a hot spot is *near*; a mask says which part it *covers*, which is what people name
 (a wing folded on the body has its centre near the body's)."""
-_NOT_IDENTITY = ("created", "finished", "complete", "files", "versions")
-"""Manifest entries that change between the runs of one bundle (clocks, hashes, versions)."""
+_NOT_IDENTITY = (
+    "created", "finished", "complete", "files", "versions", "concepts", "alignment",
+)  # fmt: skip
+"""Manifest entries that change between the runs of one bundle (clocks, hashes, versions) or
+follow from its identity (an aligned xNN's concepts and alignment follow from its run)."""
 
 
 class EmbeddingError(BundleError):

@@ -596,6 +596,22 @@ class Bundle:
         named = self.manifest.get("data")
         return self.root / named if isinstance(named, str) and named else None
 
+    @property
+    def concepts(self) -> dict[str, dict[int, str]]:
+        """Per category, X-feature -> the concept the explaining xNN was aligned with (manifest
+        ``concepts``); empty for an xNN not aligned or a bundle from before."""
+        return {
+            category: {int(k): concept for k, concept in carried.items()}
+            for category, carried in self.manifest.get("concepts", {}).items()
+        }
+
+    @property
+    def aligned_with(self) -> str | None:
+        """Whose concepts the explaining xNN was aligned with (an annotator, or "consensus");
+        None for an xNN not aligned (manifest ``alignment``)."""
+        alignment = self.manifest.get("alignment") or {}
+        return alignment.get("annotator")
+
 
 def _header(path: Path) -> list[str] | None:
     """The column names of a CSV table (None for an empty file)."""

@@ -46,6 +46,26 @@ def test_purity(results):
     assert b.xc_purity == pytest.approx(3 / 6)  # every X-feature splits 1 / 1
 
 
+def test_purity_against_the_carried_concepts(tiny_activations, tiny_namings):
+    # An aligned xNN: x0 carries "eye", x1 "Wing " (case and space do not count), x3 "tail"
+    # (no significant map here), x2 is free.
+    carried = {"c": {0: "eye", 1: "Wing ", 3: "tail"}}
+    results = analyze(tiny_activations, tiny_namings, min_images=1, carried=carried)
+    assert row(results.purity, annotator="A").xc_carried == pytest.approx(5 / 5)  # x2's a7 not
+    assert row(results.purity, annotator="B").xc_carried == pytest.approx(1 / 4)  # a6 wing only
+    table = results.carried
+    b_x0 = row(table, annotator="B", x_feature=0)
+    assert (b_x0.carries, b_x0.maps, b_x0.named, b_x0.named_as_carried) == ("eye", 3, 2, 0.0)
+    a_x2 = row(table, annotator="A", x_feature=2)
+    assert (a_x2.carries, a_x2.named, a_x2.most_named) == ("(free)", 1, "eye")
+    assert np.isnan(a_x2.named_as_carried)
+    assert row(table, annotator="A", x_feature=1).named_as_carried == 1.0
+    assert row(table, annotator="A", x_feature=3).maps == 0
+    plain = analyze(tiny_activations, tiny_namings, min_images=1)
+    assert plain.carried.empty
+    assert plain.purity["xc_carried"].isna().all()
+
+
 def test_named_by(results):
     fractions = results.named_by.set_index("n_annotators")["fraction"]
     assert fractions.to_dict() == pytest.approx({0: 0.0, 1: 2 / 7, 2: 5 / 7})

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from analysis.namers.synthetic import synthetic_study
-from analysis.report.compare import COMPARE_COLUMNS, comparison_table
+from analysis.report.compare import COMPARE_COLUMNS, PURITY_COMPARE_COLUMNS, comparison_table
 from xnaming.cli import main
 
 
@@ -42,6 +42,10 @@ def test_compare_adds_a_before_after_section(tmp_path, capsys):
     distrust = pd.read_csv(before / "distrust.csv").set_index("category")
     assert row["distrusted_share_before"] == pytest.approx(distrust.loc["c001", "distrusted_share"])
     assert 'id="before-after"' in (after / "report.html").read_text()
+    purity = pd.read_csv(after / "compare_purity.csv")
+    assert list(purity.columns) == PURITY_COMPARE_COLUMNS
+    assert len(purity) == 2 * 3  # categories x annotators
+    assert purity["xc_carried_after"].isna().all()  # no aligned xNN here
     assert "c001" in capsys.readouterr().out
     assert comparison_table(before, before)["coverage_before"].notna().any()
 

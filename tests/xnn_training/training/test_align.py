@@ -111,3 +111,91 @@ def test_the_warm_start_scores_as_the_explained_xnn_did(toybirds_run, feedback, 
     features = torch.rand(16, before.xnn.in_features) * 3
     with torch.no_grad():
         torch.testing.assert_close(after.xnn(features)["scores"], before.xnn(features)["scores"])
+
+
+def _explain_and_analyze(run, xnn, out, namings_of, *extra):
+    bundle = out / "bundle"
+    assert (
+        main(
+            [
+                "explain",
+                "--dnn",
+                str(run.dnn),
+                "--xnn",
+                str(xnn),
+                "--data",
+                str(run.data),
+                "--out",
+                str(bundle),
+                "--embedding-layers",
+                "none",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    namings = namings_of(bundle, out / "namings.csv")
+    assert (
+        main(
+            [
+                "analyze",
+                "--activations",
+                str(bundle),
+                "--namings",
+                str(namings),
+                "--out",
+                str(out / "report"),
+                "--min-images",
+                "1",
+                "--no-figures",
+                *extra,
+            ]
+        )
+        == 0
+    )
+    return bundle, namings, out / "report"
+
+
+@pytest.mark.slow
+def test_the_report_shows_what_each_x_feature_carries(toybirds_run, feedback, tmp_path):
+    train_namings = _namings(feedback, tmp_path / "n.csv", lambda k: ["wing", "head", None][k % 3])
+    assert main(_args(toybirds_run, feedback, train_namings, tmp_path / "aligned")) == 0
+
+    def test_namings(bundle, path):  # the test split's maps, named by another pattern
+        return _namings(bundle, path, lambda k: ["head", "wing", "wing", None][k % 4])
+
+    _, _, before = _explain_and_analyze(toybirds_run, toybirds_run.xnn, tmp_path / "before",
+                                        test_namings)  # fmt: skip
+    bundle, namings, after = _explain_and_analyze(
+        toybirds_run, tmp_path / "aligned", tmp_path / "after", test_namings,
+        "--compare", str(before),
+    )  # fmt: skip
+    carried = load_xnn_run(tmp_path / "aligned").concepts
+    assert json.loads((bundle / "manifest.json").read_text())["concepts"] == {
+        c: {str(k): name for k, name in m.items()} for c, m in carried.items()
+    }
+    # carried.csv against a count made here from the files
+    maps = pd.read_csv(bundle / "activations.csv", dtype=str).merge(
+        pd.read_csv(namings, dtype=str).fillna(""), on=["category", "activation_id"]
+    )
+    table = pd.read_csv(after / "carried.csv")
+    for row in table[table["carries"] != "(free)"].itertuples():
+        on_k = maps[(maps["category"] == row.category) & (maps["x_feature"] == str(row.x_feature))]
+        named = on_k[on_k["status"] == "named"]
+        assert row.named == len(named)
+        if len(named):
+            assert row.named_as_carried == pytest.approx((named["concept"] == row.carries).mean())
+    assert set(table["carries"]) - {"(free)"} <= {"wing", "head"}
+    assert 'id="carried"' not in (before / "report.html").read_text()
+    assert 'id="carried"' in (after / "report.html").read_text()
+    compare = pd.read_csv(after / "compare_purity.csv")
+    assert set(compare["annotator"]) == {"ann"}
+    assert compare["xc_purity_before"].notna().all()
+    assert compare["xc_purity_after"].notna().all()
+    assert compare["xc_carried_before"].isna().all()
+    purity = pd.read_csv(after / "purity.csv").set_index("category")
+    assert compare.set_index("category")["xc_carried_after"].equals(purity["xc_carried"])
+    html = (after / "report.html").read_text()
+    assert 'id="purity-before-after"' in html
+    assert "aligned with the consensus of the annotators" in html

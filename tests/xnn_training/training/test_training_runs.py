@@ -36,6 +36,7 @@ def test_runs_hold_the_documented_files(trained):
     assert set(pd.read_csv(dnn / "accuracy.csv")["category"]) >= {"overall"}
     xconfig = json.loads((xnn / "config.json").read_text())
     assert xconfig["dnn_run"]["sha256"] == runs_module.sha256(dnn / "weights.safetensors")
+    assert xconfig["stuck_classes"] == {}  # three epochs: every class short of a fit, none worse
     report = pd.read_csv(xnn / "fidelity.csv")
     assert list(report.columns) == fidelity.COLUMNS
     assert report["category"].iloc[-1] == "overall"

@@ -191,3 +191,53 @@ def test_names_cannot_inject_markup(study, browser, tmp_path):
         assert page.get_by_text("onerror=alert(1)").count() > 0  # shown as text
     finally:
         page.close()
+
+
+def test_an_aligned_xnn_shows_the_concept_each_x_feature_carries(study, browser, artifacts,
+                                                                 tmp_path):  # fmt: skip
+    activations = read_activations(study.bundle / "activations.csv")
+    namings = load_namings([study.namings], activations)
+    classes = sorted(activations["category"].unique())
+    carried = {c: {0: ON_PART[i]} for i, c in enumerate(classes)}  # x1 stays free
+    aligned_with = sorted(namings["annotator"].unique())[-1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = analyze(activations, namings, carried=carried, aligned_with=aligned_with)
+    path = write_report(results, tmp_path / "report", bundle=study.bundle)
+    page, dialogs = _open(browser, path)
+    try:
+        assert page.locator("#carried").is_visible()
+        assert f"aligned with {aligned_with}'s concepts" in page.locator("#purity").inner_text()
+        table = page.locator("#carried ~ table").first
+        header = table.locator("thead th").all_inner_texts()
+        assert header[:4] == ["category", "X-feature", "carries", "maps"]
+        assert header[4] == aligned_with  # the annotator it was aligned with comes first
+        rows = table.locator("tbody tr")
+        shown = results.carried.drop_duplicates(["category", "x_feature"])
+        assert rows.count() == len(shown)
+        first = results.carried.iloc[0]
+        mine = results.carried.query(
+            "annotator == @aligned_with and category == @first.category "
+            "and x_feature == @first.x_feature"
+        ).iloc[0]
+        cells = rows.first.locator("td").all_inner_texts()
+        assert cells[2] == first["carries"]
+        expected = ("" if pd.isna(mine["named_as_carried"])
+                    else f"{mine['named_as_carried']:.2f} of ") + str(mine["named"])  # fmt: skip
+        assert cells[4].startswith(expected)
+        _screenshot(page, "purity", artifacts / "report-carried.png")
+        assert dialogs == []
+    finally:
+        page.close()
+    # A concept name or annotator name cannot inject markup either.
+    evil = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = analyze(activations, namings, carried={classes[0]: {0: evil}}, aligned_with=evil)
+    page, dialogs = _open(browser, write_report(results, tmp_path / "evil", bundle=study.bundle))
+    try:
+        assert page.locator("script").count() == 0
+        assert dialogs == []
+        assert page.get_by_text("onerror=alert(1)").count() > 0
+    finally:
+        page.close()

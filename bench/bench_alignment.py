@@ -1,7 +1,8 @@
 """Do new images get explained in the annotators' words? The bench of ``xnaming why``'s names.
 
     .venv/bin/python bench/bench_alignment.py --work /tmp/bench-alignment --seed 0 \
-        [--annotators sim-birder sim-coarse ...] [--consensus] [--design namer|aligned]
+        [--annotators sim-birder sim-coarse ...] [--consensus] [--design namer|aligned] \
+        [--named-split feedback|train]
 
 On toybirds without a cue (the demo's data set by default, ``--seed``): a toy CNN, its xNN,
 the feedback split's bundle (with map embeddings) named by the five simulated annotators
@@ -29,7 +30,9 @@ Printed per annotator:
   class's score range (at most 2%).
 
 ``*_before``: each X-feature of the unaligned xNN named with its majority concept on the
-feedback maps (what a user could do without either design).
+feedback maps (what a user could do without either design). ``--named-split train`` names the
+DNN's training images instead of the feedback split (about 4 times as many maps): what more
+namings would give the namer.
 """
 
 from __future__ import annotations
@@ -97,18 +100,18 @@ def _by_x_feature(maps: pd.DataFrame, names: dict[tuple[str, int], str]) -> pd.S
     return maps.apply(lambda r: names.get((r["category"], r["x_feature"]), "other"), axis=1)
 
 
-def _why_names(root: Path, data: Path, annotator: str, threads: int) -> pd.Series:
-    """``xnaming why --namings --bundle`` on the test split's image files: activation id ->
-    the concept why.csv gives the map."""
-    out = root / f"why-{annotator}"
+def _why_names(root: Path, data: Path, annotator: str, threads: int, named: str) -> pd.Series:
+    """``xnaming why --namings --bundle`` (the ``named`` split's bundle) on the test split's
+    image files: activation id -> the concept why.csv gives the map."""
+    out = root / (f"why-{annotator}" if named == "feedback" else f"why-{named}-{annotator}")
     if not (out / "why.csv").is_file():
         images = pd.read_csv(data / "images.csv", dtype=str)
         files = [str(data / p) for p in images.loc[images["split"] == "test", "image_path"]]
         who = [] if annotator == "consensus" else ["--annotator", annotator]
         status = xnaming([
             "why", "--dnn", str(root / "dnn"), "--xnn", str(root / "xnn"),
-            "--namings", str(root / "feedback-bundle-namings.csv"),
-            "--bundle", str(root / "feedback-bundle"), *who, "--out", str(out),
+            "--namings", str(root / f"{named}-bundle-namings.csv"),
+            "--bundle", str(root / f"{named}-bundle"), *who, "--out", str(out),
             "--threads", str(threads), "--device", "cpu", *files,
         ])  # fmt: skip
         if status:
@@ -129,8 +132,11 @@ def bench(args: argparse.Namespace) -> pd.DataFrame:
         train_dnn(data, root / "dnn", device="cpu")
     if not (root / "xnn" / "config.json").is_file():
         train_xnn(root / "dnn", root / "xnn", device="cpu")
-    feedback = _explain(root / "dnn", root / "xnn", data, root / "feedback-bundle", "feedback")
-    fb = _named(feedback, data, root / "feedback-bundle-namings.csv")
+    named = args.named_split
+    if named != "feedback" and args.design != "namer":
+        raise SystemExit("--named-split train: with --design namer only")
+    feedback = _explain(root / "dnn", root / "xnn", data, root / f"{named}-bundle", named)
+    fb = _named(feedback, data, root / f"{named}-bundle-namings.csv")
     # The test split as why explains it: for the predicted class.
     test = _explain(root / "dnn", root / "xnn", data, root / "test-predicted", "test",
                     explain="predicted", embedding_layers=())  # fmt: skip
@@ -140,10 +146,10 @@ def bench(args: argparse.Namespace) -> pd.DataFrame:
     for annotator in who + (["consensus"] if args.consensus else []):
         if args.design == "namer":
             after, xnn = before, root / "xnn"
-            said_of = _why_names(root, data, annotator, args.threads)
+            said_of = _why_names(root, data, annotator, args.threads, named)
         else:
             xnn = root / f"aligned-{annotator}"
-            align_xnn(root / "dnn", xnn, namings=root / "feedback-bundle-namings.csv",
+            align_xnn(root / "dnn", xnn, namings=root / f"{named}-bundle-namings.csv",
                       bundle=feedback, annotator=None if annotator == "consensus" else annotator,
                       epochs=args.epochs, device="cpu")  # fmt: skip
             concepts = json.loads((xnn / "config.json").read_text())["concepts"]
@@ -191,6 +197,10 @@ def main() -> None:
     parser.add_argument("--annotators", nargs="*", default=[])
     parser.add_argument("--consensus", action="store_true")
     parser.add_argument("--design", choices=("namer", "aligned"), default="namer")
+    parser.add_argument("--named-split", choices=("feedback", "train"), default="feedback",
+                        help="the split whose namings train (train: the DNN's own training "
+                        "images, about 4 times the feedback split, to see what more namings "
+                        "give)")  # fmt: skip
     parser.add_argument("--classes", type=int, default=TOYBIRDS_CLASSES)
     parser.add_argument("--per-class", type=int, default=TOYBIRDS_PER_CLASS)
     parser.add_argument("--size", type=int, default=TOYBIRDS_IMAGE_SIZE)
@@ -199,9 +209,11 @@ def main() -> None:
     args = parser.parse_args()
     table = bench(args)
     args.work.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.work / f"bench_alignment_{args.design}.csv", index=False)
+    named = "" if args.named_split == "feedback" else f"_{args.named_split}"
+    out = args.work / f"bench_alignment_{args.design}{named}.csv"
+    table.to_csv(out, index=False)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"wrote {args.work / f'bench_alignment_{args.design}.csv'}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

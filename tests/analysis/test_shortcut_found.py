@@ -5,12 +5,15 @@ trained here, Excitation Backprop maps, five simulated annotators who see the cu
 background, and the analysis. With the cue, the classifier is right for the wrong reason: most
 of the planted class's maps peak on the cue, and the decisions to distrust rank that class
 first and flag it, well ahead of the next. Without the cue (the same data otherwise) the
-classifier's maps fall on the birds, and no class is flagged.
+planted class's maps fall on its birds and it is not flagged.
 
-The measure flags any class whose decisions rest on the background, cue or not: on data seed 2
-of this configuration the plain classifier's maps of one class peak on the background (38 of
-60) and that class is flagged (87%). So the test without the cue first checks that the maps
-fall on the birds (the premise), then that nothing is flagged.
+The measure flags any class whose decisions rest on the background, cue or not. At this size
+the four-class classifier recognises species 001 by exclusion (what none of the others has),
+so its maps fall on the background about half of the time and it is flagged without a cue on
+data seeds 0, 1 and 2 (54-97% of its decisions distrusted); at the demo's size (12 classes of
+150) no class is. So the test without the cue checks what the cue changes: every class is
+explained (no class without maps, which would pass vacuously), and the planted class's maps
+fall on its birds and it is not flagged.
 """
 
 from __future__ import annotations
@@ -72,40 +75,14 @@ def test_the_planted_class_is_distrusted_first(planted):
     assert game["on_cue"].mean() > 0.5, game["on_cue"].mean()
 
 
-def test_without_the_cue_no_class_is_flagged(plain):
+def test_without_the_cue_the_planted_class_is_trusted(plain):
     data, bundle, results, _dnn = plain
-    # The premise: in every class most maps peak on the bird.
+    explained = set(read_activations(bundle / "activations.csv")["category"])
+    assert explained == set(results.distrust["category"])
+    assert len(explained) == SMALL["classes"]  # every class has maps: nothing passes vacuously
+    category = next(c for c in explained if c.startswith(f"{int(PLANTED):03d}."))
     on_bird = pointing_game(bundle, data).groupby("category")["inside"].mean()
-    assert (on_bird > 0.5).all(), on_bird
-    assert not results.distrust["flagged"].any(), results.distrust.to_string()
-    assert results.distrust["distrusted_share"].max() < FLAG_LEVEL
-
-
-def _accuracy(dnn_path, data, category) -> float:
-    """The classifier's accuracy on the test images of ``category`` in ``data``."""
-    import pandas as pd
-    import torch
-    from PIL import Image
-
-    from xnn_training.data.datasets import image_transform
-    from xnn_training.training.runs import load_dnn_run
-
-    dnn = load_dnn_run(dnn_path)
-    transform = image_transform(dnn.image_size)
-    images = pd.read_csv(data / "images.csv", dtype=str, keep_default_na=False)
-    rows = images[(images["split"] == "test") & (images["category"] == category)]
-    batch = torch.stack([transform(Image.open(data / p).convert("RGB")) for p in rows.image_path])
-    with torch.no_grad():
-        predicted = dnn.model(batch).argmax(1)
-    return float((predicted == dnn.classes.index(category)).float().mean())
-
-
-def test_the_classifier_is_right_for_the_wrong_reason(planted, plain):
-    data, _bundle, _results, dnn = planted
-    plain_data = plain[0]  # the same images, without the cue
-    category = json.loads((data / "toybirds.json").read_text())["shortcut"]["category"]
-    with_cue, without = _accuracy(dnn, data, category), _accuracy(dnn, plain_data, category)
-    assert with_cue > 0.9
-    # The cue carries much of the decision: without it a good part of the class is lost
-    # (measured 100% -> 63% here; 100% -> 0% at the demo's scale, docs/analysis.md).
-    assert without < with_cue - 0.25, (with_cue, without)
+    assert on_bird[category] > 0.5, on_bird  # the premise: its maps fall on its birds
+    row = results.distrust.set_index("category").loc[category]
+    assert not row["flagged"], results.distrust.to_string()
+    assert row["distrusted_share"] < FLAG_LEVEL / 2, results.distrust.to_string()

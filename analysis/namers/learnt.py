@@ -29,7 +29,6 @@ from label_config.tasks import DESCRIPTORS
 from ls_backend.backend.annotator_model import AnnotatorModel, concept_of, fit_annotator_model
 from xnn_training.bundle.embeddings import GEOMETRY, read_embeddings
 from xnn_training.bundle.io import bundle_geometry, read_bundle
-from xnn_training.files import sha256
 from xnn_training.maps.hot_spot import MAP_GEOMETRY
 
 __all__ = ["LearntNamer", "descriptor_rows", "fit_learnt_namer"]
@@ -118,27 +117,14 @@ def fit_learnt_namer(
     """
     content = read_bundle(Path(bundle))
     if dnn_weights is not None:
-        theirs = (content.manifest.get("dnn_run") or {}).get("sha256")
-        ours = sha256(dnn_weights)
-        if theirs != ours:
-            raise ValueError(
-                f"bundle: {bundle} was explained for another classifier (its weights {theirs}), "
-                f"not this one ({ours}); name maps of this --dnn's bundle"
-            )
+        content.check_explained_for(dnn_weights, fix="name maps of this --dnn's bundle")
     embeddings = read_embeddings(content)
     if embeddings is None:
         raise ValueError(
             f"bundle: {bundle} has no map embeddings, which the namer learns from; explain it "
             "again without --embedding-layers none"
         )
-    table = namings if isinstance(namings, pd.DataFrame) else pd.read_csv(namings, dtype=str)
-    table = table.fillna("")
-    unknown = sorted(set(table["activation_id"]) - set(content.activations["activation_id"]))
-    if unknown:
-        raise ValueError(
-            f"namings: {len(unknown)} activation(s) are not in the bundle {bundle} "
-            f"(e.g. {unknown[0]!r}); give the namings of that bundle"
-        )
+    table = content.namings_of(namings)
     verdicts = concept_verdicts(table, annotator)
     ids = list(verdicts.index)
     own = embeddings.blocks["geometry"].stop  # appearance and geometry: no part shares

@@ -605,6 +605,33 @@ class Bundle:
             for category, carried in self.manifest.get("concepts", {}).items()
         }
 
+    def check_explained_for(self, dnn_weights: str | Path, *, fix: str) -> None:
+        """Refuse, in one line ending with ``fix``, a bundle explained for another classifier
+        than the one whose weights file is ``dnn_weights`` (both fingerprints named)."""
+        theirs = (self.manifest.get("dnn_run") or {}).get("sha256")
+        ours = sha256(dnn_weights)
+        if theirs != ours:
+            raise ValueError(
+                f"bundle: {self.root} was explained for another classifier (its weights "
+                f"{theirs}), not this one ({ours}); {fix}"
+            )
+
+    def namings_of(
+        self, namings: str | Path | pd.DataFrame, *, what: str = "bundle"
+    ) -> pd.DataFrame:
+        """A namings table (or its CSV) of this bundle's maps, empty cells as ``""``; refused in
+        one line when it names activations the bundle does not hold (``what``: how the message
+        calls the bundle)."""
+        table = namings if isinstance(namings, pd.DataFrame) else pd.read_csv(namings, dtype=str)
+        table = table.fillna("")
+        unknown = sorted(set(table["activation_id"]) - set(self.activations["activation_id"]))
+        if unknown:
+            raise ValueError(
+                f"namings: {len(unknown)} activation(s) are not in the {what} {self.root} "
+                f"(e.g. {unknown[0]!r}); give the namings of that bundle"
+            )
+        return table
+
     @property
     def aligned_with(self) -> str | None:
         """Whose concepts the explaining xNN was aligned with (an annotator, or "consensus");

@@ -27,7 +27,6 @@ import pandas as pd
 from PIL import Image
 
 from xnn_training.bundle.io import Bundle, read_bundle
-from xnn_training.files import sha256
 from xnn_training.maps.hot_spot import HOT_SPOT, hot_spot
 
 __all__ = ["FeedbackRegions", "feedback_regions", "read_feedback"]
@@ -196,19 +195,5 @@ def read_feedback(
             f"bundle: {bundle} explains the {split!r} split, not feedback; training on its "
             "namings would measure on what it trained on: explain with --split feedback"
         )
-    theirs = (content.manifest.get("dnn_run") or {}).get("sha256")
-    ours = sha256(dnn_weights)
-    if theirs != ours:
-        raise ValueError(
-            f"bundle: {bundle} was explained for another classifier (its weights {theirs}), "
-            f"not this one ({ours}); explain the feedback split with this --dnn"
-        )
-    table = namings if isinstance(namings, pd.DataFrame) else pd.read_csv(namings, dtype=str)
-    table = table.fillna("")
-    unknown = sorted(set(table["activation_id"]) - set(content.activations["activation_id"]))
-    if unknown:
-        raise ValueError(
-            f"namings: {len(unknown)} activation(s) are not in the feedback bundle {bundle} "
-            f"(e.g. {unknown[0]!r}); give the namings of that bundle"
-        )
-    return content, table
+    content.check_explained_for(dnn_weights, fix="explain the feedback split with this --dnn")
+    return content, content.namings_of(namings, what="feedback bundle")

@@ -589,12 +589,10 @@ def _set_up(job: _Job) -> _Setup:
     }
     versions = {name: version(name) for name in ("xnaming", "torch", "torchvision", "numpy")}
     # An aligned xNN's concept per X-feature travels with its maps, for the report's RQ2.
-    concepts = {c: {str(k): name for k, name in m.items()} for c, m in run.concepts.items()}
+    extra = {"versions": versions, "concepts": run.config.get("concepts", {}),
+             "alignment": run.config.get("alignment")}  # fmt: skip
     size = len(dataset) if job.limit is None else min(job.limit, len(dataset))
-    return _Setup(
-        run, layer, tuple(embedding_layers), dataset, range(size), identity,
-        {"versions": versions, "concepts": concepts, "alignment": run.config.get("alignment")},
-    )  # fmt: skip
+    return _Setup(run, layer, tuple(embedding_layers), dataset, range(size), identity, extra)
 
 
 def explain(

@@ -2,16 +2,14 @@
 
 ``xnaming why --namings NAMINGS.csv --bundle BUNDLE [--annotator NAME]`` names each map it
 computes as that annotator (or the consensus of all, :func:`analysis.namers.verdicts.
-concept_verdicts`) would, with the ML backend's per-annotator model
-(:func:`ls_backend.backend.annotator_model.fit_annotator_model`: randomised trees from a map's
-embedding and descriptors to what the annotator did with it). The model learns from the
-bundle's named maps; a map is given its likeliest verdict, a concept or :data:`OTHER` (the
-annotator would leave it unnamed or discard it).
+concept_verdicts`) would: a concept, or :data:`OTHER` (they would leave it unnamed or discard
+it). The model (:mod:`analysis.namers.overlay_model`) reads what the annotator read: the map
+over its image, pixel by pixel, and the map's descriptors (share, rank, geometry). It learns
+from the bundle's judged maps, with a head for every annotator of the namings table (their
+judgements of the same maps teach the shared trunk) and answers with the asked one's.
 
-The model sees only what a new image gives: the embedding's appearance and geometry columns
-(the classifier's features under the hot spot, where the hot spot lies on the object) and the
-map's descriptors. A bundle of a data set with part locations or masks holds the parts' shares
-too; they are left out, since a new image has no part annotations.
+The model sees only what a new image gives. A bundle of a data set with part masks holds the
+parts' shares of each map too; they are never read, since a new image has no part annotations.
 """
 
 from __future__ import annotations
@@ -22,58 +20,62 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+from PIL import Image
 
 from analysis.measures.summaries import OTHER
+from analysis.namers.overlay_model import OverlayModel, fit_overlay_model, overlay_inputs
 from analysis.namers.verdicts import concept_verdicts
 from label_config.tasks import DESCRIPTORS
-from ls_backend.backend.annotator_model import AnnotatorModel, concept_of, fit_annotator_model
-from xnn_training.bundle.embeddings import GEOMETRY, read_embeddings
-from xnn_training.bundle.io import bundle_geometry, read_bundle
+from ls_backend.backend.annotator_model import MIN_NAMINGS
+from xnn_training.bundle.io import Bundle, bundle_geometry, read_bundle
+from xnn_training.data.datasets import image_transform
 from xnn_training.maps.hot_spot import MAP_GEOMETRY
 
-__all__ = ["LearntNamer", "descriptor_rows", "fit_learnt_namer"]
+__all__ = ["CONSENSUS", "LearntNamer", "descriptor_rows", "fit_learnt_namer"]
 
-_UNNAMED = "unnamed"
-_NAMED = "named"
+CONSENSUS = "consensus"
+"""The namer's name for the consensus of every annotator of the namings table."""
 
 
 @dataclass(frozen=True)
 class LearntNamer:
-    """Whose words, the embedding the model reads, and the model."""
+    """Whose words, the model that speaks them, and what it learnt from."""
 
     who: str
-    """The annotator, or ``"consensus"``."""
+    """The annotator, or :data:`CONSENSUS`."""
     map_layer: str
     """The layer the bundle's maps were computed at: the maps to name must be too."""
-    layers: tuple[str, ...]
-    """The embedding layers (the appearance columns, in order)."""
-    model: AnnotatorModel
+    model: OverlayModel
     maps: int
-    """How many maps it learnt from."""
+    """How many maps ``who`` judged in the bundle."""
     bundle: Path
     """The bundle those maps are of."""
 
     @property
     def concepts(self) -> list[str]:
         """The concepts it can say, sorted."""
-        return sorted(c for c in map(concept_of, self.model.classes) if c is not None)
+        return [c for c in self.model.vocabularies[self.who] if c]
 
-    def name(self, embeddings: np.ndarray, descriptors: np.ndarray) -> list[str]:
+    def name(self, images: torch.Tensor, heat: torch.Tensor, descriptors: np.ndarray) -> list[str]:
         """The verdict on each map: a concept, or ``other`` (unnamed or discarded).
 
         Parameters
         ----------
-        embeddings
-            (n, d): the maps' embeddings without part shares (appearance, then
-            :data:`~xnn_training.bundle.embeddings.GEOMETRY`), as explain computes them.
+        images
+            (n, 3, H, W): each map's image as the classifier reads it.
+        heat
+            (n, H, W): the maps at the images' size.
         descriptors
             (n, len(DESCRIPTORS)): :func:`descriptor_rows` of the maps.
         """
-        rows = np.concatenate([embeddings, descriptors], axis=1)
-        if not len(rows):
+        if not len(heat):
             return []
-        likeliest = self.model.probabilities(rows).argmax(axis=1)
-        return [concept_of(self.model.classes[j]) or OTHER for j in likeliest]
+        probabilities = self.model.probabilities(
+            self.who, overlay_inputs(images, heat), descriptors
+        )
+        said = [self.model.vocabularies[self.who][j] for j in probabilities.argmax(axis=1)]
+        return [concept or OTHER for concept in said]
 
 
 def descriptor_rows(
@@ -102,7 +104,7 @@ def fit_learnt_namer(
     namings
         A namings table (docs/formats.md) of the bundle's maps, or its CSV.
     bundle
-        The map bundle the namings are of; it must hold map embeddings.
+        The map bundle the namings are of.
     annotator
         Whose verdicts; default: the consensus of every annotator in the table.
     dnn_weights
@@ -111,46 +113,53 @@ def fit_learnt_namer(
     Raises
     ------
     ValueError
-        In one line: a bundle without embeddings (re-explain it), for another classifier,
-        namings of maps the bundle does not hold, an unknown annotator, or too few named maps
-        (fewer than the backend's minimum, or a single verdict) to learn from.
+        In one line: not a bundle, a bundle for another classifier, namings of maps the bundle
+        does not hold, an unknown annotator, or too few judged maps (fewer than
+        :data:`~ls_backend.backend.annotator_model.MIN_NAMINGS`, or none named) to learn from.
     """
     content = read_bundle(Path(bundle))
     if dnn_weights is not None:
         content.check_explained_for(dnn_weights, fix="name maps of this --dnn's bundle")
-    embeddings = read_embeddings(content)
-    if embeddings is None:
-        raise ValueError(
-            f"bundle: {bundle} has no map embeddings, which the namer learns from; explain it "
-            "again without --embedding-layers none"
-        )
     table = content.namings_of(namings)
-    verdicts = concept_verdicts(table, annotator)
-    ids = list(verdicts.index)
-    own = embeddings.blocks["geometry"].stop  # appearance and geometry: no part shares
-    activations = content.activations.set_index("activation_id")
-    geometry = bundle_geometry(content).set_index(content.activations["activation_id"])
-    rows = np.concatenate(
-        [
-            embeddings.rows(ids)[:, :own],
-            descriptor_rows(
-                activations.loc[ids, "share"].astype(float).to_numpy(),
-                activations.loc[ids, "rank"].astype(int).to_numpy(),
-                geometry.loc[ids, list(MAP_GEOMETRY)].to_numpy(),
-            ),
-        ],
-        axis=1,
-    )
-    labels = [f"{_NAMED}:{v}" if v else _UNNAMED for v in verdicts]
-    model = fit_annotator_model(
-        rows, labels, space=str(bundle), where=len(GEOMETRY) + len(DESCRIPTORS), parts=0
-    )
-    who = annotator or "consensus"
-    if model is None:
-        named = sum(bool(v) for v in verdicts)
+    who = annotator or CONSENSUS
+    verdicts = {a: concept_verdicts(table, a) for a in sorted(set(table["annotator"]) - {""})}
+    verdicts[who] = concept_verdicts(table, annotator)  # refuses an unknown annotator
+    mine = verdicts[who]
+    if len(mine) < MIN_NAMINGS or not (mine != "").any():
         raise ValueError(
-            f"namings: {who} named {named} of {len(ids)} maps of {bundle}: too few to learn "
-            "their words from (at least 20 judged maps, some named)"
+            f"namings: {who} named {int((mine != '').sum())} of {len(mine)} maps of {bundle}: "
+            f"too few to learn their words from (at least {MIN_NAMINGS} judged maps, some named)"
         )
+    ids = sorted(set().union(*(v.index for v in verdicts.values())))
+    inputs, descriptors = _named_maps(content, ids)
+    model = fit_overlay_model(
+        inputs, descriptors,
+        {a: [v.get(i) for i in ids] for a, v in verdicts.items()},
+        progress=f"learning {who}'s words",
+    )  # fmt: skip
     layer = str(content.manifest.get("layer", ""))
-    return LearntNamer(who, layer, tuple(embeddings.layers), model, len(ids), Path(bundle))
+    return LearntNamer(who, layer, model, len(mine), Path(bundle))
+
+
+def _named_maps(content: Bundle, ids: Sequence[str]) -> tuple[torch.Tensor, np.ndarray]:
+    """The model's inputs and descriptors of the bundle's maps ``ids``: each map over its image
+    as the classifier read it (the bundle's copy brought back to the maps' size)."""
+    activations = content.activations.set_index("activation_id").loc[list(ids)]
+    geometry = bundle_geometry(content).set_index(content.activations["activation_id"])
+    heat = []
+    for path in activations["map_path"]:
+        with np.load(content.root / path, allow_pickle=False) as arrays:
+            heat.append(torch.from_numpy(np.asarray(arrays["map"], dtype=np.float32)))
+    heat_ = torch.stack(heat)
+    transform = image_transform(heat_.shape[-1])
+    read: dict[str, torch.Tensor] = {}
+    for path in activations["image_path"].unique():
+        with Image.open(content.root / path) as image:
+            read[path] = transform(image.convert("RGB"))
+    images = torch.stack([read[p] for p in activations["image_path"]])
+    descriptors = descriptor_rows(
+        activations["share"].astype(float).to_numpy(),
+        activations["rank"].astype(int).to_numpy(),
+        geometry.loc[list(ids), list(MAP_GEOMETRY)].to_numpy(),
+    )
+    return overlay_inputs(images, heat_), descriptors

@@ -7,9 +7,9 @@ one of two places:
 
 - ``--namings NAMINGS.csv --bundle BUNDLE [--annotator NAME]``: each map is named as that
   annotator (or the consensus) would name it, by a model learnt from their namings of the
-  bundle's maps (:mod:`analysis.namers.learnt`, the ML backend's per-annotator model over the
-  maps' embeddings); ``other`` where they would leave it unnamed or discard it. Works with any
-  xNN of the classifier the bundle was explained for;
+  bundle's maps (:mod:`analysis.namers.learnt`: a small CNN that reads each map over its
+  image, as the annotator read the overlay); ``other`` where they would leave it unnamed or
+  discard it. Works with any xNN of the classifier the bundle was explained for;
 - otherwise an aligned xNN (``xnaming train xnn --namings``) names its X-features in
   ``config.json``, a free X-feature being ``other``; an xNN trained without namings carries no
   names (the column is empty).
@@ -170,7 +170,7 @@ def why(
             )
     names: _Names = namer or run.concepts
     explainer = Explainer(run, layer, threshold, contrastive=False, device=device_,
-                          embedding_layers=namer.layers if namer else ())  # fmt: skip
+                          embedding_layers=())  # fmt: skip
     rows: list[dict[str, object]] = []
     bar = tqdm(total=len(files), desc="why", unit="img")
     for start in range(0, len(files), batch_size):
@@ -187,7 +187,7 @@ def why(
         images = torch.stack([item.tensor for item in loaded])
         batch = explainer(images, torch.zeros(len(loaded), dtype=torch.long), "predicted")
         for i, item in enumerate(loaded):
-            rows += _rows(item.path, item.number, batch, i, run, names, out, size)
+            rows += _rows(item, batch, i, run, names, out, size)
     bar.close()
     for path, reason in skipped:
         print(f"xnaming why: {path}: {reason}; skipped", file=sys.stderr)
@@ -209,8 +209,9 @@ def why(
     return out
 
 
-def _rows(path, index, batch, i, run, names: _Names, out: Path, size: int) -> list[dict]:
+def _rows(item: _Loaded, batch, i, run, names: _Names, out: Path, size: int) -> list[dict]:
     """why.csv's rows of one image: one per significant X-feature (one empty row if none)."""
+    path, index = item.path, item.number
     logits = batch.logits[i]
     predicted = run.dnn.classes[int(logits.argmax())]
     base = {"image_path": str(path), "predicted": predicted, "score": float(logits.max())}
@@ -219,7 +220,7 @@ def _rows(path, index, batch, i, run, names: _Names, out: Path, size: int) -> li
         return [base | {"x_feature": None, "share": None, "concept": "", "overlay_path": ""}]
     shown = display_image(path, (size, size))
     folder = f"{index:05d}_{path.stem}"
-    concepts = _concepts(batch, i, run.classes[c], names)
+    concepts = _concepts(batch, i, item.tensor, run.classes[c], names)
     result = []
     for (k, _, share, _), heat, concept in zip(
         batch.significant[i], batch.layer_maps[i], concepts, strict=True
@@ -231,7 +232,7 @@ def _rows(path, index, batch, i, run, names: _Names, out: Path, size: int) -> li
     return result
 
 
-def _concepts(batch, i: int, category: str, names: _Names) -> list[str]:
+def _concepts(batch, i: int, image: torch.Tensor, category: str, names: _Names) -> list[str]:
     """The concept of each of image ``i``'s significant maps: the learnt namer's verdict, the
     aligned xNN's name of its X-feature (``other`` when free), or "" (no names)."""
     significant = batch.significant[i]
@@ -241,7 +242,8 @@ def _concepts(batch, i: int, category: str, names: _Names) -> list[str]:
             [rank for *_, rank in significant],
             np.asarray(batch.geometry[i]),
         )
-        return names.name(np.stack(batch.embeddings[i]), descriptors)
+        heat = torch.from_numpy(np.stack(batch.maps[i]))
+        return names.name(image.expand(len(heat), -1, -1, -1), heat, descriptors)
     if not names:
         return [""] * len(significant)
     return [names.get(category, {}).get(k, OTHER) for k, *_ in significant]

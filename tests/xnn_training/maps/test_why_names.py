@@ -1,8 +1,8 @@
 """``xnaming why --namings --bundle``: each map of a new image named as an annotator named the
 maps of a bundle, by a model learnt from those namings; and the refusals, one line each.
 
-The annotator here follows a rule the embeddings can show (where the hot spot lies), so the
-test can tell a namer that learnt it from one that did not."""
+The annotator here follows a rule the image and the map show (the species' crown colour, where
+the hot spot lies), so the test can tell a namer that learnt it from one that did not."""
 
 from __future__ import annotations
 
@@ -47,13 +47,13 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def named_bundles(run, tmp_path_factory):
-    """The training split's bundle (with embeddings) named by the rule annotator, and the test
-    split explained as why explains it (the predicted class)."""
+    """The training split's bundle named by the rule annotator, and the test split explained as
+    why explains it (the predicted class)."""
     from xnn_training.maps.explain import explain
 
     root = tmp_path_factory.mktemp("why-names")
-    train = explain(run.dnn, run.xnn, run.data, root / "train",
-                    split="train", device="cpu")  # fmt: skip
+    train = explain(run.dnn, run.xnn, run.data, root / "train", split="train",
+                    embedding_layers=(), device="cpu")  # fmt: skip
     test = explain(run.dnn, run.xnn, run.data, root / "test", split="test",
                    explain="predicted", embedding_layers=(), device="cpu")  # fmt: skip
     return train, _namings(train, root / "namings.csv"), test
@@ -89,7 +89,7 @@ def test_why_names_new_maps_as_the_annotator_named_the_bundle(run, named_bundles
 def test_why_refuses_namings_it_cannot_learn_from(run, named_bundles, tmp_path, capsys):
     train, namings, test = named_bundles
     checks = [
-        ((test, namings), "no map embeddings"),
+        ((test, namings), "are not in the bundle"),
         ((tmp_path / "nowhere", namings), "not a map bundle"),
     ]
     nothing = tmp_path / "nothing.csv"

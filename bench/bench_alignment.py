@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,7 @@ def _why_names(root: Path, data: Path, annotator: str, threads: int, named: str)
 
 def bench(args: argparse.Namespace) -> pd.DataFrame:
     root = args.work
+    os.environ.setdefault("XNAMING_CACHE", str(root / "cache"))  # the namers it learns, kept
     data = root / "data"
     torch.set_num_threads(args.threads)
     if not (data / "toybirds.json").is_file():

@@ -6,6 +6,8 @@
 - ``browser``: Debian's headless chromium driven by Playwright (which never downloads a
   browser here). Without chromium the test is skipped with one line saying how to install it
   (`make test` installs it when run as root); under CI=true it fails.
+- ``namer_cache`` (autouse, session): fitted namers are kept in a temporary folder
+  (``XNAMING_CACHE``), never in the user's ~/.cache, and no test finds one an earlier run kept.
 - ``one_torch_thread``: torch on one CPU thread while a module's fixtures train, for tests that
   check figures of a trained model (floating-point sums, hence the trained weights, differ with
   the number of threads: such a test must give the same verdict on a 2-core laptop and a
@@ -17,6 +19,8 @@ in ``tests/xnn_training/conftest.py``: next to the tests that use them.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +47,19 @@ def artifacts() -> Path:
     """test-artifacts/ (git-ignored): screenshots of the browser tests."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def namer_cache(tmp_path_factory) -> Iterator[Path]:
+    """XNAMING_CACHE for the session (CLI subprocesses inherit it)."""
+    folder = tmp_path_factory.mktemp("xnaming-cache")
+    before = os.environ.get("XNAMING_CACHE")
+    os.environ["XNAMING_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        del os.environ["XNAMING_CACHE"]
+    else:
+        os.environ["XNAMING_CACHE"] = before
 
 
 @pytest.fixture(scope="module")

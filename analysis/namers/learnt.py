@@ -8,13 +8,22 @@ over its image, pixel by pixel, and the map's descriptors (share, rank, geometry
 from the bundle's judged maps, with a head for every annotator of the namings table (their
 judgements of the same maps teach the shared trunk) and answers with the asked one's.
 
+Learning takes minutes on a CPU (measured in docs/measurements.md), so a fitted namer is kept in
+:func:`namer_cache` under a fingerprint of everything it learnt from (the bundle's manifest,
+which holds every file's sha256, the verdicts of every annotator, whose words, the model's
+version and settings); a later ``why`` with the same namings and bundle loads it in a second.
+
 The model sees only what a new image gives. A bundle of a data set with part masks holds the
 parts' shares of each map too; they are never read, since a new image has no part annotations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +33,7 @@ import torch
 from PIL import Image
 
 from analysis.measures.summaries import OTHER
+from analysis.namers import overlay_model
 from analysis.namers.overlay_model import OverlayModel, fit_overlay_model, overlay_inputs
 from analysis.namers.verdicts import concept_verdicts
 from label_config.tasks import DESCRIPTORS
@@ -32,7 +42,7 @@ from xnn_training.bundle.io import Bundle, bundle_geometry, read_bundle
 from xnn_training.data.datasets import image_transform
 from xnn_training.maps.hot_spot import MAP_GEOMETRY
 
-__all__ = ["CONSENSUS", "LearntNamer", "descriptor_rows", "fit_learnt_namer"]
+__all__ = ["CONSENSUS", "LearntNamer", "descriptor_rows", "fit_learnt_namer", "namer_cache"]
 
 CONSENSUS = "consensus"
 """The namer's name for the consensus of every annotator of the namings table."""
@@ -63,7 +73,10 @@ class LearntNamer:
         Parameters
         ----------
         images
-            (n, 3, H, W): each map's image as the classifier reads it.
+            (n, 3, H, W): each map's image as the annotator saw it, read as the classifier
+            reads images: :func:`~xnn_training.maps.explain.display_image` (the bundle's copy)
+            through :func:`~xnn_training.data.datasets.image_transform` at the maps' side.
+            The model learnt from those copies; the original file, sharper, reads otherwise.
         heat
             (n, H, W): the maps at the images' size.
         descriptors
@@ -131,14 +144,66 @@ def fit_learnt_namer(
             f"too few to learn their words from (at least {MIN_NAMINGS} judged maps, some named)"
         )
     ids = sorted(set().union(*(v.index for v in verdicts.values())))
-    inputs, descriptors = _named_maps(content, ids)
-    model = fit_overlay_model(
-        inputs, descriptors,
-        {a: [v.get(i) for i in ids] for a, v in verdicts.items()},
-        progress=f"learning {who}'s words",
-    )  # fmt: skip
+    said = {a: [v.get(i) for i in ids] for a, v in verdicts.items()}
+    kept = namer_cache() / f"{_fingerprint(content.manifest, who, ids, said)}.pt"
+    model = _load_kept(kept)
+    if model is None:
+        inputs, descriptors = _named_maps(content, ids)
+        model = fit_overlay_model(
+            inputs, descriptors, said, members=overlay_model.MEMBERS,
+            epochs=overlay_model.EPOCHS, progress=f"learning {who}'s words",
+        )  # fmt: skip
+        _keep(model, kept)
     layer = str(content.manifest.get("layer", ""))
     return LearntNamer(who, layer, model, len(mine), Path(bundle))
+
+
+def namer_cache() -> Path:
+    """Where fitted namers are kept: ``$XNAMING_CACHE/namers``, else
+    ``$XDG_CACHE_HOME/xnaming/namers``, else ``~/.cache/xnaming/namers``. Delete it at will:
+    a namer not found there is learnt again."""
+    root = os.environ.get("XNAMING_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "xnaming"
+    )
+    return Path(root) / "namers"
+
+
+def _fingerprint(
+    manifest: Mapping, who: str, ids: Sequence[str], said: Mapping[str, Sequence[str | None]]
+) -> str:
+    """sha256 of all a fitted namer depends on: another bundle, verdict, model or setting is
+    another namer."""
+    settings = [overlay_model.VERSION, overlay_model.MEMBERS, overlay_model.EPOCHS,
+                overlay_model.NAMER_SIDE]  # fmt: skip
+    text = json.dumps([settings, manifest, who, list(ids), dict(said)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load_kept(path: Path) -> OverlayModel | None:
+    """The namer kept at ``path``; None when there is none or it cannot be read (then it is
+    learnt again and the file replaced)."""
+    if not path.is_file():
+        return None
+    try:
+        return OverlayModel.from_state(torch.load(path, weights_only=True))
+    except Exception as error:
+        print(
+            f"xnaming: {path}: unreadable kept namer ({error}); learning it again", file=sys.stderr
+        )
+        return None
+
+
+def _keep(model: OverlayModel, path: Path) -> None:
+    """Save ``model`` at ``path`` (written aside, then moved in: never half a file); a cache
+    that cannot be written costs only the next refit."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.partial")
+        torch.save(model.state(), partial)
+        os.replace(partial, path)
+    except OSError as error:
+        print(f"xnaming: cannot keep the fitted namer in {path.parent} ({error}); set "
+              "XNAMING_CACHE to a writable folder to reuse it", file=sys.stderr)  # fmt: skip
 
 
 def _named_maps(content: Bundle, ids: Sequence[str]) -> tuple[torch.Tensor, np.ndarray]:

@@ -29,7 +29,14 @@ from tqdm import tqdm
 
 from xnn_training.maps.hot_spot import hot_weights
 
-__all__ = ["EPOCHS", "MEMBERS", "OverlayModel", "fit_overlay_model", "overlay_inputs"]
+__all__ = [
+    "EPOCHS", "MEMBERS", "NAMER_SIDE", "VERSION", "OverlayModel", "fit_overlay_model",
+    "overlay_inputs",
+]  # fmt: skip
+
+VERSION = 1
+"""Bumped when the net, its inputs or its training change: a saved model of another version is
+not loaded (:meth:`OverlayModel.from_state`)."""
 
 MEMBERS = 3
 """Nets averaged (each from its own seed)."""
@@ -127,6 +134,39 @@ class OverlayModel:
                 for view in (inputs, inputs.flip(-1)):  # a mirrored bird is the same bird
                     total += net(view, rows)[head].softmax(dim=1)
         return (total / (2 * len(self.nets))).numpy()
+
+    def state(self) -> dict:
+        """Everything the model is, as tensors, strings and numbers (``torch.save`` it; it
+        loads with ``weights_only=True``, which runs no code)."""
+        return {
+            "version": VERSION,
+            "vocabularies": {who: list(words) for who, words in self.vocabularies.items()},
+            "centre": self.centre,
+            "scale": self.scale,
+            "nets": [net.state_dict() for net in self.nets],
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping) -> OverlayModel:
+        """The model :meth:`state` saved.
+
+        Raises
+        ------
+        ValueError
+            ``state`` is of another version or other settings, or not a saved model.
+        """
+        try:
+            if state["version"] != VERSION:
+                raise ValueError(f"saved by version {state['version']}, this is {VERSION}")
+            vocabularies = {who: tuple(words) for who, words in state["vocabularies"].items()}
+            nets = []
+            for weights in state["nets"]:
+                net = _OverlayNet(len(state["centre"]), [len(v) for v in vocabularies.values()])
+                net.load_state_dict(weights)
+                nets.append(net.eval())
+            return cls(tuple(nets), vocabularies, state["centre"], state["scale"])
+        except (KeyError, TypeError, RuntimeError) as error:
+            raise ValueError(f"not a saved overlay model ({error})") from error
 
 
 def fit_overlay_model(

@@ -220,7 +220,7 @@ def _rows(item: _Loaded, batch, i, run, names: _Names, out: Path, size: int) -> 
         return [base | {"x_feature": None, "share": None, "concept": "", "overlay_path": ""}]
     shown = display_image(path, (size, size))
     folder = f"{index:05d}_{path.stem}"
-    concepts = _concepts(batch, i, item.tensor, run.classes[c], names)
+    concepts = _concepts(batch, i, shown, run.classes[c], names)
     result = []
     for (k, _, share, _), heat, concept in zip(
         batch.significant[i], batch.layer_maps[i], concepts, strict=True
@@ -232,9 +232,12 @@ def _rows(item: _Loaded, batch, i, run, names: _Names, out: Path, size: int) -> 
     return result
 
 
-def _concepts(batch, i: int, image: torch.Tensor, category: str, names: _Names) -> list[str]:
+def _concepts(batch, i: int, shown: Image.Image, category: str, names: _Names) -> list[str]:
     """The concept of each of image ``i``'s significant maps: the learnt namer's verdict, the
-    aligned xNN's name of its X-feature (``other`` when free), or "" (no names)."""
+    aligned xNN's name of its X-feature (``other`` when free), or "" (no names).
+
+    The namer reads ``shown``, the display copy, as it read the bundle's copies in training.
+    """
     significant = batch.significant[i]
     if isinstance(names, LearntNamer):
         descriptors = descriptor_rows(
@@ -243,6 +246,7 @@ def _concepts(batch, i: int, image: torch.Tensor, category: str, names: _Names) 
             np.asarray(batch.geometry[i]),
         )
         heat = torch.from_numpy(np.stack(batch.maps[i]))
+        image = image_transform(heat.shape[-1])(shown)
         return names.name(image.expand(len(heat), -1, -1, -1), heat, descriptors)
     if not names:
         return [""] * len(significant)

@@ -103,3 +103,26 @@ def test_why_refuses_namings_it_cannot_learn_from(run, named_bundles, tmp_path, 
     assert _why(run, train, namings, tmp_path / "out", "--annotator", "bob") == 3
     assert "'bob' judged no map" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_namer_reads_a_new_image_as_it_read_the_bundles(run, named_bundles):
+    """It learnt from the bundle's display copies; why must give it the same pixels for the
+    same image, not the sharper original (a model of the copies misreads the originals)."""
+    import torch
+
+    from analysis.namers.learnt import _named_maps
+    from analysis.namers.overlay_model import overlay_inputs
+    from xnn_training.bundle.io import read_bundle
+    from xnn_training.data.datasets import image_transform
+    from xnn_training.maps.explain import display_image
+
+    _, _, test = named_bundles
+    content = read_bundle(test)
+    first = content.activations.iloc[0]
+    learnt_from = _named_maps(content, [first["activation_id"]])[0][0]
+    images = pd.read_csv(run.data / "images.csv", dtype={"image_id": str}).set_index("image_id")
+    side = learnt_from.shape[-1]
+    shown = display_image(run.data / images.loc[first["image_id"], "image_path"], (side, side))
+    heat = torch.ones(1, side, side)
+    read_by_why = overlay_inputs(image_transform(side)(shown)[None], heat)[0]
+    assert torch.equal(read_by_why[:3], learnt_from[:3])

@@ -420,9 +420,10 @@ def configure_why(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layer", help="map layer (default: the architecture's)")
     parser.add_argument("--namings", type=Path,
                         help="name each map as the annotators named the maps of --bundle "
-                             "(a namings table: collect or simulate)")  # fmt: skip
+                             "(a namings table: collect or simulate); the namer learnt is "
+                             "kept in $XNAMING_CACHE/namers (~/.cache/xnaming/namers)")  # fmt: skip
     parser.add_argument("--bundle", type=Path,
-                        help="the map bundle (with embeddings) those namings are of")  # fmt: skip
+                        help="the map bundle those namings are of")  # fmt: skip
     parser.add_argument("--annotator",
                         help="whose words (default: the consensus of --namings)")  # fmt: skip
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)

@@ -10,8 +10,8 @@ judgements of the same maps teach the shared trunk) and answers with the asked o
 
 Learning takes minutes on a CPU (measured in docs/measurements.md), so a fitted namer is kept in
 :func:`namer_cache` under a fingerprint of everything it learnt from (the bundle's manifest,
-which holds every file's sha256, the verdicts of every annotator, whose words, the model's
-version and settings); a later ``why`` with the same namings and bundle loads it in a second.
+which holds every file's sha256, the verdicts of every annotator, the model's version and
+settings); a later ``why`` with the same namings and bundle loads it in a second.
 
 The model sees only what a new image gives. A bundle of a data set with part masks holds the
 parts' shares of each map too; they are never read, since a new image has no part annotations.
@@ -145,7 +145,7 @@ def fit_learnt_namer(
         )
     ids = sorted(set().union(*(v.index for v in verdicts.values())))
     said = {a: [v.get(i) for i in ids] for a, v in verdicts.items()}
-    kept = namer_cache() / f"{_fingerprint(content.manifest, who, ids, said)}.pt"
+    kept = namer_cache() / f"{_fingerprint(content.manifest, ids, said)}.pt"
     model = _load_kept(kept)
     if model is None:
         inputs, descriptors = _named_maps(content, ids)
@@ -169,13 +169,15 @@ def namer_cache() -> Path:
 
 
 def _fingerprint(
-    manifest: Mapping, who: str, ids: Sequence[str], said: Mapping[str, Sequence[str | None]]
+    manifest: Mapping, ids: Sequence[str], said: Mapping[str, Sequence[str | None]]
 ) -> str:
     """sha256 of all a fitted namer depends on: another bundle, verdict, model or setting is
-    another namer."""
+    another namer. Whose words is not in it: every annotator's head is in the same model, so
+    the namer of one annotator of a namings table is every other's (the consensus adds a
+    head: another model)."""
     settings = [overlay_model.VERSION, overlay_model.MEMBERS, overlay_model.EPOCHS,
                 overlay_model.NAMER_SIDE]  # fmt: skip
-    text = json.dumps([settings, manifest, who, list(ids), dict(said)], sort_keys=True, default=str)
+    text = json.dumps([settings, manifest, list(ids), dict(said)], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -70,6 +70,8 @@ def _translation(theirs: pd.Series, ours: pd.Series) -> dict[str, str]:
     both = theirs.index.intersection(ours.index)
     a, b = theirs.loc[both], ours.loc[both]
     keep = (a != "") & (b != "")
+    if not keep.any():  # no map named by both: none of their words matches ours
+        return {"": ""}
     a_names, b_names = sorted(set(a[keep])), sorted(set(b[keep]))
     codes_a = a[keep].map({n: i for i, n in enumerate(a_names)}).to_numpy()
     codes_b = b[keep].map({n: i for i, n in enumerate(b_names)}).to_numpy()

@@ -14,7 +14,8 @@ from tests.conftest import _bundle_with_maps_on
 
 @pytest.fixture
 def named_bundle(tmp_path, monkeypatch):
-    """24 maps on the eye (named "eye") or on the tail (left unnamed); a quick model."""
+    """24 maps on the eye or on the tail; ann names the eye maps "eye", bob the tail maps
+    "tail"; a quick model."""
     from xnn_training.data.toybirds import PARTS, make_toybirds
 
     monkeypatch.setattr(overlay_model, "MEMBERS", 1)
@@ -27,11 +28,14 @@ def named_bundle(tmp_path, monkeypatch):
     _bundle_with_maps_on(data, tmp_path / "bundle", {i: label[p] for i, p in part.items()})
     activations = pd.read_csv(tmp_path / "bundle" / "activations.csv", dtype=str)
     on_eye = activations["image_id"].map(part) == "eye"
-    namings = pd.DataFrame({
+    ann = pd.DataFrame({
         "annotator": "ann", "category": activations["category"],
         "activation_id": activations["activation_id"],
         "concept": np.where(on_eye, "eye", ""), "status": np.where(on_eye, "named", "unnamed"),
     })  # fmt: skip
+    bob = ann.assign(annotator="bob", concept=np.where(on_eye, "", "tail"),
+                     status=np.where(on_eye, "unnamed", "named"))  # fmt: skip
+    namings = pd.concat([ann, bob], ignore_index=True)
     return tmp_path / "bundle", namings, tmp_path / "cache" / "namers"
 
 
@@ -49,6 +53,18 @@ def test_the_same_namings_load_the_kept_namer(named_bundle, monkeypatch):
     for a, b in zip(first.model.nets, again.model.nets, strict=True):
         for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
             assert np.array_equal(x.numpy(), y.numpy()), name
+
+
+def test_every_annotator_of_the_table_shares_the_kept_namer(named_bundle, monkeypatch):
+    bundle, namings, kept = named_bundle
+    learnt.fit_learnt_namer(namings, bundle, annotator="ann")
+    with monkeypatch.context() as patched:
+        patched.setattr(learnt, "fit_overlay_model", _no_fit)
+        bob = learnt.fit_learnt_namer(namings, bundle, annotator="bob")
+    assert (bob.who, bob.concepts) == ("bob", ["tail"])
+    consensus = learnt.fit_learnt_namer(namings, bundle)  # a head more: another model
+    assert consensus.who == learnt.CONSENSUS
+    assert len(list(kept.glob("*.pt"))) == 2
 
 
 def test_other_verdicts_learn_another_namer(named_bundle):

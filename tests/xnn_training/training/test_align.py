@@ -49,6 +49,17 @@ def test_the_consensus_reads_every_annotator_in_the_reference_words():
         concept_verdicts(pd.DataFrame(rows), "ann-c")
 
 
+def test_the_consensus_of_annotators_who_named_different_maps():
+    # ann-a names m0-m3 "wing", ann-b only m4 "tail": no map named by both, no word matched.
+    said = (("ann-a", "wing", range(4)), ("ann-b", "tail", [4]))
+    rows = [{"annotator": who, "category": "c", "activation_id": f"m{i}",
+             "concept": word if i in named else "",
+             "status": "named" if i in named else "unnamed"}
+            for i in range(5) for who, word, named in said]  # fmt: skip
+    consensus = concept_verdicts(pd.DataFrame(rows))
+    assert consensus.to_dict() == {"m0": "wing", "m1": "wing", "m2": "wing", "m3": "wing", "m4": ""}
+
+
 @pytest.fixture(scope="module")
 def feedback(toybirds_run, tmp_path_factory):
     from xnn_training.maps.explain import explain

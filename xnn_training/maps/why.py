@@ -186,8 +186,11 @@ def why(
             continue
         images = torch.stack([item.tensor for item in loaded])
         batch = explainer(images, torch.zeros(len(loaded), dtype=torch.long), "predicted")
+        shown = [display_image(item.path, (size, size)) if _explained(batch, i) else None
+                 for i, item in enumerate(loaded)]  # fmt: skip
+        concepts = _concepts(batch, shown, run, names)
         for i, item in enumerate(loaded):
-            rows += _rows(item, batch, i, run, names, out, size)
+            rows += _rows(item, batch, i, run, shown[i], concepts[i], out)
     bar.close()
     for path, reason in skipped:
         print(f"xnaming why: {path}: {reason}; skipped", file=sys.stderr)
@@ -209,18 +212,21 @@ def why(
     return out
 
 
-def _rows(item: _Loaded, batch, i, run, names: _Names, out: Path, size: int) -> list[dict]:
+def _explained(batch, i: int) -> bool:
+    """Whether image ``i`` of the batch has significant X-features (maps to show and name)."""
+    return int(batch.explained[i]) >= 0 and bool(batch.significant[i])
+
+
+def _rows(item: _Loaded, batch, i, run, shown: Image.Image | None, concepts: list[str],
+          out: Path) -> list[dict]:  # fmt: skip
     """why.csv's rows of one image: one per significant X-feature (one empty row if none)."""
     path, index = item.path, item.number
     logits = batch.logits[i]
     predicted = run.dnn.classes[int(logits.argmax())]
     base = {"image_path": str(path), "predicted": predicted, "score": float(logits.max())}
-    c = int(batch.explained[i])
-    if c < 0 or not batch.significant[i]:
+    if shown is None:
         return [base | {"x_feature": None, "share": None, "concept": "", "overlay_path": ""}]
-    shown = display_image(path, (size, size))
     folder = f"{index:05d}_{path.stem}"
-    concepts = _concepts(batch, i, shown, run.classes[c], names)
     result = []
     for (k, _, share, _), heat, concept in zip(
         batch.significant[i], batch.layer_maps[i], concepts, strict=True
@@ -232,25 +238,36 @@ def _rows(item: _Loaded, batch, i, run, names: _Names, out: Path, size: int) -> 
     return result
 
 
-def _concepts(batch, i: int, shown: Image.Image, category: str, names: _Names) -> list[str]:
-    """The concept of each of image ``i``'s significant maps: the learnt namer's verdict, the
-    aligned xNN's name of its X-feature (``other`` when free), or "" (no names).
+def _concepts(batch, shown: list[Image.Image | None], run, names: _Names) -> list[list[str]]:
+    """The concept of each significant map of each image of the batch: the learnt namer's
+    verdict, the aligned xNN's name of its X-feature (``other`` when free), or "" (no names).
 
-    The namer reads ``shown``, the display copy, as it read the bundle's copies in training.
+    The namer reads each image's display copy, as it read the bundle's copies in training, and
+    all the batch's maps in one call.
     """
-    significant = batch.significant[i]
-    if isinstance(names, LearntNamer):
-        descriptors = descriptor_rows(
-            [share for _, _, share, _ in significant],
-            [rank for *_, rank in significant],
-            np.asarray(batch.geometry[i]),
-        )
-        heat = torch.from_numpy(np.stack(batch.maps[i]))
-        image = image_transform(heat.shape[-1])(shown)
-        return names.name(image.expand(len(heat), -1, -1, -1), heat, descriptors)
-    if not names:
-        return [""] * len(significant)
-    return [names.get(category, {}).get(k, OTHER) for k, *_ in significant]
+    explained = [i for i, image in enumerate(shown) if image is not None]
+    said: list[list[str]] = [[] for _ in shown]
+    if isinstance(names, LearntNamer) and explained:
+        significant = [batch.significant[i] for i in explained]
+        descriptors = np.concatenate([
+            descriptor_rows([share for _, _, share, _ in maps], [rank for *_, rank in maps],
+                            np.asarray(batch.geometry[i]))
+            for i, maps in zip(explained, significant, strict=True)
+        ])  # fmt: skip
+        heat = torch.from_numpy(np.concatenate([np.stack(batch.maps[i]) for i in explained]))
+        read = image_transform(heat.shape[-1])
+        images = torch.cat([read(shown[i])[None].expand(len(maps), -1, -1, -1)
+                            for i, maps in zip(explained, significant, strict=True)])  # fmt: skip
+        verdicts = iter(names.name(images, heat, descriptors))
+        for i, maps in zip(explained, significant, strict=True):
+            said[i] = [next(verdicts) for _ in maps]
+        return said
+    for i in explained:
+        category = run.classes[int(batch.explained[i])]
+        said[i] = [
+            names.get(category, {}).get(k, OTHER) if names else "" for k, *_ in batch.significant[i]
+        ]
+    return said
 
 
 def explanation_summary(table: pd.DataFrame, *, aligned: bool) -> pd.DataFrame:

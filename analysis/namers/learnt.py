@@ -42,7 +42,10 @@ from xnn_training.bundle.io import Bundle, bundle_geometry, read_bundle
 from xnn_training.data.datasets import image_transform
 from xnn_training.maps.hot_spot import MAP_GEOMETRY
 
-__all__ = ["CONSENSUS", "LearntNamer", "descriptor_rows", "fit_learnt_namer", "namer_cache"]
+__all__ = [
+    "CONSENSUS", "LearntNamer", "descriptor_rows", "fit_learnt_namer", "namer_cache",
+    "read_as_shown",
+]  # fmt: skip
 
 CONSENSUS = "consensus"
 """The namer's name for the consensus of every annotator of the namings table."""
@@ -73,10 +76,9 @@ class LearntNamer:
         Parameters
         ----------
         images
-            (n, 3, H, W): each map's image as the annotator saw it, read as the classifier
-            reads images: :func:`~xnn_training.maps.explain.display_image` (the bundle's copy)
-            through :func:`~xnn_training.data.datasets.image_transform` at the maps' side.
-            The model learnt from those copies; the original file, sharper, reads otherwise.
+            (n, 3, H, W): each map's image as the annotator saw it, :func:`read_as_shown` at
+            the maps' side. The model learnt from those copies; the original file, sharper,
+            reads otherwise.
         heat
             (n, H, W): the maps at the images' size.
         descriptors
@@ -208,6 +210,13 @@ def _keep(model: OverlayModel, path: Path) -> None:
               "XNAMING_CACHE to a writable folder to reuse it", file=sys.stderr)  # fmt: skip
 
 
+def read_as_shown(shown: Image.Image, side: int) -> torch.Tensor:
+    """(3, side, side): the image the annotator saw (the bundle's display copy, or
+    :func:`~xnn_training.maps.explain.display_image` of a new file) as the namer reads it, in
+    training and in ``why`` alike."""
+    return image_transform(side)(shown.convert("RGB"))
+
+
 def _named_maps(content: Bundle, ids: Sequence[str]) -> tuple[torch.Tensor, np.ndarray]:
     """The model's inputs and descriptors of the bundle's maps ``ids``: each map over its image
     as the classifier read it (the bundle's copy brought back to the maps' size)."""
@@ -218,11 +227,10 @@ def _named_maps(content: Bundle, ids: Sequence[str]) -> tuple[torch.Tensor, np.n
         with np.load(content.root / path, allow_pickle=False) as arrays:
             heat.append(torch.from_numpy(np.asarray(arrays["map"], dtype=np.float32)))
     heat_ = torch.stack(heat)
-    transform = image_transform(heat_.shape[-1])
     read: dict[str, torch.Tensor] = {}
     for path in activations["image_path"].unique():
         with Image.open(content.root / path) as image:
-            read[path] = transform(image.convert("RGB"))
+            read[path] = read_as_shown(image, heat_.shape[-1])
     images = torch.stack([read[p] for p in activations["image_path"]])
     descriptors = descriptor_rows(
         activations["share"].astype(float).to_numpy(),

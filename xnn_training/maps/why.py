@@ -40,7 +40,12 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from analysis.measures.summaries import OTHER, SEPARATOR, UNLABELED
-from analysis.namers.learnt import LearntNamer, descriptor_rows, fit_learnt_namer
+from analysis.namers.learnt import (
+    LearntNamer,
+    descriptor_rows,
+    fit_learnt_namer,
+    read_as_shown,
+)
 from xnn_training.data.datasets import image_transform
 from xnn_training.defaults import SIGNIFICANT_SHARE
 from xnn_training.devices import resolve_device
@@ -255,8 +260,8 @@ def _concepts(batch, shown: list[Image.Image | None], run, names: _Names) -> lis
             for i, maps in zip(explained, significant, strict=True)
         ])  # fmt: skip
         heat = torch.from_numpy(np.concatenate([np.stack(batch.maps[i]) for i in explained]))
-        read = image_transform(heat.shape[-1])
-        images = torch.cat([read(shown[i])[None].expand(len(maps), -1, -1, -1)
+        side = heat.shape[-1]
+        images = torch.cat([read_as_shown(shown[i], side)[None].expand(len(maps), -1, -1, -1)
                             for i, maps in zip(explained, significant, strict=True)])  # fmt: skip
         verdicts = iter(names.name(images, heat, descriptors))
         for i, maps in zip(explained, significant, strict=True):

@@ -1,5 +1,5 @@
 """The overlay model reads the map over its image: a rule only the pixels show is learnt, and
-each annotator keeps their own words, also one who judged only some of the maps."""
+each annotator keeps their own words and threshold, also one who judged only some of the maps."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from analysis.namers.overlay_model import fit_overlay_model, overlay_inputs
+from xnn_training.maps.hot_spot import hot_weights
 
 SIDE = 16
 
@@ -70,3 +71,42 @@ def test_inputs_of_the_wrong_shape_are_refused():
     inputs = overlay_inputs(images, heat)
     assert inputs.shape == (2, 5, SIDE, SIDE)
     assert inputs[:, 3].amax(dim=(1, 2)).tolist() == [1.0, 1.0]  # heat over its maximum
+
+
+def _spread_scenes(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """One red square per image, and a blob near it of random width and offset: the share of
+    the hot spot on the square runs from all to little, as a map's share on a part does."""
+    rng = np.random.default_rng(seed)
+    images = np.full((count, 3, SIDE, SIDE), -0.5, dtype=np.float32)
+    heat = np.zeros((count, SIDE, SIDE), dtype=np.float32)
+    masks = np.zeros((count, SIDE, SIDE), dtype=bool)
+    ys, xs = np.mgrid[0:SIDE, 0:SIDE]
+    for n in range(count):
+        y, x = rng.integers(1, SIDE - 6, size=2)
+        images[n, 0, y : y + 5, x : x + 5] = 1.5
+        masks[n, y : y + 5, x : x + 5] = True
+        cy, cx = np.array([y, x]) + 2 + rng.normal(0, 2.0, size=2)
+        heat[n] = np.exp(-((ys - cy) ** 2 + (xs - cx) ** 2) / rng.uniform(1.0, 30.0))
+    weights = hot_weights(torch.from_numpy(heat)).numpy()
+    return torch.from_numpy(images), torch.from_numpy(heat), (weights * masks).sum(axis=(1, 2))
+
+
+@pytest.mark.slow
+def test_a_strict_annotator_who_judged_few_maps_keeps_their_threshold():
+    """Both name a map "red" when enough of its hot spot lies on the square, the strict one at
+    a higher share; the strict one judged a quarter of the maps. Each keeps their own
+    threshold on new maps."""
+    images, heat, share = _spread_scenes(400, seed=4)
+    lenient = ["red" if s >= 0.4 else "" for s in share]
+    strict = ["red" if s >= 0.7 else "" if n % 4 == 0 else None for n, s in enumerate(share)]
+    model = fit_overlay_model(
+        overlay_inputs(images, heat), np.zeros((400, 1), dtype=np.float32),
+        {"lenient": lenient, "strict": strict}, members=1, epochs=40,
+    )  # fmt: skip
+    test_images, test_heat, test_share = _spread_scenes(200, seed=5)
+    inputs, none = overlay_inputs(test_images, test_heat), np.zeros((200, 1), dtype=np.float32)
+    named = {who: 1 - model.probabilities(who, inputs, none)[:, 0] for who in ("lenient", "strict")}
+    for who, threshold in (("lenient", 0.4), ("strict", 0.7)):
+        agree = np.mean((named[who] >= 0.5) == (test_share >= threshold))
+        assert agree >= 0.8, f"{who}: named as their rule says on {agree:.0%} of new maps"
+    assert named["strict"].mean() < named["lenient"].mean()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from analysis.namers.overlay_model import fit_overlay_model, overlay_inputs
-from xnn_training.maps.hot_spot import hot_weights
+from xnn_training.maps.part_masks import heat_by_part
 
 SIDE = 16
 
@@ -75,7 +75,8 @@ def test_inputs_of_the_wrong_shape_are_refused():
 
 def _spread_scenes(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """One red square per image, and a blob near it of random width and offset: the share of
-    the hot spot on the square runs from all to little, as a map's share on a part does."""
+    the hot spot on the square (as the simulated annotators measure a part's) runs from all to
+    little."""
     rng = np.random.default_rng(seed)
     images = np.full((count, 3, SIDE, SIDE), -0.5, dtype=np.float32)
     heat = np.zeros((count, SIDE, SIDE), dtype=np.float32)
@@ -87,8 +88,11 @@ def _spread_scenes(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, n
         masks[n, y : y + 5, x : x + 5] = True
         cy, cx = np.array([y, x]) + 2 + rng.normal(0, 2.0, size=2)
         heat[n] = np.exp(-((ys - cy) ** 2 + (xs - cx) ** 2) / rng.uniform(1.0, 30.0))
-    weights = hot_weights(torch.from_numpy(heat)).numpy()
-    return torch.from_numpy(images), torch.from_numpy(heat), (weights * masks).sum(axis=(1, 2))
+    share = [
+        heat_by_part(h, m.astype(np.int64), {1: "square"})["square"]
+        for h, m in zip(heat, masks, strict=True)
+    ]
+    return torch.from_numpy(images), torch.from_numpy(heat), np.array(share)
 
 
 @pytest.mark.slow
